@@ -1,0 +1,18 @@
+"""The anaconda.org-compatible REST API, mounted at /api."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from packyard.api import labels, packages, uploads, users
+
+
+def build_router() -> APIRouter:
+    """All REST routes, to be mounted under /api (HEAD /api itself is `users.head_root`)."""
+    router = APIRouter()
+    for module in (users, packages, uploads, labels):
+        router.include_router(module.router)
+    return router
+
+
+ROOT_ROUTES = (("HEAD", users.head_root), ("GET", users.root))

@@ -1,0 +1,77 @@
+"""Request-scoped things every route needs: the app's services and the caller's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from packyard.config import Settings
+from packyard.core import auth
+from packyard.core.auth import Identity
+from packyard.core.db import Database
+from packyard.core.errors import Unauthorized
+from packyard.core.storage import BlobStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: BlobStore
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def resolve_identity(request: Request, svc: Services) -> Identity:
+    """Any credential on the request -> Identity; anonymous when there is none (sync: may hash a password)."""
+    cached = getattr(request.state, "identity", None)
+    if cached is not None:
+        return cached
+    credential = auth.credential_from_request(request.headers, request.scope.get("packyard.path_token"))
+    if credential is None:
+        identity = auth.ANONYMOUS
+    elif credential.kind == "token":
+        identity = auth.authenticate_token(svc.db, credential.secret)
+    else:
+        assert credential.login is not None
+        identity = auth.authenticate_password(
+            svc.db,
+            credential.login,
+            credential.secret,
+            remote_addr=request.client.host if request.client else "",
+            allowed=svc.settings.login_failures_allowed,
+            window_seconds=svc.settings.login_failure_window_seconds,
+        )
+    request.state.identity = identity
+    return identity
+
+
+def identity(request: Request) -> Identity:
+    return resolve_identity(request, services(request))
+
+
+async def identity_async(request: Request) -> Identity:
+    return await run_in_threadpool(resolve_identity, request, services(request))
+
+
+def signed_in(request: Request) -> Identity:
+    ident = identity(request)
+    if ident.is_anonymous:
+        raise Unauthorized("this requires authentication: log in or pass a token")
+    return ident
+
+
+def base_url(request: Request) -> str:
+    """The server's public URL, without a trailing slash."""
+    configured = services(request).settings.base_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+Svc = Annotated[Services, Depends(services)]
+Caller = Annotated[Identity, Depends(identity)]
+SignedIn = Annotated[Identity, Depends(signed_in)]

@@ -1,0 +1,275 @@
+"""Packages, releases and files (the `dist` endpoints), search, and copying files between owners and labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
+
+from packyard.api import serializers as ser
+from packyard.api.body import json_body
+from packyard.api.deps import Caller, SignedIn, Svc, base_url
+from packyard.core import permissions, queries
+from packyard.core.auth import Identity
+from packyard.core.errors import BadRequest
+from packyard.core.models import Package
+from packyard.core.permissions import Permission
+from packyard.core.services import packages as pkg_service
+from packyard.core.services.copy import copy_files
+
+router = APIRouter()
+
+
+def readable_package(session: Session, ident: Identity, owner: str, name: str) -> Package:
+    pkg = queries.package(session, owner, name)
+    permissions.require(ident, Permission.READ, pkg)
+    return pkg
+
+
+def _info(body: dict[str, Any]) -> pkg_service.PackageInfo:
+    attrs = body.get("public_attrs") or {}
+    if not isinstance(attrs, dict):
+        raise BadRequest("public_attrs must be an object")
+    lic = attrs.get("license")
+    info = pkg_service.PackageInfo(
+        summary=attrs.get("summary"),
+        description=attrs.get("description"),
+        license=(lic.get("name") if isinstance(lic, dict) else lic) or None,
+        license_url=(lic.get("url") if isinstance(lic, dict) else attrs.get("license_url")) or None,
+        license_family=(lic.get("family") if isinstance(lic, dict) else attrs.get("license_family")) or None,
+        home=attrs.get("home") or attrs.get("home_page") or None,
+        dev_url=attrs.get("dev_url") or None,
+        doc_url=attrs.get("doc_url") or None,
+        source_git_url=attrs.get("source_git_url") or None,
+    )
+    if "access" in body:
+        info.access = str(body["access"])
+    elif "public" in body:
+        info.access = "public" if body["public"] else "private"
+    return info
+
+
+@router.get("/package/{owner}/{name}")
+def get_package(owner: str, name: str, request: Request, ident: Caller, svc: Svc) -> dict[str, Any]:
+    with svc.db.read() as session:
+        return ser.package(readable_package(session, ident, owner, name), base_url(request))
+
+
+@router.post("/package/{owner}/{name}")
+async def create_package(
+    owner: str, name: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    body = await json_body(request)
+    info = _info(body)
+    if body.get("package_types") or (body.get("public_attrs") or {}).get("package_types"):
+        types = body.get("package_types") or body["public_attrs"]["package_types"]
+        unknown = [t for t in types if t not in pkg_service.PACKAGE_TYPES]
+        if unknown:
+            raise BadRequest(f"unknown package type(s) {unknown}; use {', '.join(pkg_service.PACKAGE_TYPES)}")
+    return await _run(request, lambda: _create(svc, ident, owner, name, info, base_url(request)))
+
+
+def _create(
+    svc: Svc, ident: Identity, owner: str, name: str, info: pkg_service.PackageInfo, base: str
+) -> dict[str, Any]:
+    with svc.db.read() as session:
+        account = queries.owner(session, owner)
+    pkg_service.create_package(svc.db, ident, account, name, info)
+    with svc.db.read() as session:
+        return ser.package(queries.package(session, owner, name), base)
+
+
+async def _run(request: Request, fn: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn)
+
+
+@router.patch("/package/{owner}/{name}")
+async def update_package(
+    owner: str, name: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    info = _info(await json_body(request))
+
+    def work() -> dict[str, Any]:
+        with svc.db.read() as session:
+            pkg = readable_package(session, ident, owner, name)
+        pkg_service.update_package(svc.db, ident, pkg, info)
+        with svc.db.read() as session:
+            return ser.package(queries.package(session, owner, name), base_url(request))
+
+    return await _run(request, work)
+
+
+@router.delete("/package/{owner}/{name}", status_code=201)
+def delete_package(owner: str, name: str, ident: SignedIn, svc: Svc) -> Response:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+    pkg_service.delete_package(svc.db, ident, pkg)
+    return Response(status_code=201)
+
+
+@router.get("/release/{owner}/{name}/{version}")
+def get_release(
+    owner: str, name: str, version: str, request: Request, ident: Caller, svc: Svc
+) -> dict[str, Any]:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+        return ser.release(queries.release(pkg, version), pkg, base_url(request))
+
+
+@router.post("/release/{owner}/{name}/{version}")
+async def create_release(
+    owner: str, name: str, version: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    body = await json_body(request)
+    attrs = {k: v for k, v in body.items() if k not in ("requirements", "announce", "description", "version")}
+
+    def work() -> dict[str, Any]:
+        with svc.db.read() as session:
+            pkg = readable_package(session, ident, owner, name)
+        pkg_service.create_release(
+            svc.db,
+            ident,
+            pkg,
+            version,
+            summary=str(body.get("summary") or ""),
+            description=str(body.get("description") or ""),
+            announce=body.get("announce"),
+            home=body.get("home_page") or body.get("home"),
+            attrs={k: v for k, v in attrs.items() if isinstance(k, str)},
+        )
+        with svc.db.read() as session:
+            pkg = queries.package(session, owner, name)
+            return ser.release(queries.release(pkg, version), pkg, base_url(request))
+
+    return await _run(request, work)
+
+
+@router.patch("/release/{owner}/{name}/{version}")
+async def update_release(
+    owner: str, name: str, version: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    body = await json_body(request)
+    attrs = body.get("public_attrs", body)
+    if not isinstance(attrs, dict):
+        raise BadRequest("public_attrs must be an object")
+
+    def work() -> dict[str, Any]:
+        with svc.db.read() as session:
+            rel = queries.release(readable_package(session, ident, owner, name), version)
+        pkg_service.update_release(svc.db, ident, rel, attrs)
+        with svc.db.read() as session:
+            pkg = queries.package(session, owner, name)
+            return ser.release(queries.release(pkg, version), pkg, base_url(request))
+
+    return await _run(request, work)
+
+
+@router.delete("/release/{owner}/{name}/{version}", status_code=201)
+def delete_release(owner: str, name: str, version: str, ident: SignedIn, svc: Svc) -> Response:
+    with svc.db.read() as session:
+        rel = queries.release(readable_package(session, ident, owner, name), version)
+    pkg_service.delete_release(svc.db, ident, rel)
+    return Response(status_code=201)
+
+
+@router.get("/dist/{owner}/{name}/{version}/{basename:path}")
+def get_dist(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: Caller, svc: Svc
+) -> dict[str, Any]:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+        rel = queries.release(pkg, version)
+        return ser.file(queries.file(rel, basename), pkg, rel, base_url(request))
+
+
+@router.delete("/dist/{owner}/{name}/{version}/{basename:path}")
+def delete_dist(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+        rel = queries.release(pkg, version)
+        f = queries.file(rel, basename) if not basename.startswith("-/") else _file_by_id(rel, basename[2:])
+        shown = ser.file(f, pkg, rel, base_url(request))
+    pkg_service.remove_file(svc.db, ident, f)
+    return shown
+
+
+def _file_by_id(rel: Any, file_id: str) -> Any:
+    for f in rel.files:
+        if str(f.id) == file_id:
+            return f
+    return queries.file(rel, f"-/{file_id}")
+
+
+@router.get("/search")
+def search(
+    request: Request,
+    ident: Caller,
+    svc: Svc,
+    name: str = "",
+    type: str | None = None,
+    platform: str | None = None,
+) -> list[dict[str, Any]]:
+    """Packages whose name or summary contain the query, that the caller may see."""
+    from sqlalchemy import or_
+
+    query_text = name.strip().lower()
+    with svc.db.read() as session:
+        query = queries.package_query()
+        if query_text:
+            like = f"%{query_text.replace('%', '').replace('_', '')}%"
+            query = query.where(or_(Package.name_key.like(like), Package.summary.ilike(like)))
+        rows = session.scalars(query.order_by(Package.name_key).limit(2000)).unique().all()
+        found = [p for p in rows if permissions.can_see(ident, p)]
+        if type:
+            found = [p for p in found if type in (p.package_types or [])]
+        if platform:
+            found = [
+                p
+                for p in found
+                if any(f.attrs.get("subdir") == platform for r in p.releases for f in r.files)
+            ]
+        return [ser.package(p, base_url(request)) for p in found[:500]]
+
+
+async def copy(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+) -> list[dict[str, Any]]:
+    """POST copies, PUT replaces what exists at the destination, PATCH updates (skips identical files)."""
+    body = await json_body(request)
+    mode = {"POST": "copy", "PUT": "replace", "PATCH": "update"}[request.method]
+
+    def work() -> list[dict[str, Any]]:
+        copied = copy_files(
+            svc.db,
+            ident,
+            owner,
+            name,
+            version,
+            basename or None,
+            to_owner=body.get("to_owner") or ident.login,
+            from_label=body.get("from_channel") or "main",
+            to_label=body.get("to_channel") or "main",
+            mode=mode,
+        )
+        base = base_url(request)
+        with svc.db.read() as session:
+            out = []
+            for dest_owner, dest_name, dest_version, dest_basename in copied:
+                pkg = queries.package(session, dest_owner, dest_name)
+                rel = queries.release(pkg, dest_version)
+                out.append(ser.file(queries.file(rel, dest_basename), pkg, rel, base))
+            return out
+
+    return await _run(request, work)
+
+
+for _method in ("POST", "PUT", "PATCH"):
+    router.add_api_route(
+        "/copy/package/{owner}/{name}/{version}/{basename:path}", copy, methods=[_method],
+        operation_id=f"copy_package_{_method.lower()}",
+    )

@@ -1,0 +1,183 @@
+"""anaconda-client's upload flow (stage -> POST post_url -> commit) and downloads.
+
+The POST to `post_url` carries no credentials (anaconda-client sends it without its session), so the form is
+signed at stage time and works once. Its errors are S3-style XML, which is what the client parses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from packyard.api import serializers as ser
+from packyard.api.body import json_body
+from packyard.api.deps import Caller, SignedIn, Svc, base_url
+from packyard.api.packages import readable_package
+from packyard.core import queries
+from packyard.core.errors import BadRequest, Forbidden, NotFound, PackyardError
+from packyard.core.multipart import read_form
+from packyard.core.services import packages as pkg_service
+from packyard.core.services import uploads
+from packyard.formats.base import InvalidPackage
+
+router = APIRouter()
+
+
+@router.post("/stage/{owner}/{name}/{version}/{basename:path}")
+async def stage(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    payload = await json_body(request)
+
+    def work() -> dict[str, Any]:
+        with svc.db.read() as session:
+            pkg = readable_package(session, ident, owner, name)
+        row, signature = uploads.stage(
+            svc.db,
+            ident,
+            pkg,
+            version,
+            basename,
+            payload,
+            key=svc.settings.signing_key,
+            ttl_seconds=svc.settings.stage_ttl_seconds,
+        )
+        return {
+            "post_url": f"{base_url(request)}/api/upload/{row.id}",
+            "form_data": {"key": f"{owner}/{name}/{version}/{basename}", "upload_token": signature},
+            "dist_id": row.id,
+            "basename": basename,
+        }
+
+    return await run_in_threadpool(work)
+
+
+def s3_error(status: int, code: str, message: str) -> Response:
+    body = f"<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+    return Response(body, status_code=status, media_type="application/xml")
+
+
+@router.post("/upload/{stage_id}", include_in_schema=False)
+async def upload(stage_id: str, request: Request, svc: Svc) -> Response:
+    try:
+        return await _receive(stage_id, request, svc)
+    except uploads.DigestMismatch as exc:
+        return s3_error(400, "InvalidDigest", exc.message)
+    except Forbidden as exc:
+        return s3_error(403, "AccessDenied", exc.message)
+    except NotFound as exc:
+        return s3_error(404, "NoSuchUpload", exc.message)
+    except PackyardError as exc:
+        return s3_error(exc.status, "InvalidRequest", exc.message)
+
+
+async def _receive(stage_id: str, request: Request, svc: Svc) -> Response:
+    row = await run_in_threadpool(uploads.load_stage, svc.db, stage_id)
+    key = svc.settings.signing_key
+    with svc.store.receive() as incoming:
+        result = await read_form(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            incoming.write,
+            max_file_bytes=svc.settings.max_upload_bytes,
+            # form_data precedes the file: refuse the bytes of an unsigned form before storing them.
+            before_file=lambda fields: uploads.check_signature(stage_id, fields.get("upload_token"), key=key),
+        )
+        uploads.check_signature(stage_id, result.fields.get("upload_token"), key=key)
+        if result.filename is None:
+            raise BadRequest("the form has no file part named 'file'")
+        ref = await run_in_threadpool(incoming.digest)
+        uploads.check_digests(
+            ref,
+            size=result.fields.get("Content-Length"),
+            md5_b64=result.fields.get("Content-MD5"),
+            sha256=row.request.get("sha256"),
+        )
+        try:
+            artifact = await run_in_threadpool(
+                uploads.parse_received,
+                incoming.path,
+                row.basename,
+                row.distribution_type or None,
+                **({"name": row.package, "version": row.version} if row.distribution_type == "file" else {}),
+            )
+        except InvalidPackage as exc:
+            await run_in_threadpool(uploads.finish_stage, svc.db, stage_id, ref, {"error": str(exc)})
+            return Response(status_code=201)
+        blob, extra = await run_in_threadpool(uploads.store_artifact, svc.store, incoming, artifact)
+        await run_in_threadpool(
+            uploads.finish_stage, svc.db, stage_id, blob, uploads.artifact_to_json(artifact, extra)
+        )
+    return Response(
+        f"<PostResponse><Key>{escape(row.basename)}</Key><ETag>{ref.md5}</ETag></PostResponse>",
+        status_code=201,
+        media_type="application/xml",
+    )
+
+
+@router.post("/commit/{owner}/{name}/{version}/{basename:path}")
+async def commit(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    body = await json_body(request)
+    dist_id = body.get("dist_id")
+    if not isinstance(dist_id, str):
+        raise BadRequest("dist_id (from the stage response) is required")
+
+    def work() -> dict[str, Any]:
+        with svc.db.read() as session:
+            account = queries.owner(session, owner)
+        f = uploads.commit(svc.db, ident, account, name, version, basename, dist_id)
+        base = base_url(request)
+        with svc.db.read() as session:
+            pkg = queries.package(session, owner, name)
+            rel = queries.release(pkg, f_version(f, pkg))
+            out = ser.file(queries.file(rel, f.basename), pkg, rel, base)
+        return {**out, "url": f"{base}/{pkg.owner.login}/{pkg.name}"}
+
+    return await run_in_threadpool(work)
+
+
+def f_version(f: Any, pkg: Any) -> str:
+    for rel in pkg.releases:
+        if rel.id == f.release_id:
+            return rel.version
+    raise NotFound("the file vanished while it was committed")
+
+
+@router.get("/download/{owner}/{name}/{version}/{basename:path}")
+def download(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: Caller, svc: Svc
+) -> Response:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+        f = queries.file(queries.release(pkg, version), basename)
+    return file_response(svc, request, f)
+
+
+def file_response(svc: Svc, request: Request, f: Any) -> Response:
+    """The bytes of a stored file; `ETag: <md5>` on the request (binstar's md5 argument) gives a 304."""
+    if (
+        request.headers.get("etag", "").strip('"') == f.md5
+        or request.headers.get("if-none-match", "").strip('"') == f.md5
+    ):
+        return Response(status_code=304, headers={"ETag": f'"{f.md5}"'})
+    pkg_service.increment_downloads(svc.db, f.id)
+    headers = {
+        "ETag": f'"{f.md5}"',
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "Content-Disposition": f'attachment; filename="{f.basename.rsplit("/", 1)[-1]}"',
+    }
+    path = svc.store.local_path(f.sha256)
+    if path is not None:
+        return FileResponse(path, media_type="application/octet-stream", headers=headers)
+    handle = svc.store.open(f.sha256)
+    return StreamingResponse(
+        iter(lambda: handle.read(1 << 16), b""),
+        media_type="application/octet-stream",
+        headers={**headers, "Content-Length": str(f.size)},
+    )

@@ -1,0 +1,190 @@
+"""Turn any credential a client can send into an `Identity`.
+
+Accepted, in this order: a `/t/TOKEN/` path prefix (moved into the ASGI scope by `packyard.middleware`),
+`Authorization: token X`, `Authorization: Bearer X`, `X-Auth: X`, HTTP Basic `X:x-auth-token`, `__token__:X`
+or `user:password`. Credentials that are present but wrong are an error (401), never silently anonymous.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from packyard.core.db import Database
+from packyard.core.errors import BadRequest, TooManyRequests, Unauthorized
+from packyard.core.models import Account, LoginFailure, Token, utcnow
+
+_hasher = PasswordHasher()
+TOKEN_RE = re.compile(r"[A-Za-z0-9-]{16,200}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking. `token` is set when the credential was a token; its scopes then bound what is allowed."""
+
+    account: Account | None = None
+    token: Token | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.account is None
+
+    @property
+    def login(self) -> str | None:
+        return self.account.login if self.account else None
+
+
+ANONYMOUS = Identity()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(account: Account, password: str) -> bool:
+    if not account.password_hash:
+        return False
+    try:
+        return _hasher.verify(account.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    """A token conda accepts in `/t/TOKEN/` URLs: letters, digits and hyphens only."""
+    return f"py-{secrets.token_hex(12)}-{secrets.token_hex(12)}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Credential:
+    kind: str  # "token" or "password"
+    secret: str
+    login: str | None = None
+
+
+def credential_from_request(headers: Mapping[str, str], path_token: str | None) -> Credential | None:
+    """Pick the credential out of a request; pure, so every protocol parses headers the same way."""
+    if path_token:
+        return Credential("token", path_token)
+    auth = headers.get("authorization", "").strip()
+    scheme, _, value = auth.partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme in ("token", "bearer") and value:
+        return Credential("token", value)
+    if scheme == "basic" and value:
+        try:
+            user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized(
+                "the Basic authorization header is not valid base64 of user:password"
+            ) from None
+        if not sep:
+            raise Unauthorized("the Basic authorization header must be user:password")
+        if password == "x-auth-token":  # noqa: S105 - a marker, not a password
+            return Credential("token", user)
+        if user == "__token__":
+            return Credential("token", password)
+        return Credential("password", password, login=user)
+    if headers.get("x-auth"):
+        return Credential("token", headers["x-auth"].strip())
+    return None
+
+
+def authenticate_token(db: Database, secret: str) -> Identity:
+    with db.read() as session:
+        token = session.scalar(select(Token).where(Token.token_hash == token_hash(secret)))
+    if token is None:
+        raise Unauthorized("the token is not valid (it may have been removed)")
+    now = utcnow()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthorized("the token has expired")
+    if token.account.is_disabled:
+        raise Unauthorized("the account that owns this token is disabled")
+    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
+        # Written at most once a minute per token, so that reads stay reads.
+        with db.write() as session:
+            session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
+    return Identity(account=token.account, token=token, scopes=frozenset(token.scopes or ["all"]))
+
+
+def find_account(session: Session, login: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.login_key == login.lower()))
+
+
+def authenticate_password(
+    db: Database, login: str, password: str, *, remote_addr: str, allowed: int, window_seconds: int
+) -> Identity:
+    """Check a password, refusing once `allowed` failures for this login happened within the window."""
+    key = login.lower()
+    since = utcnow() - dt.timedelta(seconds=window_seconds)
+    with db.read() as session:
+        failures = session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.login_key == key, LoginFailure.at >= since)
+        )
+        account = find_account(session, login)
+    if failures is not None and failures >= allowed:
+        raise TooManyRequests(
+            f"too many failed logins for {login!r}; try again in {window_seconds // 60} minutes"
+        )
+    if account is None or account.kind != "user" or not verify_password(account, password):
+        with db.write() as session:
+            session.add(LoginFailure(login_key=key, remote_addr=remote_addr))
+            session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+        raise Unauthorized("invalid username or password")
+    if account.is_disabled:
+        raise Unauthorized("this account is disabled")
+    return Identity(account=account, scopes=frozenset({"all"}))
+
+
+def validate_login(login: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", login) or login.lower() in RESERVED_LOGINS:
+        raise BadRequest(
+            f"{login!r} is not a valid login: use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return login
+
+
+RESERVED_LOGINS = frozenset(
+    {
+        "api",
+        "conda",
+        "pypi",
+        "cran",
+        "t",
+        "static",
+        "login",
+        "logout",
+        "settings",
+        "notebooks",
+        "envs",
+        "download",
+        "simple",
+        "search",
+        "docs",
+        "health",
+        "user",
+        "users",
+        "orgs",
+        "label",
+        "signup",
+    }
+)

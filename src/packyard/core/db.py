@@ -1,0 +1,58 @@
+"""Engine and session factory: SQLite in WAL mode with foreign keys by default, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str, *, immediate: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue on busy_timeout instead of
+        # failing with "database is locked" when a read transaction upgrades to a write.
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # let SQLAlchemy's begin event issue BEGIN
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Database:
+    """The engines and sessions. Reads and writes use separate SQLite pools so only writers take the lock."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.write_engine = make_engine(url, immediate=True) if url.startswith("sqlite") else self.engine
+        self._readers = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._readers() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction: commits when the block ends, rolls back if it raises."""
+        with self._writers() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.write_engine.dispose()

@@ -1,0 +1,49 @@
+"""The domain's exception tree; the HTTP edge maps each class to one status code.
+
+PackyardError
+├── BadRequest          400  the request or the uploaded file is wrong; the message says what to fix
+├── Unauthorized        401  no credentials, or credentials that are wrong, expired or removed
+├── Forbidden           403  valid credentials that do not allow this
+├── NotFound            404  no such thing (or a private thing the caller may not know about)
+├── Conflict            409  it exists already (file, label) or a locked label refuses the change
+├── TooLarge            413
+└── TooManyRequests     429  too many failed logins
+"""
+
+from __future__ import annotations
+
+
+class PackyardError(Exception):
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(PackyardError):
+    status = 400
+
+
+class Unauthorized(PackyardError):
+    status = 401
+
+
+class Forbidden(PackyardError):
+    status = 403
+
+
+class NotFound(PackyardError):
+    status = 404
+
+
+class Conflict(PackyardError):
+    status = 409
+
+
+class TooLarge(PackyardError):
+    status = 413
+
+
+class TooManyRequests(PackyardError):
+    status = 429

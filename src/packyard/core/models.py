@@ -1,0 +1,259 @@
+"""The data model: accounts own packages; packages have releases; releases have files; files carry labels.
+
+Users and organizations share one namespace of logins (`Account.kind`). Every change that a client could observe
+through an index is also written to `Event`, whose autoincrementing serial is the changelog PyPI's XML-RPC and the
+incremental indexes read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(dt.UTC) if value is not None else None
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+created = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+jsondict = Annotated[dict[str, Any], mapped_column(JSON, default=dict)]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime()}
+
+
+class AccountKind(enum.StrEnum):
+    USER = "user"
+    ORG = "org"
+
+
+class Access(enum.StrEnum):
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+    PRIVATE = "private"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[intpk]
+    login: Mapped[str] = mapped_column(String(100))
+    login_key: Mapped[str] = mapped_column(String(100), unique=True)
+    """Lower-cased login: `Bob` and `bob` are the same namespace."""
+    kind: Mapped[str] = mapped_column(String(10), default=AccountKind.USER)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    is_disabled: Mapped[bool] = mapped_column(default=False)
+    company: Mapped[str] = mapped_column(String(200), default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    url: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created]
+
+
+class Package(Base):
+    __tablename__ = "packages"
+    __table_args__ = (UniqueConstraint("owner_id", "name_key"),)
+
+    id: Mapped[intpk]
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))
+    """Lower-cased name: package names are case-insensitive within an owner, as on anaconda.org."""
+    summary: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    license: Mapped[str | None] = mapped_column(String(200))
+    license_url: Mapped[str | None] = mapped_column(String(500))
+    license_family: Mapped[str | None] = mapped_column(String(100))
+    home: Mapped[str | None] = mapped_column(String(500))
+    dev_url: Mapped[str | None] = mapped_column(String(500))
+    doc_url: Mapped[str | None] = mapped_column(String(500))
+    source_git_url: Mapped[str | None] = mapped_column(String(500))
+    access: Mapped[str] = mapped_column(String(20), default=Access.PUBLIC)
+    package_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    attrs: Mapped[jsondict]
+    created_at: Mapped[created]
+    modified_at: Mapped[created]
+
+    owner: Mapped[Account] = relationship(lazy="joined")
+    releases: Mapped[list[Release]] = relationship(
+        back_populates="package", cascade="all, delete-orphan", passive_deletes=True, order_by="Release.id"
+    )
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("package_id", "version"),)
+
+    id: Mapped[intpk]
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    announce: Mapped[str | None] = mapped_column(Text)
+    home: Mapped[str | None] = mapped_column(String(500))
+    attrs: Mapped[jsondict]
+    created_at: Mapped[created]
+    modified_at: Mapped[created]
+
+    package: Mapped[Package] = relationship(back_populates="releases")
+    files: Mapped[list[File]] = relationship(
+        back_populates="release", cascade="all, delete-orphan", passive_deletes=True, order_by="File.id"
+    )
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (
+        UniqueConstraint("release_id", "basename"),
+        Index("ix_files_package_basename", "package_id", "basename"),
+    )
+
+    id: Mapped[intpk]
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"), index=True)
+    basename: Mapped[str] = mapped_column(String(512))
+    package_type: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    """Also the blob key: blobs are content-addressed."""
+    description: Mapped[str | None] = mapped_column(Text)
+    attrs: Mapped[jsondict]
+    dependencies: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    extra: Mapped[jsondict]
+    """Side documents (e.g. PEP 658 metadata) by name -> sha256 of their blob."""
+    ndownloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    uploader_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    uploaded_at: Mapped[created]
+
+    release: Mapped[Release] = relationship(back_populates="files")
+    labels: Mapped[list[Label]] = relationship(
+        secondary="file_labels", order_by="Label.name", lazy="selectin"
+    )
+    uploader: Mapped[Account | None] = relationship(foreign_keys=[uploader_id])
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[intpk]
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    is_locked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[created]
+
+
+class FileLabel(Base):
+    __tablename__ = "file_labels"
+
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), primary_key=True)
+    label_id: Mapped[int] = mapped_column(
+        ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[intpk]
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    """The user who created the token; it never grants more than this account has."""
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    """Set for tokens created for an organization (`anaconda auth --create --org ORG`)."""
+    name: Mapped[str] = mapped_column(String(300))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """sha256 of the token: tokens carry 190+ bits of randomness, so a fast hash is safe and lookup is O(1)."""
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[dt.datetime | None]
+    created_at: Mapped[created]
+    last_used_at: Mapped[dt.datetime | None]
+    remote_addr: Mapped[str] = mapped_column(String(100), default="")
+    hostname: Mapped[str] = mapped_column(String(300), default="")
+    note_url: Mapped[str] = mapped_column(String(500), default="")
+    strength: Mapped[str] = mapped_column(String(10), default="strong")
+
+    account: Mapped[Account] = relationship(foreign_keys=[account_id], lazy="joined")
+    org: Mapped[Account | None] = relationship(foreign_keys=[org_id], lazy="joined")
+
+
+class Stage(Base):
+    """An upload between `POST /stage` and `POST /commit`: the signed form, then the received blob."""
+
+    __tablename__ = "stages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    uploader_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    package: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(200))
+    basename: Mapped[str] = mapped_column(String(512))
+    distribution_type: Mapped[str] = mapped_column(String(20))
+    request: Mapped[jsondict]
+    """The stage payload: description, labels, expected sha256 (client attrs are advisory and not kept)."""
+    state: Mapped[str] = mapped_column(String(10), default="staged")
+    """staged -> received (blob stored, parse result kept) -> committed."""
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    result: Mapped[jsondict]
+    """The server-side parse of the received file, or {"error": ...} when it was not a valid package."""
+    created_at: Mapped[created]
+    expires_at: Mapped[dt.datetime]
+
+
+class Event(Base):
+    """Append-only log; `serial` is monotonic and is PyPI's changelog serial."""
+
+    __tablename__ = "events"
+
+    serial: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[created]
+    kind: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    package: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[str | None] = mapped_column(String(200))
+    basename: Mapped[str | None] = mapped_column(String(512))
+    data: Mapped[jsondict]
+
+
+class LoginFailure(Base):
+    """Failed password logins, kept in the database so every worker rate-limits alike."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[intpk]
+    login_key: Mapped[str] = mapped_column(String(100), index=True)
+    remote_addr: Mapped[str] = mapped_column(String(100), default="")
+    at: Mapped[created] = mapped_column(index=True)

@@ -1,0 +1,55 @@
+"""Users and organizations: one namespace of logins."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from packyard.core.auth import hash_password, validate_login
+from packyard.core.db import Database
+from packyard.core.errors import BadRequest, Conflict
+from packyard.core.models import Account, AccountKind
+
+
+def create_user(
+    db: Database, login: str, password: str, *, email: str = "", name: str = "", is_admin: bool = False
+) -> Account:
+    validate_login(login)
+    if len(password) < 8:
+        raise BadRequest("the password must be at least 8 characters long")
+    with db.write() as session:
+        if session.scalar(select(Account.id).where(Account.login_key == login.lower())) is not None:
+            raise Conflict(f"the login {login!r} is already taken")
+        account = Account(
+            login=login,
+            login_key=login.lower(),
+            kind=AccountKind.USER,
+            email=email,
+            name=name,
+            password_hash=hash_password(password),
+            is_admin=is_admin,
+        )
+        session.add(account)
+    return account
+
+
+def ensure_admin(db: Database, login: str, password: str | None) -> str | None:
+    """Create the first administrator if there is none; returns the password when it was generated here."""
+    with db.read() as session:
+        if session.scalar(select(Account.id).where(Account.is_admin.is_(True)).limit(1)) is not None:
+            return None
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    create_user(db, login, password, is_admin=True, name="Administrator")
+    return password if generated else None
+
+
+def set_password(db: Database, login: str, password: str) -> None:
+    if len(password) < 8:
+        raise BadRequest("the password must be at least 8 characters long")
+    with db.write() as session:
+        account = session.scalar(select(Account).where(Account.login_key == login.lower()))
+        if account is None:
+            raise BadRequest(f"no user {login!r}")
+        account.password_hash = hash_password(password)

@@ -1,0 +1,113 @@
+"""Copy files to another owner and/or label (`anaconda copy`).
+
+Within one owner a copy is a label change. Across owners the destination gets new file rows that name the same
+content-addressed blobs, so no bytes are copied.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from packyard.core import permissions, queries
+from packyard.core.auth import Identity
+from packyard.core.db import Database
+from packyard.core.errors import BadRequest, Conflict, NotFound
+from packyard.core.models import File, Package
+from packyard.core.permissions import Permission
+from packyard.core.services import labels as label_service
+from packyard.core.services.packages import NewFile, PackageInfo, add_file
+from packyard.core.storage import BlobRef
+from packyard.formats.base import Artifact
+
+MODES = ("copy", "replace", "update")
+
+
+def copy_files(
+    db: Database,
+    identity: Identity,
+    owner: str,
+    name: str,
+    version: str,
+    basename: str | None,
+    *,
+    to_owner: str | None,
+    from_label: str,
+    to_label: str,
+    mode: str = "copy",
+) -> list[tuple[str, str, str, str]]:
+    """Returns (owner, package, version, basename) of every file now at the destination."""
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {MODES}")
+    with db.read() as session:
+        pkg = queries.package(session, owner, name)
+        permissions.require(identity, Permission.READ, pkg)
+        rel = queries.release(pkg, version)
+        files = [f for f in rel.files if basename is None or f.basename == basename]
+        if basename is not None and not files:
+            queries.file(rel, basename)  # raises the 404
+        files = [f for f in files if from_label in {label.name for label in f.labels}]
+        if not files:
+            raise NotFound(f"no files of {owner}/{name}/{version} carry the label {from_label!r}")
+        dest = queries.owner(session, to_owner or owner)
+        dest_pkg = session.scalar(
+            select(Package).where(Package.owner_id == dest.id, Package.name_key == pkg.name.lower())
+        )
+        existing = (
+            {f.basename: f for f in session.scalars(select(File).where(File.package_id == dest_pkg.id))}
+            if dest_pkg is not None
+            else {}
+        )
+    if dest.id == pkg.owner_id:
+        for f in files:
+            label_service.add_label(db, identity, dest, to_label, pkg.name, version, f.basename)
+        return [(dest.login, pkg.name, version, f.basename) for f in files]
+    permissions.require(identity, Permission.WRITE, dest_pkg or dest)
+    out = []
+    for f in files:
+        there = existing.get(f.basename)
+        if there is not None and mode == "copy":
+            raise Conflict(
+                f"{dest.login}/{pkg.name}/{version}/{f.basename} already exists; use --replace or --update"
+            )
+        if there is not None and mode == "update" and there.sha256 == f.sha256:
+            out.append((dest.login, pkg.name, version, f.basename))
+            continue
+        artifact = Artifact(
+            package_type=f.package_type,
+            name=pkg.name,
+            version=version,
+            basename=f.basename,
+            summary=rel.summary or pkg.summary,
+            description=rel.description,
+            attrs=f.attrs or {},
+            dependencies=f.dependencies,
+        )
+        info = PackageInfo(
+            summary=pkg.summary,
+            description=pkg.description,
+            license=pkg.license,
+            license_url=pkg.license_url,
+            license_family=pkg.license_family,
+            home=pkg.home,
+            dev_url=pkg.dev_url,
+            doc_url=pkg.doc_url,
+            source_git_url=pkg.source_git_url,
+            access=pkg.access,
+        )
+        add_file(
+            db,
+            identity,
+            dest,
+            NewFile(
+                artifact,
+                BlobRef(f.sha256, f.md5, f.size),
+                labels=[to_label],
+                description=f.description,
+                extra=dict(f.extra or {}),
+            ),
+            package_name=pkg.name,
+            replace=there is not None,
+            package_info=info,
+        )
+        out.append((dest.login, pkg.name, version, f.basename))
+    return out

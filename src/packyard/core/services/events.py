@@ -1,0 +1,34 @@
+"""Append an event in the caller's transaction, so the change and its event commit (or vanish) together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from packyard.core.auth import Identity
+from packyard.core.models import Event
+
+
+def emit(
+    session: Session,
+    kind: str,
+    identity: Identity | None,
+    owner: str,
+    package: str | None = None,
+    version: str | None = None,
+    basename: str | None = None,
+    **data: Any,
+) -> None:
+    actor = identity.account.id if identity is not None and identity.account is not None else None
+    session.add(
+        Event(
+            kind=kind,
+            actor_id=actor,
+            owner=owner,
+            package=package,
+            version=version,
+            basename=basename,
+            data=data,
+        )
+    )

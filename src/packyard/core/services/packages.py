@@ -1,0 +1,404 @@
+"""Packages, releases and files: the single path by which files are added, and their removal.
+
+Every function is one transaction that also appends its events. Blobs are written (and made durable) before the
+transaction that names them; a blob nobody names any more is removed by `packyard fsck --clean`, not inline, so a
+concurrent upload of the same bytes can never lose its blob.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from packyard.core import permissions
+from packyard.core.auth import Identity
+from packyard.core.db import Database
+from packyard.core.errors import BadRequest, Conflict, NotFound
+from packyard.core.models import Access, Account, File, Label, Package, Release, utcnow
+from packyard.core.permissions import Permission
+from packyard.core.services.events import emit
+from packyard.core.storage import BlobRef
+from packyard.formats.base import Artifact
+
+PACKAGE_TYPES = ("conda", "pypi", "r", "file", "ipynb", "env", "project", "installer")
+_FROM_ARTIFACT = ("summary", "description", "license", "home")
+_PACKAGE_FIELDS = (
+    "summary",
+    "description",
+    "license",
+    "license_url",
+    "license_family",
+    "home",
+    "dev_url",
+    "doc_url",
+    "source_git_url",
+)
+
+
+@dataclass
+class PackageInfo:
+    """What a client may say about a package when it creates or updates it."""
+
+    summary: str | None = None
+    description: str | None = None
+    license: str | None = None
+    license_url: str | None = None
+    license_family: str | None = None
+    home: str | None = None
+    dev_url: str | None = None
+    doc_url: str | None = None
+    source_git_url: str | None = None
+    access: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_package_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}", name):
+        raise BadRequest(
+            f"{name!r} is not a valid package name: use letters, digits, '_', '.', '+' or '-' (at most 200)"
+        )
+    return name
+
+
+def validate_version(version: str) -> str:
+    if (
+        not version
+        or len(version) > 200
+        or "/" in version
+        or any(c.isspace() or ord(c) < 32 for c in version)
+    ):
+        raise BadRequest(f"{version!r} is not a valid version: no '/', whitespace or control characters")
+    return version
+
+
+def _apply(pkg: Package, info: PackageInfo) -> None:
+    for name in _PACKAGE_FIELDS:
+        value = getattr(info, name)
+        if value is not None:
+            setattr(pkg, name, value if name not in ("summary", "description") else str(value))
+    if info.attrs:
+        pkg.attrs = {**(pkg.attrs or {}), **info.attrs}
+
+
+def _lock_owner(session: Session, owner: Account) -> Account:
+    return session.get_one(Account, owner.id)
+
+
+def create_package(db: Database, identity: Identity, owner: Account, name: str, info: PackageInfo) -> Package:
+    validate_package_name(name)
+    permissions.require(identity, Permission.WRITE, owner)
+    access = info.access or Access.PUBLIC
+    if access not in tuple(Access):
+        raise BadRequest(f"access must be one of {', '.join(Access)}")
+    with db.write() as session:
+        if session.scalar(
+            select(Package.id).where(Package.owner_id == owner.id, Package.name_key == name.lower())
+        ):
+            raise Conflict(f"package {owner.login}/{name} already exists")
+        pkg = Package(owner_id=owner.id, name=name, name_key=name.lower(), access=access, package_types=[])
+        _apply(pkg, info)
+        session.add(pkg)
+        session.flush()
+        emit(session, "package.created", identity, owner.login, name, access=access)
+    return pkg
+
+
+def update_package(db: Database, identity: Identity, pkg: Package, info: PackageInfo) -> None:
+    permissions.require(identity, Permission.WRITE, pkg)
+    if info.access is not None and info.access != pkg.access:
+        set_access(db, identity, [pkg], info.access)
+    with db.write() as session:
+        row = session.get_one(Package, pkg.id)
+        _apply(row, info)
+        row.modified_at = utcnow()
+        emit(session, "package.updated", identity, pkg.owner.login, pkg.name)
+
+
+def set_access(db: Database, identity: Identity, pkgs: Sequence[Package], access: str) -> None:
+    """Change the access level of several packages at once (all or nothing)."""
+    if access not in tuple(Access):
+        raise BadRequest(f"access must be one of {', '.join(Access)}")
+    for pkg in pkgs:
+        permissions.require(identity, Permission.ADMIN, pkg)
+    with db.write() as session:
+        for pkg in pkgs:
+            row = session.get_one(Package, pkg.id)
+            if row.access != access:
+                emit(
+                    session, "access.changed", identity, pkg.owner.login, pkg.name, old=row.access, new=access
+                )
+                row.access = access
+                row.modified_at = utcnow()
+
+
+def delete_package(db: Database, identity: Identity, pkg: Package) -> None:
+    permissions.require(identity, Permission.ADMIN, pkg)
+    with db.write() as session:
+        row = session.get_one(Package, pkg.id)
+        for rel in row.releases:
+            for f in rel.files:
+                _emit_file_removed(session, identity, pkg, rel, f)
+        session.delete(row)
+        emit(session, "package.removed", identity, pkg.owner.login, pkg.name)
+
+
+def create_release(
+    db: Database,
+    identity: Identity,
+    pkg: Package,
+    version: str,
+    *,
+    summary: str = "",
+    description: str = "",
+    announce: str | None = None,
+    home: str | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> Release:
+    validate_version(version)
+    permissions.require(identity, Permission.WRITE, pkg)
+    with db.write() as session:
+        if session.scalar(select(Release.id).where(Release.package_id == pkg.id, Release.version == version)):
+            raise Conflict(f"release {pkg.owner.login}/{pkg.name}/{version} already exists")
+        rel = _new_release(session, identity, pkg, version)
+        rel.summary, rel.description, rel.announce, rel.home = (
+            summary or "",
+            description or "",
+            announce,
+            home,
+        )
+        rel.attrs = attrs or {}
+    return rel
+
+
+def _new_release(session: Session, identity: Identity, pkg: Package, version: str) -> Release:
+    rel = Release(package_id=pkg.id, version=version, attrs={})
+    session.add(rel)
+    session.flush()
+    emit(session, "release.created", identity, pkg.owner.login, pkg.name, version)
+    return rel
+
+
+def update_release(db: Database, identity: Identity, rel: Release, attrs: dict[str, Any]) -> None:
+    with db.write() as session:
+        row = session.get_one(Release, rel.id)
+        pkg = row.package
+        permissions.require(identity, Permission.WRITE, pkg)
+        for key in ("summary", "description", "announce", "home"):
+            if key in attrs and attrs[key] is not None:
+                setattr(row, key, str(attrs[key]))
+        row.attrs = {
+            **(row.attrs or {}),
+            **{k: v for k, v in attrs.items() if k not in ("summary", "description")},
+        }
+        row.modified_at = utcnow()
+        emit(session, "release.updated", identity, pkg.owner.login, pkg.name, rel.version)
+
+
+def delete_release(db: Database, identity: Identity, rel: Release) -> None:
+    with db.write() as session:
+        row = session.get_one(Release, rel.id)
+        pkg = row.package
+        permissions.require(identity, Permission.WRITE, pkg)
+        _check_unlocked(session, row.files)
+        for f in row.files:
+            _emit_file_removed(session, identity, pkg, row, f)
+        session.delete(row)
+        emit(session, "release.removed", identity, pkg.owner.login, pkg.name, rel.version)
+        _touch(session, pkg.id)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file ready to be added: the server's own parse of it and its durable blob."""
+
+    artifact: Artifact
+    blob: BlobRef
+    labels: Sequence[str] = ("main",)
+    description: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    """Side documents already stored as blobs: name -> sha256."""
+
+
+def add_file(
+    db: Database,
+    identity: Identity,
+    owner: Account,
+    new: NewFile,
+    *,
+    package_name: str | None = None,
+    version: str | None = None,
+    replace: bool = False,
+    create_package: bool = True,
+    package_info: PackageInfo | None = None,
+) -> File:
+    """The one way a file enters Packyard (REST stage/commit, twine, curl, copy all end here).
+
+    `package_name`/`version` are what the URL says; they must agree with what the file says.
+    """
+    art = new.artifact
+    name = art.name
+    if package_name is not None and _norm(package_name) != _norm(name):
+        raise BadRequest(f"the file is package {name!r} but the upload is for package {package_name!r}")
+    if version is not None and version != art.version:
+        raise BadRequest(f"the file is version {art.version!r} but the upload is for version {version!r}")
+    if package_name is not None:
+        name = package_name
+    validate_package_name(name)
+    validate_version(art.version)
+    labels = _validate_labels(new.labels)
+    with db.write() as session:
+        pkg = session.scalar(
+            select(Package).where(Package.owner_id == owner.id, Package.name_key == name.lower())
+        )
+        if pkg is None:
+            permissions.require(identity, Permission.WRITE, owner)
+            if not create_package:
+                raise NotFound(f"package {owner.login}/{name} not found")
+            pkg = Package(
+                owner_id=owner.id, name=name, name_key=name.lower(), package_types=[], access=Access.PUBLIC
+            )
+            info = package_info or PackageInfo()
+            _apply(pkg, info)
+            _apply(pkg, PackageInfo(**{k: getattr(info, k) or getattr(art, k, None) for k in _FROM_ARTIFACT}))
+            pkg.access = info.access or Access.PUBLIC
+            session.add(pkg)
+            session.flush()
+            emit(session, "package.created", identity, owner.login, name, access=pkg.access)
+        else:
+            permissions.require(identity, Permission.WRITE, pkg)
+        existing = session.scalar(
+            select(File).where(File.package_id == pkg.id, File.basename == art.basename)
+        )
+        if existing is not None:
+            if not replace:
+                raise Conflict(
+                    f"{owner.login}/{pkg.name}/{existing.release.version}/{art.basename} already exists; "
+                    "remove it first or upload with --force"
+                )
+            _check_unlocked(session, [existing])
+            _emit_file_removed(session, identity, pkg, existing.release, existing)
+            session.delete(existing)
+            session.flush()
+        rel = session.scalar(
+            select(Release).where(Release.package_id == pkg.id, Release.version == art.version)
+        )
+        if rel is None:
+            rel = _new_release(session, identity, pkg, art.version)
+            rel.summary = art.summary or ""
+            rel.description = art.description or ""
+        label_rows = _get_labels(session, owner, labels, for_change=True)
+        f = File(
+            package_id=pkg.id,
+            release_id=rel.id,
+            basename=art.basename,
+            package_type=art.package_type,
+            size=new.blob.size,
+            md5=new.blob.md5,
+            sha256=new.blob.sha256,
+            description=new.description,
+            attrs=art.attrs,
+            dependencies=art.dependencies,
+            extra=dict(new.extra),
+            uploader_id=identity.account.id if identity.account else None,
+            labels=label_rows,
+        )
+        session.add(f)
+        if art.package_type not in pkg.package_types:
+            pkg.package_types = [*pkg.package_types, art.package_type]
+        if not pkg.summary and art.summary:
+            pkg.summary = art.summary
+        pkg.modified_at = utcnow()
+        session.flush()
+        emit(
+            session,
+            "file.added",
+            identity,
+            owner.login,
+            pkg.name,
+            art.version,
+            art.basename,
+            labels=labels,
+            sha256=new.blob.sha256,
+            package_type=art.package_type,
+        )
+    return f
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def remove_file(db: Database, identity: Identity, f: File) -> None:
+    with db.write() as session:
+        row = session.get(File, f.id)
+        if row is None:
+            raise NotFound(f"file {f.basename} not found")
+        pkg = row.release.package
+        permissions.require(identity, Permission.WRITE, pkg)
+        _check_unlocked(session, [row])
+        _emit_file_removed(session, identity, pkg, row.release, row)
+        session.delete(row)
+        _touch(session, pkg.id)
+
+
+def _emit_file_removed(session: Session, identity: Identity, pkg: Package, rel: Release, f: File) -> None:
+    emit(
+        session,
+        "file.removed",
+        identity,
+        pkg.owner.login,
+        pkg.name,
+        rel.version,
+        f.basename,
+        labels=[label.name for label in f.labels],
+        sha256=f.sha256,
+        package_type=f.package_type,
+    )
+
+
+def _touch(session: Session, package_id: int) -> None:
+    session.execute(update(Package).where(Package.id == package_id).values(modified_at=utcnow()))
+
+
+def _check_unlocked(session: Session, files: Iterable[File]) -> None:
+    for f in files:
+        for label in f.labels:
+            if label.is_locked:
+                raise Conflict(f"label {label.name!r} is locked; unlock it before changing its files")
+
+
+def _validate_labels(labels: Sequence[str]) -> list[str]:
+    out = sorted(set(labels or ())) or ["main"]
+    for label in out:
+        validate_label(label)
+    return out
+
+
+def validate_label(label: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", label):
+        raise BadRequest(f"{label!r} is not a valid label: letters, digits, '_', '.' and '-' only")
+    return label
+
+
+def _get_labels(session: Session, owner: Account, names: Sequence[str], *, for_change: bool) -> list[Label]:
+    rows = []
+    for name in names:
+        label = session.scalar(select(Label).where(Label.owner_id == owner.id, Label.name == name))
+        if label is None:
+            label = Label(owner_id=owner.id, name=name)
+            session.add(label)
+            session.flush()
+        elif for_change and label.is_locked:
+            raise Conflict(f"label {name!r} is locked; unlock it before adding files to it")
+        rows.append(label)
+    return rows
+
+
+def increment_downloads(db: Database, file_id: int) -> None:
+    with db.write() as session:
+        session.execute(update(File).where(File.id == file_id).values(ndownloads=File.ndownloads + 1))

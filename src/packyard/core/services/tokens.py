@@ -1,0 +1,116 @@
+"""API tokens: created with a password (or an existing full-access credential), listed, removed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+
+from packyard.core import permissions
+from packyard.core.auth import Identity, new_token, token_hash
+from packyard.core.db import Database
+from packyard.core.errors import BadRequest, NotFound
+from packyard.core.models import Account, Token, utcnow
+
+
+def normalise_scopes(scopes: Sequence[str] | str | None) -> list[str]:
+    """anaconda-client sends a list whose items may hold several space-separated scopes; none means full access."""
+    if isinstance(scopes, str):
+        scopes = [scopes]
+    flat = sorted({s for item in scopes or () for s in str(item).split()})
+    unknown = [s for s in flat if s not in permissions.SCOPES]
+    if unknown:
+        raise BadRequest(f"unknown scope(s) {', '.join(unknown)}; see GET /api/scopes for the list")
+    return flat or ["all"]
+
+
+def create_token(
+    db: Database,
+    identity: Identity,
+    *,
+    name: str,
+    scopes: Sequence[str] | str | None = None,
+    max_age: int | None = None,
+    org: Account | None = None,
+    fail_if_exists: bool = False,
+    remote_addr: str = "",
+    hostname: str = "",
+    note_url: str = "",
+    strength: str = "strong",
+) -> tuple[Token, str]:
+    """Returns the row and the secret; the secret is shown once and only its hash is kept."""
+    account = identity.account
+    if account is None:
+        raise BadRequest("a token must belong to a user")
+    wanted = normalise_scopes(scopes)
+    if identity.token is not None and "all" not in identity.scopes:
+        raise BadRequest("tokens can only be created with a password or a token that has the 'all' scope")
+    if org is not None:
+        permissions.require(identity, permissions.Permission.ADMIN, org)
+    if max_age is not None and max_age <= 0:
+        raise BadRequest("max-age must be a positive number of seconds")
+    name = (name or f"token-{secrets.token_hex(4)}")[:300]
+    secret = new_token()
+    with db.write() as session:
+        existing = session.scalar(
+            select(Token).where(Token.account_id == account.id, Token.name == name, _org_is(org))
+        )
+        if existing is not None:
+            if fail_if_exists:
+                raise BadRequest(f"a token named {name!r} already exists")
+            session.delete(existing)
+            session.flush()
+        token = Token(
+            public_id=secrets.token_hex(12),
+            account_id=account.id,
+            org_id=org.id if org else None,
+            name=name,
+            token_hash=token_hash(secret),
+            scopes=wanted,
+            expires_at=utcnow() + dt.timedelta(seconds=max_age) if max_age else None,
+            remote_addr=remote_addr[:100],
+            hostname=(hostname or "")[:300],
+            note_url=(note_url or "")[:500],
+            strength=strength if strength in ("strong", "weak") else "strong",
+        )
+        session.add(token)
+        session.flush()
+        session.refresh(token)  # load account and org for the caller
+    return token, secret
+
+
+def _org_is(org: Account | None):  # noqa: ANN202 - a SQL expression
+    return Token.org_id.is_(None) if org is None else Token.org_id == org.id
+
+
+def list_tokens(db: Database, identity: Identity) -> Sequence[Token]:
+    assert identity.account is not None
+    with db.read() as session:
+        return session.scalars(
+            select(Token).where(Token.account_id == identity.account.id).order_by(Token.created_at)
+        ).all()
+
+
+def remove_token(
+    db: Database, identity: Identity, *, name: str | None = None, org: Account | None = None
+) -> None:
+    """Remove a token of the caller's by name (or by public id), or the token used for this request."""
+    assert identity.account is not None
+    with db.write() as session:
+        if name is None:
+            if identity.token is None:
+                raise BadRequest("this request was not made with a token; name the token to remove")
+            session.execute(delete(Token).where(Token.id == identity.token.id))
+            return
+        query = select(Token).where(
+            Token.account_id == identity.account.id,
+            (Token.name == name) | (Token.public_id == name),
+            _org_is(org),
+        )
+        found = session.scalars(query).all()
+        if not found:
+            raise NotFound(f"no token named {name!r}")
+        for token in found:
+            session.delete(token)

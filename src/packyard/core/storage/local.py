@@ -1,0 +1,110 @@
+"""Blobs in a local folder: ``blobs/ab/cd/abcd…`` (sha256), temp files in ``blobs/tmp/``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from packyard.core.storage.base import BlobRef, Hasher
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class LocalIncoming:
+    def __init__(self, store: LocalBlobStore) -> None:
+        self._store = store
+        self.path = store.tmp / f"{secrets.token_hex(16)}.part"
+        self._fh: IO[bytes] | None = open(self.path, "xb")  # noqa: SIM115 - closed in commit/discard
+        self._hasher = Hasher()
+        self._ref: BlobRef | None = None
+
+    def write(self, chunk: bytes) -> None:
+        assert self._fh is not None, "blob already closed"
+        self._fh.write(chunk)
+        self._hasher.update(chunk)
+
+    def digest(self) -> BlobRef:
+        """Finish writing (flush + fsync) and return the digests; the blob is not yet visible."""
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+            self._ref = self._hasher.ref()
+        assert self._ref is not None
+        return self._ref
+
+    def commit(self) -> BlobRef:
+        ref = self.digest()
+        final = self._store.path_for(ref.sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, final)  # same content under the same name: replacing is harmless
+        _fsync_dir(final.parent)
+        return ref
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.path.unlink(missing_ok=True)
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    @contextlib.contextmanager
+    def receive(self) -> Iterator[LocalIncoming]:
+        incoming = LocalIncoming(self)
+        try:
+            yield incoming
+        finally:
+            incoming.discard()  # a no-op once committed (the temp file was renamed away)
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        with self.receive() as incoming:
+            incoming.write(data)
+            return incoming.commit()
+
+    def open(self, sha256: str) -> IO[bytes]:
+        return open(self.path_for(sha256), "rb")
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        return self.path_for(sha256).stat().st_size
+
+    def delete(self, sha256: str) -> None:
+        self.path_for(sha256).unlink(missing_ok=True)
+
+    def local_path(self, sha256: str) -> Path | None:
+        return self.path_for(sha256)
+
+    def iter_blobs(self) -> Iterator[str]:
+        for path in self.root.glob("??/??/*"):
+            if _SHA256.fullmatch(path.name):
+                yield path.name
+
+    def iter_temp(self) -> Iterator[Path]:
+        yield from self.tmp.glob("*.part")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,95 @@
+"""Which parser handles which anaconda-client `distribution_type`, and which type an untyped upload is.
+
+The core looks formats up here instead of switching on type names, so a new format (notebook, env, project...)
+is one `register(FormatSpec(...))` call away and nothing else needs editing. `FORMATS` is kept in detection
+order: anaconda-client's utils/detect.py tries conda, then pypi, then R, and the order matters because a
+.tar.gz can be an sdist or an R package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from packyard.formats.base import Artifact, InvalidPackage
+from packyard.formats.conda import parse as conda
+from packyard.formats.cran import parse as cran
+from packyard.formats.file import parse as file
+from packyard.formats.pypi import parse as pypi
+
+FALLBACK_TYPE = "file"
+"""What an upload is when no format's sniffer claims it."""
+
+
+class Parser(Protocol):
+    """The signature every format's `parse` has; only the file format uses name, version and summary."""
+
+    def __call__(
+        self,
+        path: Path,
+        basename: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        summary: str | None = None,
+    ) -> Artifact: ...
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """One package format as anaconda-client names it."""
+
+    distribution_type: str
+    """The canonical anaconda-client PackageType value, stored on files and sent back in package_types."""
+    parse: Parser
+    aliases: tuple[str, ...] = ()
+    """Other spellings anaconda-client accepts for the same type (PACKAGE_TYPE_ALIASES)."""
+    sniff: Callable[[Path, str], bool] | None = None
+    """Does an untyped upload look like this format? Must not raise; None means "only when asked for"."""
+
+
+FORMATS: dict[str, FormatSpec] = {}
+_BY_NAME: dict[str, FormatSpec] = {}
+
+
+def register(spec: FormatSpec) -> None:
+    """Add a format at the end of the detection order; every name and alias must be new."""
+    names = (spec.distribution_type, *spec.aliases)
+    taken = [n for n in names if n in _BY_NAME]
+    if taken:
+        raise ValueError(f"distribution type {taken[0]!r} is already registered")
+    FORMATS[spec.distribution_type] = spec
+    _BY_NAME.update(dict.fromkeys(names, spec))
+
+
+def spec_for(distribution_type: str) -> FormatSpec:
+    """The format for a type name or alias, e.g. "PyPI" -> the pypi spec."""
+    spec = _BY_NAME.get(distribution_type)
+    if spec is None:
+        expected = ", ".join(FORMATS)
+        raise InvalidPackage(f"unknown package type {distribution_type!r}; expected one of {expected}")
+    return spec
+
+
+def parser_for(distribution_type: str) -> Parser:
+    """The parse function for a type name or alias; InvalidPackage for an unknown type."""
+    return spec_for(distribution_type).parse
+
+
+def detect(path: Path, basename: str) -> str:
+    """Guess the canonical distribution type of an upload that did not say, like anaconda-client does."""
+    for spec in FORMATS.values():
+        if spec.sniff is not None and spec.sniff(path, basename):
+            return spec.distribution_type
+    return FALLBACK_TYPE
+
+
+for _spec in (
+    FormatSpec("conda", conda.parse, sniff=conda.sniff),
+    FormatSpec("pypi", pypi.parse, aliases=("PyPI", "standard_python"), sniff=pypi.sniff),
+    FormatSpec("r", cran.parse, aliases=("cran", "standard_r"), sniff=cran.sniff),
+    FormatSpec(FALLBACK_TYPE, file.parse),
+):
+    register(_spec)

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import base64
+import time
+
+from sqlalchemy import func, select
+
+from packyard.core.models import Token
+from tests.unit.api.helpers import auth, login
+
+
+def test_head_api_is_200_without_redirect(client) -> None:
+    response = client.head("/api", follow_redirects=False)
+    assert response.status_code == 200
+
+
+def test_openapi_docs(client) -> None:
+    assert client.get("/api/docs").status_code == 200
+    assert "/api/stage/{owner}/{name}/{version}/{basename}" in client.get("/api/openapi.json").json()["paths"]
+
+
+def test_wrong_password_is_401_and_creates_no_token(client, make_user, db) -> None:
+    make_user("alice")
+    response = client.post("/api/authentications", auth=("alice", "nope-nope"), json={"note": "x"})
+    assert response.status_code == 401
+    assert response.json()["error"]
+    assert response.headers["www-authenticate"].startswith("Basic")
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Token)) == 0
+
+
+def test_every_credential_form_resolves_the_same_user(client, make_user) -> None:
+    make_user("alice")
+    token = login(client, "alice", "password-123")
+    forms = [
+        {"headers": {"Authorization": f"token {token}"}},
+        {"headers": {"Authorization": f"Bearer {token}"}},
+        {"headers": {"X-Auth": token}},
+        {"auth": (token, "x-auth-token")},
+        {"auth": ("__token__", token)},
+        {"auth": ("alice", "password-123")},
+    ]
+    for form in forms:
+        response = client.get("/api/user", **form)
+        assert response.status_code == 200, form
+        assert response.json()["login"] == "alice"
+    assert client.get(f"/t/{token}/api/user").json()["login"] == "alice"
+    assert client.get("/api/user").status_code == 401
+
+
+def test_tokens_are_stored_hashed_and_only_hyphen_alnum(client, make_user, db) -> None:
+    make_user("alice")
+    token = login(client, "alice", "password-123")
+    assert token.replace("-", "").isalnum()
+    with db.read() as session:
+        stored = session.scalars(select(Token)).one()
+        assert token not in (stored.token_hash, stored.public_id, stored.name)
+
+
+def test_expired_and_removed_tokens_are_401(client, make_user) -> None:
+    make_user("alice")
+    short = login(client, "alice", "password-123", note="short", **{"max-age": 1})
+    kept = login(client, "alice", "password-123", note="kept")
+    assert client.get("/api/user", headers=auth(short)).status_code == 200
+    time.sleep(1.2)
+    expired = client.get("/api/user", headers=auth(short))
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]
+
+    assert client.delete("/api/authentications/name/kept", headers=auth(kept)).status_code == 201
+    assert client.get("/api/user", headers=auth(kept)).status_code == 401
+
+
+def test_bad_token_is_401_even_on_public_endpoints(client) -> None:
+    response = client.get("/api/packages/nobody", headers=auth("py-not-a-real-token-at-all"))
+    assert response.status_code == 401
+
+
+def test_token_list_current_and_logout(client, make_user) -> None:
+    make_user("alice")
+    token = login(client, "alice", "password-123", note="laptop", scopes=["api:read", "conda:download"])
+    listed = client.get(
+        "/api/authentications",
+        headers={"Authorization": f"token {login(client, 'alice', 'password-123', note='admin')}"},
+    )
+    assert {t["application"] for t in listed.json()} == {"laptop", "admin"}
+    current = client.get("/api/authentication", headers=auth(token)).json()
+    assert current["application"] == "laptop" and current["scopes"] == ["api:read", "conda:download"]
+    assert client.delete("/api/authentications", headers=auth(token)).status_code == 201
+    assert client.get("/api/user", headers=auth(token)).status_code == 401
+
+
+def test_fail_if_exists_and_unknown_scopes_are_400(client, make_user) -> None:
+    make_user("alice")
+    login(client, "alice", "password-123", note="dup")
+    again = client.post(
+        "/api/authentications", auth=("alice", "password-123"), json={"note": "dup", "fail-if-exists": True}
+    )
+    assert again.status_code == 400
+    bad = client.post(
+        "/api/authentications", auth=("alice", "password-123"), json={"note": "x", "scopes": ["everything"]}
+    )
+    assert bad.status_code == 400 and "everything" in bad.json()["error"]
+
+
+def test_scopes_listing_needs_no_auth(client) -> None:
+    scopes = client.get("/api/scopes").json()
+    assert {
+        "all",
+        "api",
+        "api:read",
+        "api:write",
+        "conda",
+        "conda:download",
+        "pypi",
+        "pypi:download",
+        "pypi:upload",
+        "cran",
+        "repos",
+    } <= set(scopes)
+
+
+def test_failed_logins_are_rate_limited(client, make_user, settings) -> None:
+    make_user("alice")
+    for _ in range(settings.login_failures_allowed):
+        assert client.get("/api/user", auth=("alice", "wrong-password")).status_code == 401
+    limited = client.get("/api/user", auth=("alice", "password-123"))
+    assert limited.status_code == 429
+    assert "too many" in limited.json()["error"]
+
+
+def test_malformed_basic_header_is_401(client) -> None:
+    response = client.get("/api/user", headers={"Authorization": "Basic !!!notbase64"})
+    assert response.status_code == 401
+    response = client.get(
+        "/api/user", headers={"Authorization": "Basic " + base64.b64encode(b"nocolon").decode()}
+    )
+    assert response.status_code == 401
+
+
+def test_user_endpoints(client, make_user) -> None:
+    make_user("alice")
+    assert client.get("/api/user/alice").json()["user_type"] == "user"
+    assert client.get("/api/user/ALICE").json()["login"] == "alice"
+    missing = client.get("/api/user/nobody")
+    assert missing.status_code == 404 and missing.json()["error"]
+    assert client.get("/api/license").json() == []
+    assert client.get("/api/authentication-type").json() == {"authentication_type": "password"}

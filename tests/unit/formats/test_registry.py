@@ -1,0 +1,111 @@
+"""The format registry: type names and aliases anaconda-client sends, and detection of untyped uploads."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from packyard.formats import registry
+from packyard.formats.base import Artifact, InvalidPackage
+from packyard.formats.conda import parse as conda
+from packyard.formats.cran import parse as cran
+from packyard.formats.file import parse as file
+from packyard.formats.pypi import parse as pypi
+from tests.builders import build_conda, build_r_binary, build_r_source, build_sdist, build_wheel, tar_bytes
+
+
+@pytest.mark.parametrize(
+    ("distribution_type", "parser"),
+    [
+        ("conda", conda.parse),
+        ("pypi", pypi.parse),
+        ("PyPI", pypi.parse),
+        ("standard_python", pypi.parse),
+        ("r", cran.parse),
+        ("cran", cran.parse),
+        ("standard_r", cran.parse),
+        ("file", file.parse),
+    ],
+)
+def test_parser_for_names_and_aliases(distribution_type: str, parser: object) -> None:
+    assert registry.parser_for(distribution_type) is parser
+
+
+def test_spec_for_gives_the_canonical_type() -> None:
+    assert registry.spec_for("standard_python").distribution_type == "pypi"
+    assert registry.spec_for("cran").distribution_type == "r"
+
+
+@pytest.mark.parametrize("distribution_type", ["ipynb", "Conda", "", "egg"])
+def test_unknown_type(distribution_type: str) -> None:
+    with pytest.raises(InvalidPackage) as excinfo:
+        registry.parser_for(distribution_type)
+    assert str(excinfo.value) == (
+        f"unknown package type {distribution_type!r}; expected one of conda, pypi, r, file"
+    )
+
+
+def test_detect(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    cases = {
+        build_conda(tmp_path): "conda",
+        build_conda(tmp_path / "a", fmt="conda"): "conda",
+        build_wheel(tmp_path): "pypi",
+        build_sdist(tmp_path): "pypi",
+        build_sdist(tmp_path / "a", fmt="zip"): "pypi",
+        build_r_source(tmp_path): "r",
+        build_r_binary(tmp_path): "r",
+        build_r_binary(tmp_path, platform="macos"): "r",
+    }
+    for path, expected in cases.items():
+        assert registry.detect(path, path.name) == expected, path.name
+
+
+def test_detect_falls_back_to_file(tmp_path: Path) -> None:
+    notebook = tmp_path / "analysis.ipynb"
+    notebook.write_text("{}")
+    tarball = tmp_path / "data.tar.gz"
+    tarball.write_bytes(gzip.compress(tar_bytes([("data/values.csv", b"1,2\n")])))
+    no_index = build_conda(tmp_path, omit=["info/index.json"])
+    garbage_gz = tmp_path / "junk.tar.gz"
+    garbage_gz.write_bytes(b"not gzip")
+    for path in (notebook, tarball, no_index, garbage_gz):
+        assert registry.detect(path, path.name) == "file", path.name
+
+
+def test_unreadable_tar_bz2_is_taken_for_conda(tmp_path: Path) -> None:
+    """So the uploader hears why the package is broken, not that a plain file needs a name and version."""
+    broken = tmp_path / "demo-1.0-0.tar.bz2"
+    broken.write_bytes(b"truncated")
+    assert registry.detect(broken, broken.name) == "conda"
+
+
+def test_sdist_wins_over_r_when_both_match(tmp_path: Path) -> None:
+    """anaconda-client tries pypi before R; a tarball with PKG-INFO and DESCRIPTION+NAMESPACE is an sdist."""
+    both = tmp_path / "both-1.0.tar.gz"
+    members = [("both-1.0/PKG-INFO", b""), ("both-1.0/DESCRIPTION", b""), ("both-1.0/NAMESPACE", b"")]
+    both.write_bytes(gzip.compress(tar_bytes(members)))
+    assert registry.detect(both, both.name) == "pypi"
+
+
+def test_register_a_new_format(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(registry, "FORMATS", dict(registry.FORMATS))
+    monkeypatch.setattr(registry, "_BY_NAME", dict(registry._BY_NAME))
+
+    def parse_notebook(path: Path, basename: str, **_: object) -> Artifact:
+        return Artifact("ipynb", basename.removesuffix(".ipynb"), "1", basename)
+
+    def sniff_notebook(path: Path, basename: str) -> bool:
+        return basename.endswith(".ipynb")
+
+    registry.register(
+        registry.FormatSpec("ipynb", parse_notebook, aliases=("notebook",), sniff=sniff_notebook)
+    )
+    notebook = tmp_path / "analysis.ipynb"
+    notebook.write_text("{}")
+    assert registry.detect(notebook, notebook.name) == "ipynb"
+    assert registry.parser_for("notebook")(notebook, notebook.name).name == "analysis"
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(registry.FormatSpec("other", parse_notebook, aliases=("PyPI",)))
