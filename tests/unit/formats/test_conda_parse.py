@@ -167,6 +167,7 @@ def test_index_fields_are_validated(tmp_path: Path, override: dict, message: str
         (b"[" * 100_000 + b"]" * 100_000, "is not valid JSON"),
         (b"\xff\xfe\x00garbage", "is not valid JSON"),
     ],
+    ids=["array", "cut-short", "nan", "infinite-float", "huge-int", "deeply-nested", "not-text"],
 )
 def test_index_json_that_is_not_a_json_object(tmp_path: Path, content: bytes, message: str) -> None:
     assert message in refused(build_conda(tmp_path, extra_members=[("info/index.json", content)]))
@@ -305,7 +306,9 @@ def test_truncated_info_tarball_inside_a_dot_conda(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("content", [b"", b"hello world\n" * 100, b"BZh91AY&SY garbage"])
+@pytest.mark.parametrize(
+    "content", [b"", b"hello world\n" * 100, b"BZh91AY&SY garbage"], ids=["empty", "text", "bad-bzip2"]
+)
 def test_not_an_archive(tmp_path: Path, fmt: str, content: bytes) -> None:
     path = tmp_path / f"demo-1.0-0.{fmt}"
     path.write_bytes(content)

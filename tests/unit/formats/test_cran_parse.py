@@ -167,7 +167,9 @@ def test_truncated_tarball(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"plain text, not gzip", gzip.compress(b"gzip, but not a tar" * 50)]
+    "content",
+    [b"", b"plain text, not gzip", gzip.compress(b"gzip, but not a tar" * 50, mtime=0)],
+    ids=["empty", "text", "gzip-not-tar"],
 )
 def test_not_a_tarball(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "demoR_1.0.tar.gz"
