@@ -270,6 +270,8 @@ async def copy(
 
 for _method in ("POST", "PUT", "PATCH"):
     router.add_api_route(
-        "/copy/package/{owner}/{name}/{version}/{basename:path}", copy, methods=[_method],
+        "/copy/package/{owner}/{name}/{version}/{basename:path}",
+        copy,
+        methods=[_method],
         operation_id=f"copy_package_{_method.lower()}",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,11 +11,19 @@ from rich.table import Table
 
 from packyard.config import Settings
 
+if TYPE_CHECKING:
+    from packyard.core.auth import Identity
+    from packyard.core.db import Database
+
 app = typer.Typer(
     help="Packyard: a self-hosted conda, PyPI, CRAN, notebook and file repository.", no_args_is_help=True
 )
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+org_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(org_app, name="org")
+app.add_typer(token_app, name="token")
 console = Console()
 err = Console(stderr=True)
 
@@ -153,6 +162,113 @@ def user_passwd(
         err.print(f"error: {exc.message}")
         raise typer.Exit(2) from None
     console.print(f"password changed for {login}")
+
+
+def _db() -> Database:
+    from packyard.core.db import Database
+
+    return Database(Settings().sqlalchemy_url)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"error: {getattr(exc, 'message', exc)}")
+    return typer.Exit(2)
+
+
+def _as_user(db: Database, login: str) -> Identity:
+    """The identity of `login`, for admin commands that act on a user's behalf."""
+    from packyard.core import queries
+    from packyard.core.auth import identity_for
+    from packyard.core.errors import BadRequest
+
+    with db.read() as session:
+        account = queries.owner(session, login)
+    if account.kind != "user":
+        raise BadRequest(f"{login} is an organization, not a user")
+    return identity_for(db, account)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users and organizations."""
+    from packyard.core.services.accounts import list_accounts
+
+    table = Table("login", "type", "admin", "disabled", "created")
+    for account in list_accounts(_db()):
+        table.add_row(
+            account.login,
+            account.kind,
+            "yes" if account.is_admin else "",
+            "yes" if account.is_disabled else "",
+            account.created_at.strftime("%Y-%m-%d"),
+        )
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(
+    login: str, enable: bool = typer.Option(False, "--enable", help="Enable the user again.")
+) -> None:
+    """Disable a user: no login, and every token of theirs stops working."""
+    from packyard.core.errors import PackyardError
+    from packyard.core.services.accounts import set_disabled
+
+    try:
+        set_disabled(_db(), login, not enable)
+    except PackyardError as exc:
+        raise _fail(exc) from None
+    console.print(f"{'enabled' if enable else 'disabled'} {login}")
+
+
+@org_app.command("create")
+def org_create(
+    login: str,
+    owner: str = typer.Option(..., help="The user who becomes the first owner."),
+    name: str = typer.Option("", help="Display name."),
+) -> None:
+    """Create an organization owned by a user."""
+    from packyard.core.errors import PackyardError
+    from packyard.core.services.orgs import create_org
+
+    db = _db()
+    try:
+        create_org(db, _as_user(db, owner), login, name)
+    except PackyardError as exc:
+        raise _fail(exc) from None
+    console.print(f"created organization {login}, owned by {owner}")
+
+
+@token_app.command("create")
+def token_create(
+    user: str = typer.Option(..., help="The user the token acts as."),
+    name: str = typer.Option(..., help="A name to recognise (and remove) the token by."),
+    scopes: list[str] = typer.Option(["all"], "--scope", "-s", help="Scopes (repeat, or space-separated)."),
+    max_age: int | None = typer.Option(None, help="Lifetime in seconds (default: no expiry)."),
+    org: str | None = typer.Option(None, help="Create the token for this organization."),
+) -> None:
+    """Create a token and print it (it is shown only once)."""
+    from packyard.core import queries
+    from packyard.core.errors import PackyardError
+    from packyard.core.services.tokens import create_token
+
+    db = _db()
+    try:
+        org_account = None
+        if org:
+            with db.read() as session:
+                org_account = queries.owner(session, org)
+        _token, secret = create_token(
+            db,
+            _as_user(db, user),
+            name=name,
+            scopes=scopes,
+            max_age=max_age,
+            org=org_account,
+            fail_if_exists=True,
+        )
+    except PackyardError as exc:
+        raise _fail(exc) from None
+    print(secret)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,37 @@ from sqlalchemy.orm import Session
 
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, TooManyRequests, Unauthorized
-from packyard.core.models import Account, LoginFailure, Token, utcnow
+from packyard.core.models import (
+    OWNERS_GROUP,
+    Account,
+    Collaborator,
+    Group,
+    GroupMember,
+    GroupPackage,
+    GroupPerm,
+    LoginFailure,
+    Token,
+    utcnow,
+)
 
 _hasher = PasswordHasher()
 TOKEN_RE = re.compile(r"[A-Za-z0-9-]{16,200}")
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What an account has been given in other namespaces: read once per request, judged by permissions.py."""
+
+    owner_of: frozenset[int] = frozenset()
+    """Organizations (account ids) whose owners group has this account."""
+    writer_in: frozenset[int] = frozenset()
+    """Organizations where a write or admin group has this account: it may create packages there."""
+    member_of: frozenset[int] = frozenset()
+    """Organizations where any group has this account."""
+    packages: Mapping[int, str] = field(default_factory=dict)
+    """Package id -> the best permission (read/write/admin) of the groups that list it and have this account."""
+    collaborations: frozenset[int] = frozenset()
+    """Packages this account collaborates on."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +63,7 @@ class Identity:
     account: Account | None = None
     token: Token | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    grants: Grants = field(default_factory=Grants)
 
     @property
     def is_anonymous(self) -> bool:
@@ -121,7 +149,11 @@ def authenticate_token(db: Database, secret: str) -> Identity:
         # Written at most once a minute per token, so that reads stay reads.
         with db.write() as session:
             session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
-    return Identity(account=token.account, token=token, scopes=frozenset(token.scopes or ["all"]))
+    with db.read() as session:
+        grants = load_grants(session, token.account_id)
+    return Identity(
+        account=token.account, token=token, scopes=frozenset(token.scopes or ["all"]), grants=grants
+    )
 
 
 def find_account(session: Session, login: str) -> Account | None:
@@ -152,7 +184,49 @@ def authenticate_password(
         raise Unauthorized("invalid username or password")
     if account.is_disabled:
         raise Unauthorized("this account is disabled")
-    return Identity(account=account, scopes=frozenset({"all"}))
+    return identity_for(db, account)
+
+
+def identity_for(db: Database, account: Account) -> Identity:
+    """The identity of a signed-in account (password, session, or the CLI acting as it)."""
+    with db.read() as session:
+        grants = load_grants(session, account.id)
+    return Identity(account=account, scopes=frozenset({"all"}), grants=grants)
+
+
+_RANK = {GroupPerm.READ: 1, GroupPerm.WRITE: 2, GroupPerm.ADMIN: 3}
+
+
+def load_grants(session: Session, account_id: int) -> Grants:
+    """Two indexed queries: the account's groups (with their package lists) and its collaborations."""
+    owner_of: set[int] = set()
+    writer_in: set[int] = set()
+    member_of: set[int] = set()
+    packages: dict[int, str] = {}
+    rows = session.execute(
+        select(Group.org_id, Group.name, Group.perms, GroupPackage.package_id)
+        .join(GroupMember, GroupMember.group_id == Group.id)
+        .join(GroupPackage, GroupPackage.group_id == Group.id, isouter=True)
+        .where(GroupMember.account_id == account_id)
+    )
+    for org_id, name, perms, package_id in rows:
+        member_of.add(org_id)
+        if name == OWNERS_GROUP:
+            owner_of.add(org_id)
+        if perms in (GroupPerm.WRITE, GroupPerm.ADMIN):
+            writer_in.add(org_id)
+        if package_id is not None and _RANK[perms] > _RANK.get(packages.get(package_id, ""), 0):
+            packages[package_id] = perms
+    collaborations = session.scalars(
+        select(Collaborator.package_id).where(Collaborator.account_id == account_id)
+    )
+    return Grants(
+        owner_of=frozenset(owner_of),
+        writer_in=frozenset(writer_in | owner_of),
+        member_of=frozenset(member_of),
+        packages=packages,
+        collaborations=frozenset(collaborations),
+    )
 
 
 def validate_login(login: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -32,13 +32,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+# PostgreSQL's counterpart of SQLite's BEGIN IMMEDIATE: every write transaction first takes this transaction-level
+# advisory lock, so writers run one at a time (across processes too). The services check-then-insert (does the
+# package / release / label exist? create it) and rely on that; under READ COMMITTED alone two concurrent uploads of
+# one new version would both insert the release and one would fail on the unique constraint.
+WRITE_LOCK_KEY = 0x7061636B79617264  # "packyard"
+_PG_WRITE_LOCK = (
+    text("SET LOCAL lock_timeout = '30s'"),  # like SQLite's busy_timeout: fail rather than wait forever
+    text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"),
+)
+
+
 class Database:
-    """The engines and sessions. Reads and writes use separate SQLite pools so only writers take the lock."""
+    """The engines and sessions. Reads and writes use separate SQLite pools so only writers take the lock.
+
+    Writers are serialized on both backends (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.write_engine = make_engine(url, immediate=True) if url.startswith("sqlite") else self.engine
+        self._serialize_writers = self.engine.dialect.name == "postgresql"
         self._readers = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -51,6 +66,9 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One transaction: commits when the block ends, rolls back if it raises."""
         with self._writers() as session, session.begin():
+            if self._serialize_writers:
+                for statement in _PG_WRITE_LOCK:
+                    session.execute(statement)
             yield session
 
     def dispose(self) -> None:

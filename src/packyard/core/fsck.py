@@ -8,13 +8,13 @@ removes the leftovers. Blobs younger than `grace_seconds` are left alone: their 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from packyard.core.db import Database
 from packyard.core.models import File, Stage, utcnow
@@ -37,14 +37,43 @@ class Report:
 
 def referenced(db: Database) -> set[str]:
     with db.read() as session:
-        refs = set(session.scalars(select(File.sha256)))
-        for extra in session.scalars(select(File.extra)):
-            refs.update(v for v in (extra or {}).values() if isinstance(v, str))
-        for stage in session.scalars(select(Stage).where(Stage.expires_at > utcnow())):
-            if stage.sha256:
-                refs.add(stage.sha256)
-            refs.update(v for v in (stage.result or {}).get("extra", {}).values() if isinstance(v, str))
+        return set(_named_by_files(session)) | _named_by_stages(session)
+
+
+def _named_by_files(session: Session) -> dict[str, str]:
+    """sha256 -> what needs it: every file's blob and its side documents (PEP 658 metadata...)."""
+    named: dict[str, str] = {}
+    for sha, basename, extra in session.execute(select(File.sha256, File.basename, File.extra)):
+        named[sha] = basename
+        for name, value in (extra or {}).items():
+            if isinstance(value, str):
+                named.setdefault(value, f"{basename}: {name}")
+    return named
+
+
+def _named_by_stages(session: Session) -> set[str]:
+    refs: set[str] = set()
+    for stage in session.scalars(select(Stage).where(Stage.expires_at > utcnow())):
+        if stage.sha256:
+            refs.add(stage.sha256)
+        refs.update(v for v in (stage.result or {}).get("extra", {}).values() if isinstance(v, str))
     return refs
+
+
+def _age(path: Path, now: float) -> float | None:
+    """Seconds since the file was last written, or None if it is gone (an upload finished, another fsck...)."""
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _old_enough(store: BlobStore, sha: str, grace_seconds: int) -> bool:
+    path = store.local_path(sha)
+    if path is None:
+        return store.exists(sha)
+    age = _age(path, time.time())
+    return age is not None and age >= grace_seconds
 
 
 def check(
@@ -52,35 +81,44 @@ def check(
 ) -> Report:
     report = Report()
     now = time.time()
-    refs = referenced(db)
+    # Rows are read before blobs are listed: a row is committed only after its blob, so every blob a row named
+    # at that moment is already in the listing, and a blob missing from it is really missing.
+    with db.read() as session:
+        files = _named_by_files(session)
+        refs = set(files) | _named_by_stages(session)
     stored = set(store.iter_blobs())
-    for sha in sorted(stored - refs):
-        path = store.local_path(sha)
-        if path is not None and now - path.stat().st_mtime < grace_seconds:
-            continue
-        report.orphans.append(sha)
-    report.temp_files = [p for p in store.iter_temp() if now - p.stat().st_mtime >= grace_seconds]
+    report.orphans = [sha for sha in sorted(stored - refs) if _old_enough(store, sha, grace_seconds)]
+    for path in store.iter_temp():
+        age = _age(path, now)
+        if age is not None and age >= grace_seconds:
+            report.temp_files.append(path)
     with db.read() as session:
         report.expired_stages = list(session.scalars(select(Stage.id).where(Stage.expires_at <= utcnow())))
-        names = {sha: basename for sha, basename in session.execute(select(File.sha256, File.basename))}
-    report.missing = sorted(
-        f"{sha} ({names.get(sha, 'side document')})" for sha in refs - stored if sha in names
-    )
+    report.missing = sorted(f"{sha} ({files[sha]})" for sha in set(files) - stored)
     if verify:
         for sha in sorted(refs & stored):
             digest = hashlib.sha256()
-            with store.open(sha) as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    digest.update(chunk)
+            try:
+                with store.open(sha) as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+            except FileNotFoundError:
+                continue  # deleted since the listing (an expired stage's blob); a file's shows as missing next run
             if digest.hexdigest() != sha:
                 report.corrupt.append(sha)
     if clean:
+        # The scan (above all --verify) may have taken long: an orphan may have been uploaded again since, or a
+        # stage may name it now. Look again right before deleting.
+        named_now = referenced(db)
         for sha in report.orphans:
-            store.delete(sha)
+            if sha not in named_now and _old_enough(store, sha, grace_seconds):
+                store.delete(sha)
+                report.cleaned += 1
         for path in report.temp_files:
-            path.unlink(missing_ok=True)
+            age = _age(path, time.time())
+            if age is not None and age >= grace_seconds:
+                path.unlink(missing_ok=True)
+                report.cleaned += 1
         with db.write() as session:
-            cutoff = utcnow() - dt.timedelta(seconds=0)
-            session.execute(delete(Stage).where(Stage.expires_at <= cutoff))
-        report.cleaned = len(report.orphans) + len(report.temp_files) + len(report.expired_stages)
+            report.cleaned += session.execute(delete(Stage).where(Stage.expires_at <= utcnow())).rowcount
     return report

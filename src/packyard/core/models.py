@@ -257,3 +257,60 @@ class LoginFailure(Base):
     login_key: Mapped[str] = mapped_column(String(100), index=True)
     remote_addr: Mapped[str] = mapped_column(String(100), default="")
     at: Mapped[created] = mapped_column(index=True)
+
+
+class GroupPerm(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+OWNERS_GROUP = "owners"
+"""Every organization has this group; its members own the organization."""
+
+
+class Group(Base):
+    """A set of an organization's members with one permission on the packages the group lists."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[intpk]
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    perms: Mapped[str] = mapped_column(String(10), default=GroupPerm.READ)
+    created_at: Mapped[created]
+
+    org: Mapped[Account] = relationship(lazy="joined")
+    members: Mapped[list[Account]] = relationship(secondary="group_members", order_by="Account.login_key")
+    packages: Mapped[list[Package]] = relationship(secondary="group_packages", order_by="Package.name_key")
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class GroupPackage(Base):
+    __tablename__ = "group_packages"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    package_id: Mapped[int] = mapped_column(
+        ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Collaborator(Base):
+    """A user with write access to one package, whoever owns it."""
+
+    __tablename__ = "collaborators"
+
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[created]

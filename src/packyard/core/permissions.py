@@ -1,11 +1,12 @@
 """The one place that decides who may do what.
 
 Every endpoint — REST, conda, PyPI, CRAN, downloads, the UI — asks `can(identity, permission, target, via=...)`
-or one of the `require_*` helpers built on it. Two questions are combined:
+or `require`, which raises the error the caller should see. Two questions are combined:
 
-1. What does the *account* behind the identity have on the target? Owners (and site administrators) have
-   everything on their own namespace; anybody may read a public package; any signed-in identity may read an
-   `authenticated` package; nobody else may know a private package exists.
+1. What does the *account* behind the identity have on the target? Owners, organization owners and site
+   administrators have everything; a group gives its permission on the packages it lists; collaborators may write;
+   anybody may read a public package and any signed-in identity an `authenticated` one; nobody else may know that a
+   private package exists. (The account's memberships arrive pre-loaded in `Identity.grants`.)
 2. What does the *credential* allow? A password or session allows everything its account has. A token allows at
    most what its scopes grant through the interface (`via`) used — it never grants more than its owner has.
 """
@@ -43,7 +44,11 @@ SCOPES: dict[str, tuple[Permission, frozenset[str], str]] = {
     "conda:download": (Permission.READ, frozenset({"conda", "api"}), "Download conda packages"),
     "pypi": (Permission.WRITE, frozenset({"pypi", "api"}), "Download and upload PyPI packages"),
     "pypi:download": (Permission.READ, frozenset({"pypi", "api"}), "Download PyPI packages"),
-    "pypi:upload": (Permission.WRITE, frozenset({"pypi", "api"}), "Upload PyPI packages"),
+    "pypi:upload": (
+        Permission.WRITE,
+        frozenset({"pypi"}),
+        "Upload PyPI packages (with twine; not the REST API)",
+    ),
     "cran": (Permission.WRITE, frozenset({"cran", "api"}), "Download and upload R packages"),
     "cran:download": (Permission.READ, frozenset({"cran", "api"}), "Download R packages"),
 }
@@ -62,24 +67,55 @@ def scope_allows(scopes: frozenset[str], permission: Permission, via: str) -> bo
     return False
 
 
+def _scoped(identity: Identity, owner_id: int) -> bool:
+    """An organization token acts only inside its organization; elsewhere it is just a signed-in identity."""
+    token = identity.token
+    return token is None or token.org_id is None or token.org_id == owner_id
+
+
 def account_level(identity: Identity, package: Package) -> Permission | None:
     """What the account behind `identity` may do with `package`, ignoring the credential's scopes."""
     account = identity.account
-    if account is not None and (account.is_admin or account.id == package.owner_id):
-        return Permission.ADMIN
-    if package.access == Access.PUBLIC:
-        return Permission.READ
-    if package.access == Access.AUTHENTICATED and account is not None:
-        return Permission.READ
-    return None
+    level: Permission | None = None
+    if account is not None and _scoped(identity, package.owner_id):
+        grants = identity.grants
+        if account.is_admin or account.id == package.owner_id or package.owner_id in grants.owner_of:
+            return Permission.ADMIN
+        group_perm = grants.packages.get(package.id)
+        if group_perm is not None:
+            level = _GROUP_LEVEL[group_perm]
+        if package.id in grants.collaborations:
+            level = max(level or Permission.WRITE, Permission.WRITE)
+    if package.access == Access.PUBLIC or (package.access == Access.AUTHENTICATED and account is not None):
+        level = max(level or Permission.READ, Permission.READ)
+    return level
 
 
-def namespace_level(identity: Identity, owner: Account) -> Permission | None:
-    """What the account may do in `owner`'s namespace as a whole (create packages, manage labels)."""
+_GROUP_LEVEL = {"read": Permission.READ, "write": Permission.WRITE, "admin": Permission.ADMIN}
+
+
+def namespace_level(identity: Identity, owner: Account) -> Permission:
+    """What the account may do in `owner`'s namespace as a whole.
+
+    ADMIN: manage the namespace (labels as a whole, groups, org tokens, deleting the org). WRITE: create packages.
+    READ: everyone (they see what each package's access allows).
+    """
     account = identity.account
-    if account is not None and (account.is_admin or account.id == owner.id):
+    if account is None or not _scoped(identity, owner.id):
+        return Permission.READ
+    if account.is_admin or account.id == owner.id or owner.id in identity.grants.owner_of:
         return Permission.ADMIN
+    if owner.id in identity.grants.writer_in:
+        return Permission.WRITE
     return Permission.READ
+
+
+def is_member(identity: Identity, org: Account) -> bool:
+    """May the identity see an organization's groups?"""
+    account = identity.account
+    if account is None:
+        return False
+    return account.is_admin or account.id == org.id or org.id in identity.grants.member_of
 
 
 def can(identity: Identity, permission: Permission, target: Package | Account, *, via: str = "api") -> bool:
@@ -115,24 +151,9 @@ def require(
 def _forbidden_message(identity: Identity, permission: Permission, target: Package | Account) -> str:
     name = f"{target.owner.login}/{target.name}" if isinstance(target, Package) else target.login
     what = {Permission.READ: "read", Permission.WRITE: "write to", Permission.ADMIN: "administer"}[permission]
-    if (
-        identity.token is not None
-        and (
-            (
-                account_level(identity, target)
-                if isinstance(target, Package)
-                else namespace_level(identity, target)
-            )
-            or Permission.READ
-        )
-        >= permission
-    ):
+    level = (
+        account_level(identity, target) if isinstance(target, Package) else namespace_level(identity, target)
+    )
+    if identity.token is not None and (level or Permission.READ) >= permission:
         return f"the token's scopes ({', '.join(sorted(identity.scopes))}) do not allow you to {what} {name}"
     return f"{identity.login} may not {what} {name}"
-
-
-def visible_access_levels(identity: Identity) -> tuple[str, ...]:
-    """Access levels of other people's packages this identity may list (owned ones are always listed)."""
-    if identity.is_anonymous:
-        return (Access.PUBLIC,)
-    return (Access.PUBLIC, Access.AUTHENTICATED)

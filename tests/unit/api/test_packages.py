@@ -158,14 +158,16 @@ def test_truncated_and_non_archive_files_are_400(client, alice, tmp_path, db, se
 
 
 @pytest.mark.parametrize(
-    "basename", ["noarch/../../etc/passwd", "a\x00b.tar.bz2", "/abs.tar.bz2", "a/b/c.tar.bz2", "..", "noarch/."]
+    "basename",
+    ["noarch/../../etc/passwd", "a\x00b.tar.bz2", "/abs.tar.bz2", "a/b/c.tar.bz2", "..", "noarch/."],
 )
 def test_bad_basenames_are_400_at_stage(client, alice, basename) -> None:
     ensure_package(client, alice, "alice", "foo")
     # Every character escaped, so neither the HTTP client nor the router normalises the path for us.
     encoded = "".join(f"%{byte:02X}" for byte in basename.encode())
-    response = client.post(f"/api/stage/alice/foo/1.0/{encoded}", headers=auth(alice),
-                           json={"distribution_type": "conda"})
+    response = client.post(
+        f"/api/stage/alice/foo/1.0/{encoded}", headers=auth(alice), json={"distribution_type": "conda"}
+    )
     assert response.status_code == 400, response.text
     assert "file name" in response.json()["error"]
 

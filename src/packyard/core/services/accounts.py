@@ -53,3 +53,20 @@ def set_password(db: Database, login: str, password: str) -> None:
         if account is None:
             raise BadRequest(f"no user {login!r}")
         account.password_hash = hash_password(password)
+
+
+def set_disabled(db: Database, login: str, disabled: bool) -> None:
+    """A disabled user cannot log in, and every token of theirs answers 401."""
+    with db.write() as session:
+        account = session.scalar(select(Account).where(Account.login_key == login.lower()))
+        if account is None or account.kind != AccountKind.USER:
+            raise BadRequest(f"no user {login!r}")
+        account.is_disabled = disabled
+
+
+def list_accounts(db: Database, kind: str | None = None) -> list[Account]:
+    with db.read() as session:
+        query = select(Account).order_by(Account.login_key)
+        if kind:
+            query = query.where(Account.kind == kind)
+        return list(session.scalars(query))

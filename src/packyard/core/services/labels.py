@@ -36,6 +36,17 @@ def _unlocked(label: Label) -> Label:
     return label
 
 
+def _require_files(
+    identity: Identity, owner: Account, files: list[File], spec: tuple[str | None, ...]
+) -> None:
+    """Labelling named files needs write access to their packages; a whole label needs the namespace."""
+    if not any(spec):
+        permissions.require(identity, Permission.ADMIN, owner)
+        return
+    for pkg in {f.package_id: f.release.package for f in files}.values():
+        permissions.require(identity, Permission.WRITE, pkg)
+
+
 def _matching_files(
     session: Session, owner: Account, package: str | None, version: str | None, basename: str | None
 ) -> list[File]:
@@ -83,12 +94,11 @@ def add_label(
     basename: str | None = None,
 ) -> int:
     """Put label `name` on the matching files (all of the owner's files when nothing is given)."""
-    permissions.require(identity, Permission.WRITE, owner)
     with db.write() as session:
+        matched = _matching_files(session, owner, package, version, basename)
+        _require_files(identity, owner, matched, (package, version, basename))
         label = _unlocked(_label(session, owner, name, create=True))
-        files = [
-            f for f in _matching_files(session, owner, package, version, basename) if label not in f.labels
-        ]
+        files = [f for f in matched if label not in f.labels]
         for f in files:
             session.add(FileLabel(file_id=f.id, label_id=label.id))
         _emit(session, "label.added", identity, owner, name, files)
@@ -105,11 +115,12 @@ def remove_label(
     basename: str | None = None,
 ) -> None:
     """Take label `name` off the matching files; with nothing given, remove the label altogether."""
-    permissions.require(identity, Permission.WRITE, owner)
     with db.write() as session:
+        matched = _matching_files(session, owner, package, version, basename)
+        _require_files(identity, owner, matched, (package, version, basename))
         label = _unlocked(_label(session, owner, name))
         every = not (package or version or basename)
-        files = [f for f in _matching_files(session, owner, package, version, basename) if label in f.labels]
+        files = [f for f in matched if label in f.labels]
         ids = [f.id for f in files]
         if ids:
             session.execute(
@@ -123,7 +134,7 @@ def remove_label(
 def copy_label(db: Database, identity: Identity, owner: Account, source: str, target: str) -> int:
     if source == target:
         raise BadRequest("source and target label are the same")
-    permissions.require(identity, Permission.WRITE, owner)
+    permissions.require(identity, Permission.ADMIN, owner)
     with db.write() as session:
         src = _label(session, owner, source)
         dst = _unlocked(_label(session, owner, target, create=True))
@@ -139,7 +150,7 @@ def rename_label(db: Database, identity: Identity, owner: Account, source: str, 
     """Move every file of `source` to `target` and remove `source` (the `label --rename` of the UI and API)."""
     if source == target:
         raise BadRequest("source and target label are the same")
-    permissions.require(identity, Permission.WRITE, owner)
+    permissions.require(identity, Permission.ADMIN, owner)
     with db.write() as session:
         src = _unlocked(_label(session, owner, source))
         dst = _unlocked(_label(session, owner, target, create=True))

@@ -12,16 +12,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, NotFound
-from packyard.core.models import Access, Account, File, Label, Package, Release, utcnow
+from packyard.core.models import (
+    Access,
+    Account,
+    AccountKind,
+    File,
+    GroupPackage,
+    Label,
+    Package,
+    Release,
+    utcnow,
+)
 from packyard.core.permissions import Permission
 from packyard.core.services.events import emit
+from packyard.core.services.orgs import list_into_writer_groups
 from packyard.core.storage import BlobRef
 from packyard.formats.base import Artifact
 
@@ -104,8 +115,14 @@ def create_package(db: Database, identity: Identity, owner: Account, name: str, 
         _apply(pkg, info)
         session.add(pkg)
         session.flush()
-        emit(session, "package.created", identity, owner.login, name, access=access)
+        _created(session, identity, owner, pkg)
     return pkg
+
+
+def _created(session: Session, identity: Identity, owner: Account, pkg: Package) -> None:
+    if owner.kind == AccountKind.ORG:
+        list_into_writer_groups(session, identity, pkg)
+    emit(session, "package.created", identity, owner.login, pkg.name, access=pkg.access)
 
 
 def update_package(db: Database, identity: Identity, pkg: Package, info: PackageInfo) -> None:
@@ -145,6 +162,44 @@ def delete_package(db: Database, identity: Identity, pkg: Package) -> None:
                 _emit_file_removed(session, identity, pkg, rel, f)
         session.delete(row)
         emit(session, "package.removed", identity, pkg.owner.login, pkg.name)
+
+
+def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> None:
+    """Give a package to another owner the caller administers; its files keep their labels' names."""
+    permissions.require(identity, Permission.ADMIN, pkg)
+    permissions.require(identity, Permission.ADMIN, to)
+    if to.id == pkg.owner_id:
+        raise BadRequest(f"{pkg.owner.login}/{pkg.name} already belongs to {to.login}")
+    with db.write() as session:
+        if session.scalar(
+            select(Package.id).where(Package.owner_id == to.id, Package.name_key == pkg.name_key)
+        ):
+            raise Conflict(f"{to.login} already has a package named {pkg.name}")
+        row = session.get_one(Package, pkg.id)
+        files = [f for rel in row.releases for f in rel.files]
+        _check_unlocked(session, files)
+        old = row.owner.login
+        for f in files:
+            rel = f.release
+            names = [label.name for label in f.labels]
+            _emit_file_removed(session, identity, row, rel, f)
+            f.labels = _get_labels(session, to, names, for_change=True)
+            emit(
+                session,
+                "file.added",
+                identity,
+                to.login,
+                row.name,
+                rel.version,
+                f.basename,
+                labels=names,
+                sha256=f.sha256,
+                package_type=f.package_type,
+            )
+        session.execute(delete(GroupPackage).where(GroupPackage.package_id == row.id))
+        row.owner_id = to.id
+        row.modified_at = utcnow()
+        emit(session, "package.transferred", identity, to.login, row.name, old_owner=old)
 
 
 def create_release(
@@ -268,7 +323,7 @@ def add_file(
             pkg.access = info.access or Access.PUBLIC
             session.add(pkg)
             session.flush()
-            emit(session, "package.created", identity, owner.login, name, access=pkg.access)
+            _created(session, identity, owner, pkg)
         else:
             permissions.require(identity, Permission.WRITE, pkg)
         existing = session.scalar(

@@ -1,0 +1,237 @@
+"""Organizations, groups (anaconda-client's `groups` command), collaborators, transfers, access and sign-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from packyard.api import serializers as ser
+from packyard.api.body import json_body
+from packyard.api.deps import Caller, SignedIn, Svc, base_url
+from packyard.api.packages import readable_package
+from packyard.core import queries
+from packyard.core.errors import BadRequest, Forbidden
+from packyard.core.models import Account, Group
+from packyard.core.services import accounts, orgs
+from packyard.core.services import packages as pkg_service
+
+router = APIRouter()
+
+
+def _account(svc: Svc, login: str) -> Account:
+    with svc.db.read() as session:
+        return queries.owner(session, login)
+
+
+def _group_json(group: Group) -> dict[str, Any]:
+    return {
+        "name": group.name,
+        "perms": group.perms,
+        "owner": group.org.login,
+        "full_name": f"{group.org.login}/{group.name}",
+        "members": len(group.members),
+        "packages": len(group.packages),
+        "created_at": ser.iso(group.created_at),
+    }
+
+
+@router.post("/orgs/{login}", status_code=201)
+async def create_org(login: str, request: Request, ident: SignedIn, svc: Svc) -> dict[str, Any]:
+    """Packyard extension: create an organization; the caller becomes its first owner."""
+    body = await json_body(request)
+    org = await run_in_threadpool(orgs.create_org, svc.db, ident, login, str(body.get("name") or ""))
+    return ser.user(org)
+
+
+@router.delete("/orgs/{login}", status_code=201)
+def delete_org(login: str, ident: SignedIn, svc: Svc) -> Response:
+    orgs.delete_org(svc.db, ident, _account(svc, login))
+    return Response(status_code=201)
+
+
+@router.get("/user/orgs")
+def my_orgs(ident: SignedIn, svc: Svc) -> list[dict[str, Any]]:
+    assert ident.login is not None
+    return [ser.user(o) for o in orgs.orgs_of(svc.db, ident.login)]
+
+
+@router.get("/users/{login}/orgs")
+def user_orgs(login: str, svc: Svc) -> list[dict[str, Any]]:
+    return [ser.user(o) for o in orgs.orgs_of(svc.db, login)]
+
+
+@router.post("/users", status_code=201)
+async def sign_up(request: Request, ident: Caller, svc: Svc) -> dict[str, Any]:
+    """Create a user: anyone when PACKYARD_ALLOW_SIGNUP is on, otherwise site administrators only."""
+    body = await json_body(request)
+    is_admin = ident.account is not None and ident.account.is_admin
+    if not (svc.settings.allow_signup or is_admin):
+        raise Forbidden("sign-up is disabled on this server; ask an administrator for an account")
+    login, password = body.get("login"), body.get("password")
+    if not isinstance(login, str) or not isinstance(password, str):
+        raise BadRequest("login and password are required")
+    user = await run_in_threadpool(
+        lambda: accounts.create_user(
+            svc.db, login, password, email=str(body.get("email") or ""), name=str(body.get("name") or "")
+        )
+    )
+    return ser.user(user)
+
+
+# --- groups ------------------------------------------------------------------------------------------------------
+
+
+@router.get("/groups")
+def my_groups(ident: SignedIn, svc: Svc) -> list[dict[str, Any]]:
+    return [_group_json(g) for g in orgs.groups_of(svc.db, ident)]
+
+
+@router.get("/groups/{org}")
+def org_groups(org: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
+    return [_group_json(g) for g in orgs.list_groups(svc.db, ident, _account(svc, org))]
+
+
+@router.get("/group/{org}/{name}")
+def get_group(org: str, name: str, ident: Caller, svc: Svc) -> dict[str, Any]:
+    group = orgs.get_group(svc.db, ident, _account(svc, org), name)
+    return {
+        **_group_json(group),
+        "member_logins": [m.login for m in group.members],
+        "package_names": [p.name for p in group.packages],
+    }
+
+
+@router.post("/group/{org}/{name}", status_code=204)
+async def create_group(org: str, name: str, request: Request, ident: SignedIn, svc: Svc) -> Response:
+    body = await json_body(request)
+    perms = str(body.get("perms") or "read")
+    await run_in_threadpool(orgs.create_group, svc.db, ident, _account(svc, org), name, perms)
+    return Response(status_code=204)
+
+
+@router.delete("/group/{org}/{name}", status_code=204)
+def delete_group(org: str, name: str, ident: SignedIn, svc: Svc) -> Response:
+    orgs.delete_group(svc.db, ident, _account(svc, org), name)
+    return Response(status_code=204)
+
+
+@router.get("/group/{org}/{name}/members")
+def group_members(org: str, name: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
+    group = orgs.get_group(svc.db, ident, _account(svc, org), name)
+    return [{"login": m.login, "name": m.name, "user_type": m.kind} for m in group.members]
+
+
+@router.get("/group/{org}/{name}/members/{login}")
+def is_group_member(org: str, name: str, login: str, ident: Caller, svc: Svc) -> Response:
+    found = orgs.is_group_member(svc.db, ident, _account(svc, org), name, login)
+    if not found:
+        return Response(b'{"error": "not a member"}', status_code=404, media_type="application/json")
+    return Response(status_code=204)
+
+
+@router.put("/group/{org}/{name}/members/{login}", status_code=204)
+def add_group_member(org: str, name: str, login: str, ident: SignedIn, svc: Svc) -> Response:
+    orgs.set_member(svc.db, ident, _account(svc, org), name, login, True)
+    return Response(status_code=204)
+
+
+@router.delete("/group/{org}/{name}/members/{login}", status_code=204)
+def remove_group_member(org: str, name: str, login: str, ident: SignedIn, svc: Svc) -> Response:
+    orgs.set_member(svc.db, ident, _account(svc, org), name, login, False)
+    return Response(status_code=204)
+
+
+@router.get("/group/{org}/{name}/packages")
+def group_packages(org: str, name: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
+    group = orgs.get_group(svc.db, ident, _account(svc, org), name)
+    return [
+        {
+            "full_name": f"{org}/{p.name}",
+            "name": p.name,
+            "summary": p.summary,
+            "access": p.access,
+            "public": p.access == "public",
+            "package_types": p.package_types,
+            "latest_version": None,
+        }
+        for p in group.packages
+    ]
+
+
+@router.put("/group/{org}/{name}/packages/{package}", status_code=204)
+def add_group_package(org: str, name: str, package: str, ident: SignedIn, svc: Svc) -> Response:
+    orgs.set_group_package(svc.db, ident, _account(svc, org), name, package, True)
+    return Response(status_code=204)
+
+
+@router.delete("/group/{org}/{name}/packages/{package}", status_code=204)
+def remove_group_package(org: str, name: str, package: str, ident: SignedIn, svc: Svc) -> Response:
+    orgs.set_group_package(svc.db, ident, _account(svc, org), name, package, False)
+    return Response(status_code=204)
+
+
+# --- collaborators, transfer, access ----------------------------------------------------------------------------
+
+
+@router.get("/packages/{owner}/{name}/collaborators")
+def list_collaborators(owner: str, name: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+    return [{"login": a.login, "name": a.name} for a in orgs.collaborators(svc.db, ident, pkg)]
+
+
+@router.put("/packages/{owner}/{name}/collaborators/{login}", status_code=201)
+def add_collaborator(owner: str, name: str, login: str, ident: SignedIn, svc: Svc) -> Response:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+    orgs.set_collaborator(svc.db, ident, pkg, login, True)
+    return Response(status_code=201)
+
+
+@router.delete("/packages/{owner}/{name}/collaborators/{login}", status_code=201)
+def remove_collaborator(owner: str, name: str, login: str, ident: SignedIn, svc: Svc) -> Response:
+    with svc.db.read() as session:
+        pkg = readable_package(session, ident, owner, name)
+    orgs.set_collaborator(svc.db, ident, pkg, login, False)
+    return Response(status_code=201)
+
+
+@router.post("/package/{owner}/{name}/transfer")
+async def transfer(owner: str, name: str, request: Request, ident: SignedIn, svc: Svc) -> dict[str, Any]:
+    """Packyard extension: give a package to another owner you administer (yourself or your organization)."""
+    body = await json_body(request)
+    to = body.get("to_owner")
+    if not isinstance(to, str) or not to:
+        raise BadRequest("to_owner is required")
+
+    def work() -> dict[str, Any]:
+        with svc.db.read() as session:
+            pkg = readable_package(session, ident, owner, name)
+            dest = queries.owner(session, to)
+        pkg_service.transfer(svc.db, ident, pkg, dest)
+        with svc.db.read() as session:
+            return ser.package(queries.package(session, dest.login, name), base_url(request))
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/packages/{owner}/access")
+async def set_access(owner: str, request: Request, ident: SignedIn, svc: Svc) -> list[dict[str, Any]]:
+    """Packyard extension: set the access level of several packages at once, all or nothing."""
+    body = await json_body(request)
+    names, access = body.get("packages"), body.get("access")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
+        raise BadRequest("packages must be a non-empty list of package names")
+    if not isinstance(access, str):
+        raise BadRequest("access is required: public, authenticated or private")
+
+    def work() -> list[dict[str, Any]]:
+        with svc.db.read() as session:
+            pkgs = [readable_package(session, ident, owner, n) for n in names]
+        pkg_service.set_access(svc.db, ident, pkgs, access)
+        with svc.db.read() as session:
+            return [ser.package(queries.package(session, owner, n), base_url(request)) for n in names]
+
+    return await run_in_threadpool(work)
