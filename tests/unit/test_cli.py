@@ -1,0 +1,72 @@
+"""The admin CLI (`packyard ...`) against a migrated data folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from packyard.app import create_app
+from packyard.config import Settings
+from packyard.core import migrate
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    migrate.upgrade(Settings(data=folder).sqlalchemy_url)
+    return folder
+
+
+def cli(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PACKYARD_DATA": str(data), "COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, "-m", "packyard.cli.main", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_users_orgs_and_tokens(data: Path) -> None:
+    cli(data, "user", "create", "alice", "--password", "alice-password")
+    cli(data, "user", "create", "bob", "--password", "bob-password", "--admin")
+    duplicate = cli(data, "user", "create", "alice", "--password", "alice-password", check=False)
+    assert duplicate.returncode == 2
+    assert "already taken" in duplicate.stderr
+    cli(data, "org", "create", "acme", "--owner", "alice")
+    listing = cli(data, "user", "list").stdout
+    assert "alice" in listing
+    assert "acme" in listing
+    assert "org" in listing
+
+    token = cli(
+        data, "token", "create", "--user", "alice", "--name", "ci", "-s", "conda:download"
+    ).stdout.strip()
+    org_token = cli(
+        data, "token", "create", "--user", "alice", "--name", "org-ci", "--org", "acme"
+    ).stdout.strip()
+    client = TestClient(create_app(Settings(data=data)))
+    me = client.get("/api/authentication", headers={"Authorization": f"token {token}"}).json()
+    assert me["scopes"] == ["conda:download"]
+    assert (
+        client.get("/api/authentication", headers={"Authorization": f"token {org_token}"}).json()["org"]
+        == "acme"
+    )
+
+    cli(data, "user", "disable", "alice")
+    assert client.get("/api/user", headers={"Authorization": f"token {token}"}).status_code == 401
+    cli(data, "user", "disable", "alice", "--enable")
+    assert client.get("/api/user", headers={"Authorization": f"token {token}"}).status_code == 200
+    not_owner = cli(data, "token", "create", "--user", "bob", "--name", "x", "--org", "acme", check=False)
+    assert not_owner.returncode == 0  # bob is a site administrator: administrators may act for any org
+    assert cli(data, "user", "disable", "nobody", check=False).returncode == 2
