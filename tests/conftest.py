@@ -127,3 +127,31 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.process.wait(10)
     except subprocess.TimeoutExpired:
         server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The maintenance URL of a PostgreSQL server: $PACKYARD_TEST_POSTGRES_URL, or a throwaway cluster."""
+    import contextlib
+
+    from tests import postgres
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres.server_url())
+        except postgres.PostgresUnavailable as exc:
+            problem = str(exc)
+        else:
+            problem = None
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)  # never a skip: these tests must run everywhere
+        yield url
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    from tests import postgres
+
+    with postgres.database(postgres_url) as url:
+        yield url

@@ -18,6 +18,7 @@ def create_user(
     validate_login(login)
     if len(password) < 8:
         raise BadRequest("the password must be at least 8 characters long")
+    password_hash = hash_password(password)  # slow on purpose: outside the write transaction
     with db.write() as session:
         if session.scalar(select(Account.id).where(Account.login_key == login.lower())) is not None:
             raise Conflict(f"the login {login!r} is already taken")
@@ -27,7 +28,7 @@ def create_user(
             kind=AccountKind.USER,
             email=email,
             name=name,
-            password_hash=hash_password(password),
+            password_hash=password_hash,
             is_admin=is_admin,
         )
         session.add(account)
@@ -39,7 +40,7 @@ def ensure_admin(db: Database, login: str, password: str | None) -> str | None:
     with db.read() as session:
         if session.scalar(select(Account.id).where(Account.is_admin.is_(True)).limit(1)) is not None:
             return None
-    generated = password is None
+    generated = not password
     password = password or secrets.token_urlsafe(12)
     create_user(db, login, password, is_admin=True, name="Administrator")
     return password if generated else None

@@ -42,9 +42,11 @@ class LocalIncoming:
     def commit(self) -> BlobRef:
         ref = self.digest()
         final = self._store.path_for(ref.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        created = _make_dirs(final.parent)
         os.replace(self.path, final)  # same content under the same name: replacing is harmless
         _fsync_dir(final.parent)
+        for folder in created:  # a new folder's own entry lives in its parent: make that durable too
+            _fsync_dir(folder.parent)
         return ref
 
     def discard(self) -> None:
@@ -100,6 +102,17 @@ class LocalBlobStore:
 
     def iter_temp(self) -> Iterator[Path]:
         yield from self.tmp.glob("*.part")
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """mkdir -p, returning the folders that did not exist (innermost first)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+    return missing
 
 
 def _fsync_dir(path: Path) -> None:
