@@ -19,7 +19,9 @@ from packyard.config import Settings
 from packyard.core import queries
 from packyard.core.db import Database
 from packyard.core.errors import PackyardError
+from packyard.core.indexes import IndexCache
 from packyard.core.storage import LocalBlobStore
+from packyard.formats.conda import routes as conda_routes
 from packyard.middleware import PathTokenMiddleware
 
 log = logging.getLogger("packyard")
@@ -43,10 +45,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         openapi_url="/api/openapi.json",
     )
     app.state.services = Services(settings=settings, db=db, store=LocalBlobStore(settings.blob_root))
+    app.state.index_cache = IndexCache()
     for path in ("/api", "/api/"):
         for method, endpoint in ROOT_ROUTES:
             app.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
     app.include_router(build_router(), prefix="/api")
+    app.include_router(conda_routes.router)
     app.add_api_route(
         "/{owner}/{name}/{version}/download/{basename:path}",
         _public_download,

@@ -314,3 +314,20 @@ class Collaborator(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[created]
+
+
+class IndexGeneration(Base):
+    """A counter per index slice, bumped in the transaction that changes the slice.
+
+    Index documents are assembled from per-file records on first read and cached with the generation they were
+    built from; a changed generation is how every worker learns, durably and at once, that its copy is stale.
+    """
+
+    __tablename__ = "index_generations"
+
+    format: Mapped[str] = mapped_column(String(20), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    """Format-specific slice key, e.g. the conda subdir; "" for the channel as a whole."""
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.orm import Session
+
+from packyard.core.models import Event
 from packyard.formats.base import Artifact, InvalidPackage
 from packyard.formats.conda import parse as conda
+from packyard.formats.conda import store as conda_store
 from packyard.formats.cran import parse as cran
 from packyard.formats.file import parse as file
 from packyard.formats.pypi import parse as pypi
@@ -48,6 +52,8 @@ class FormatSpec:
     """Other spellings anaconda-client accepts for the same type (PACKAGE_TYPE_ALIASES)."""
     sniff: Callable[[Path, str], bool] | None = None
     """Does an untyped upload look like this format? Must not raise; None means "only when asked for"."""
+    on_event: Callable[[Session, Event], None] | None = None
+    """Keeps the format's index records in step with the data, inside the transaction of each change."""
 
 
 FORMATS: dict[str, FormatSpec] = {}
@@ -78,6 +84,11 @@ def parser_for(distribution_type: str) -> Parser:
     return spec_for(distribution_type).parse
 
 
+def listeners() -> list[Callable[[Session, Event], None]]:
+    """Every format's event listener, for core.services.events."""
+    return [spec.on_event for spec in FORMATS.values() if spec.on_event is not None]
+
+
 def detect(path: Path, basename: str) -> str:
     """Guess the canonical distribution type of an upload that did not say, like anaconda-client does."""
     for spec in FORMATS.values():
@@ -87,7 +98,7 @@ def detect(path: Path, basename: str) -> str:
 
 
 for _spec in (
-    FormatSpec("conda", conda.parse, sniff=conda.sniff),
+    FormatSpec("conda", conda.parse, sniff=conda.sniff, on_event=conda_store.on_event),
     FormatSpec("pypi", pypi.parse, aliases=("PyPI", "standard_python"), sniff=pypi.sniff),
     FormatSpec("r", cran.parse, aliases=("cran", "standard_r"), sniff=cran.sniff),
     FormatSpec(FALLBACK_TYPE, file.parse),

@@ -1,13 +1,30 @@
-"""Append an event in the caller's transaction, so the change and its event commit (or vanish) together."""
+"""Append an event in the caller's transaction, so the change and its event commit (or vanish) together.
+
+Formats listen to events (`FormatSpec.on_event` in formats/registry.py) to keep their index records and
+generations up to date in that same transaction: an index can never disagree with the data it describes, and
+nothing is left for a background task.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from packyard.core.auth import Identity
 from packyard.core.models import Event
+
+Listener = Callable[[Session, Event], None]
+
+
+@cache
+def _listeners() -> tuple[Listener, ...]:
+    # Imported on first use: the formats build on the core, so the core must not import them at load time.
+    from packyard.formats.registry import listeners
+
+    return tuple(listeners())
 
 
 def emit(
@@ -21,14 +38,10 @@ def emit(
     **data: Any,
 ) -> None:
     actor = identity.account.id if identity is not None and identity.account is not None else None
-    session.add(
-        Event(
-            kind=kind,
-            actor_id=actor,
-            owner=owner,
-            package=package,
-            version=version,
-            basename=basename,
-            data=data,
-        )
+    event = Event(
+        kind=kind, actor_id=actor, owner=owner, package=package, version=version, basename=basename, data=data
     )
+    session.add(event)
+    session.flush()
+    for listener in _listeners():
+        listener(session, event)

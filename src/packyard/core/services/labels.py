@@ -158,9 +158,9 @@ def rename_label(db: Database, identity: Identity, owner: Account, source: str, 
         for f in files:
             if dst not in f.labels:
                 session.add(FileLabel(file_id=f.id, label_id=dst.id))
+        session.execute(delete(FileLabel).where(FileLabel.label_id == src.id))
         _emit(session, "label.added", identity, owner, target, files)
         _emit(session, "label.removed", identity, owner, source, files)
-        session.execute(delete(FileLabel).where(FileLabel.label_id == src.id))
         session.delete(src)
 
 

@@ -179,26 +179,28 @@ def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> Non
         files = [f for rel in row.releases for f in rel.files]
         _check_unlocked(session, files)
         old = row.owner.login
+        labels = {f.id: [label.name for label in f.labels] for f in files}
         for f in files:
-            rel = f.release
-            names = [label.name for label in f.labels]
-            _emit_file_removed(session, identity, row, rel, f)
-            f.labels = _get_labels(session, to, names, for_change=True)
+            _emit_file_removed(session, identity, row, f.release, f)
+        session.execute(delete(GroupPackage).where(GroupPackage.package_id == row.id))
+        row.owner_id = to.id
+        row.modified_at = utcnow()
+        session.flush()
+        for f in files:
+            f.labels = _get_labels(session, to, labels[f.id], for_change=True)
+            session.flush()
             emit(
                 session,
                 "file.added",
                 identity,
                 to.login,
                 row.name,
-                rel.version,
+                f.release.version,
                 f.basename,
-                labels=names,
+                labels=labels[f.id],
                 sha256=f.sha256,
                 package_type=f.package_type,
             )
-        session.execute(delete(GroupPackage).where(GroupPackage.package_id == row.id))
-        row.owner_id = to.id
-        row.modified_at = utcnow()
         emit(session, "package.transferred", identity, to.login, row.name, old_owner=old)
 
 

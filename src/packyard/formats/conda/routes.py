@@ -1,0 +1,237 @@
+"""conda channels: `/conda/OWNER[/label/LABEL]/SUBDIR/...` for conda, mamba, pixi and rattler.
+
+A request resolves the caller's visible packages in the owner's namespace (core.permissions, via "conda"),
+then serves the slice's document from the index cache, rebuilt only when the slice's generation moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from packyard.api.deps import Svc, resolve_identity
+from packyard.api.uploads import file_response
+from packyard.core import indexes, permissions, queries
+from packyard.core.auth import Identity
+from packyard.core.errors import Forbidden, NotFound, Unauthorized
+from packyard.core.models import Access, Account, File, Label, Package
+from packyard.formats.conda import index, store
+from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
+
+router = APIRouter()
+_SUBDIR = re.compile(r"^(noarch|[a-z0-9]+-[a-z0-9_]+)$")
+_SHARD = re.compile(r"^([0-9a-f]{64})\.msgpack\.zst$")
+_DOCUMENTS = {
+    "repodata.json": ("repodata", "json"),
+    "repodata.json.zst": ("repodata", "zst"),
+    "repodata.json.bz2": ("repodata", "bz2"),
+    "current_repodata.json": ("repodata", "json"),  # a valid superset, as protocols.md §1.2 recommends
+    "current_repodata.json.zst": ("repodata", "zst"),
+    "current_repodata.json.bz2": ("repodata", "bz2"),
+    "repodata_from_packages.json": ("repodata", "json"),
+    "run_exports.json": ("run_exports", "json"),
+    "run_exports.json.zst": ("run_exports", "zst"),
+    "repodata_shards.msgpack.zst": ("shards", "raw"),
+}
+_MEDIA = {
+    "json": "application/json",
+    "zst": "application/zstd",
+    "bz2": "application/x-bzip2",
+    "raw": "application/octet-stream",
+}
+
+
+@dataclass(frozen=True)
+class Channel:
+    owner: Account
+    label: str
+    rest: list[str]
+
+
+def _parse(session: Session, path: str) -> Channel:
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise NotFound("no channel given: use /conda/OWNER[/label/LABEL]/SUBDIR/...")
+    owner = queries.owner(session, parts[0])
+    label, rest = "main", parts[1:]
+    if len(rest) >= 2 and rest[0] == "label":
+        label, rest = rest[1], rest[2:]
+        if (
+            label != "main"
+            and session.scalar(select(Label.id).where(Label.owner_id == owner.id, Label.name == label))
+            is None
+        ):
+            raise NotFound(f"label {owner.login}/{label} not found")
+    return Channel(owner, label, rest)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """The packages of an owner the caller may see through conda, and a stable key for that set."""
+
+    visible: frozenset[int]
+    hidden: frozenset[int]
+    key: str
+    public_only: bool
+
+
+def audience(session: Session, identity: Identity, owner: Account) -> Audience:
+    pkgs = session.scalars(
+        select(Package).where(
+            Package.owner_id == owner.id,
+            Package.id.in_(select(CondaRecord.package_id).where(CondaRecord.owner_id == owner.id)),
+        )
+    ).all()
+    visible = frozenset(p.id for p in pkgs if permissions.can_see(identity, p, via="conda"))
+    hidden = frozenset(p.id for p in pkgs) - visible
+    public_only = all(p.access == Access.PUBLIC for p in pkgs if p.id in visible)
+    key = (
+        "all"
+        if not hidden
+        else hashlib.sha1(  # noqa: S324 - a cache key, not security
+            ",".join(map(str, sorted(visible))).encode()
+        ).hexdigest()
+    )
+    return Audience(visible, hidden, key, public_only)
+
+
+def _require_channel(identity: Identity, aud: Audience, channel: Channel) -> None:
+    """A channel whose packages are all hidden from the caller asks for credentials instead of looking empty."""
+    if aud.hidden and not aud.visible:
+        if identity.is_anonymous:
+            raise Unauthorized(f"the channel {channel.owner.login} is private: pass a token (/t/TOKEN/...)")
+        raise Forbidden(f"the token or user given may not read the channel {channel.owner.login}")
+
+
+@router.api_route("/conda/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def conda(path: str, request: Request, svc: Svc) -> Response:
+    identity = resolve_identity(request, svc)
+    with svc.db.read() as session:
+        channel = _parse(session, path)
+        rest = channel.rest
+        if rest == ["channeldata.json"]:
+            return _document(request, svc, session, identity, channel, "", "channeldata", "json")
+        if len(rest) < 2 or not _SUBDIR.match(rest[0]):
+            raise NotFound(f"not a conda channel path: /conda/{path}")
+        subdir = rest[0]
+        if len(rest) == 2 and rest[1] in _DOCUMENTS:
+            kind, encoding = _DOCUMENTS[rest[1]]
+            return _document(request, svc, session, identity, channel, subdir, kind, encoding)
+        if len(rest) == 3 and rest[1] == "shards" and (match := _SHARD.match(rest[2])):
+            return _shard(session, identity, channel, subdir, match.group(1))
+        if len(rest) == 2:
+            f = _package_file(session, identity, channel, subdir, rest[1])
+            return file_response(svc, request, f)
+    raise NotFound(f"not found: /conda/{path}")
+
+
+def _document(
+    request: Request,
+    svc: Svc,
+    session: Session,
+    identity: Identity,
+    channel: Channel,
+    subdir: str,
+    kind: str,
+    encoding: str,
+) -> Response:
+    aud = audience(session, identity, channel.owner)
+    _require_channel(identity, aud, channel)
+    gens = indexes.generations(session, store.FORMAT, channel.owner.id, channel.label)
+    key = ("conda", channel.owner.id, channel.label, subdir, kind, gens.get(subdir, 0), aud.key)
+    cache: indexes.IndexCache = request.app.state.index_cache
+    doc = cache.get_or_build(key, lambda: _build(session, channel, subdir, kind, aud))
+    etag = doc.variant_etag(encoding)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=30" if aud.public_only else "private, max-age=0, must-revalidate",
+        "Vary": "Authorization",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    body = doc.variant("json" if encoding == "raw" else encoding)
+    return Response(body, media_type=_MEDIA[encoding], headers=headers)
+
+
+def _build(session: Session, channel: Channel, subdir: str, kind: str, aud: Audience) -> indexes.Document:
+    owner_id, label = channel.owner.id, channel.label
+    if kind == "shards":
+        heads = session.execute(
+            select(CondaShardHead.name, CondaShardHead.sha256, CondaShardHead.package_id).where(
+                CondaShardHead.owner_id == owner_id,
+                CondaShardHead.label == label,
+                CondaShardHead.subdir == subdir,
+            )
+        ).all()
+        visible = {name: sha for name, sha, package_id in heads if package_id in aud.visible}
+        return indexes.Document(index.shard_index(subdir, visible), media_type=_MEDIA["raw"])
+    if kind == "channeldata":
+        subdirs = session.scalars(
+            select(CondaRecord.subdir).where(CondaRecord.owner_id == owner_id).distinct()
+        ).all()
+        per_subdir = {s: _visible_rows(session, owner_id, label, s, aud) for s in subdirs}
+        per_subdir = {s: rows for s, rows in per_subdir.items() if rows}
+        info = {
+            p.name.lower(): index.PackageInfo(
+                summary=p.summary,
+                description=p.description,
+                license=p.license,
+                home=p.home,
+                dev_url=p.dev_url,
+                doc_url=p.doc_url,
+                source_url=p.source_git_url,
+            )
+            for p in session.scalars(select(Package).where(Package.id.in_(aud.visible)))
+        }
+        return indexes.Document(index.channeldata(per_subdir, info))
+    rows = _visible_rows(session, owner_id, label, subdir, aud)
+    body = index.repodata(subdir, rows) if kind == "repodata" else index.run_exports(subdir, rows)
+    return indexes.Document(body)
+
+
+def _visible_rows(session: Session, owner_id: int, label: str, subdir: str, aud: Audience) -> list[index.Row]:
+    return store.slice_rows(session, owner_id, label, subdir, None if not aud.hidden else aud.visible)
+
+
+def _shard(session: Session, identity: Identity, channel: Channel, subdir: str, sha: str) -> Response:
+    """Shards are immutable; a replaced one stays fetchable, for clients holding an older shard index."""
+    del subdir
+    head = session.scalar(
+        select(CondaShardHead).where(
+            CondaShardHead.owner_id == channel.owner.id, CondaShardHead.sha256 == sha
+        )
+    )
+    shard = session.get(CondaShard, sha)
+    if shard is None or (head is None and shard.owner_id != channel.owner.id):
+        raise NotFound("no such shard")
+    pkg = session.get_one(Package, head.package_id if head is not None else shard.package_id)
+    permissions.require(identity, permissions.Permission.READ, pkg, via="conda")
+    return Response(
+        shard.data,
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+def _package_file(session: Session, identity: Identity, channel: Channel, subdir: str, filename: str) -> File:
+    f = session.scalar(
+        select(File)
+        .join(Package, Package.id == File.package_id)
+        .where(
+            Package.owner_id == channel.owner.id,
+            File.basename == f"{subdir}/{filename}",
+            File.package_type == "conda",
+        )
+    )
+    if f is None or channel.label not in {label.name for label in f.labels}:
+        raise NotFound(
+            f"{subdir}/{filename} is not in the channel {channel.owner.login}/label/{channel.label}"
+        )
+    pkg = session.get_one(Package, f.package_id)
+    permissions.require(identity, permissions.Permission.READ, pkg, via="conda")
+    return f

@@ -1,0 +1,164 @@
+"""conda's part of the one write path: keep records, shards and index generations in step with every event.
+
+`on_event` runs inside the transaction that changes the data (see core.services.events), so the records and
+shards a channel is built from are exactly the committed files, labels and access levels, with no background
+work to lose. Each event touches only its own (owner, label, subdir) slices and, for shards, its package name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from packyard.core import indexes
+from packyard.core.errors import Conflict
+from packyard.core.models import Account, Event, File, FileLabel, Label, Package
+from packyard.formats.conda import index
+from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
+
+FORMAT = "conda"
+CHANNEL_KEY = ""
+"""The generation key of channel-wide documents (channeldata.json)."""
+
+
+def on_event(session: Session, event: Event) -> None:
+    kind = event.kind
+    if kind in ("file.added", "file.removed", "label.added", "label.removed"):
+        if event.data.get("package_type") != "conda" or not event.basename:
+            return
+        owner_id = _owner_id(session, event.owner)
+        subdir = event.basename.split("/", 1)[0]
+        labels = event.data.get("labels") or [event.data.get("label")]
+        if kind == "file.added":
+            _add_record(session, owner_id, event)
+        name = _conda_name(session, owner_id, event)
+        if kind == "file.removed":
+            session.execute(
+                delete(CondaRecord).where(CondaRecord.file_id == _file_id(session, owner_id, event))
+            )
+        for label in labels:
+            touch(session, owner_id, label, subdir, name)
+    elif kind == "access.changed":
+        # Which slices show this package did not change, but who may see them did: new generations, new ETags.
+        owner_id = _owner_id(session, event.owner)
+        for label, subdir in _package_slices(session, owner_id, event.package or ""):
+            _bump(session, owner_id, label, subdir)
+
+
+def touch(session: Session, owner_id: int, label: str, subdir: str, name: str | None) -> None:
+    """A slice changed: bump its generation (and the channel's) and rebuild the one affected shard."""
+    _bump(session, owner_id, label, subdir)
+    if name is not None:
+        rebuild_shard(session, owner_id, label, subdir, name)
+
+
+def _bump(session: Session, owner_id: int, label: str, subdir: str) -> None:
+    indexes.bump(session, FORMAT, owner_id, label, subdir)
+    indexes.bump(session, FORMAT, owner_id, label, CHANNEL_KEY)
+
+
+def _owner_id(session: Session, login: str) -> int:
+    return session.scalar(select(Account.id).where(Account.login_key == login.lower())) or 0
+
+
+def _file_id(session: Session, owner_id: int, event: Event) -> int | None:
+    return session.scalar(
+        select(File.id)
+        .join(Package, Package.id == File.package_id)
+        .where(
+            Package.owner_id == owner_id,
+            Package.name_key == (event.package or "").lower(),
+            File.basename == event.basename,
+        )
+    )
+
+
+def _conda_name(session: Session, owner_id: int, event: Event) -> str | None:
+    file_id = _file_id(session, owner_id, event)
+    return session.scalar(select(CondaRecord.name).where(CondaRecord.file_id == file_id)) if file_id else None
+
+
+def _add_record(session: Session, owner_id: int, event: Event) -> None:
+    f = session.scalars(
+        select(File)
+        .join(Package, Package.id == File.package_id)
+        .where(
+            Package.owner_id == owner_id,
+            Package.name_key == (event.package or "").lower(),
+            File.basename == event.basename,
+        )
+    ).one()
+    rec = index.record(f.attrs, md5=f.md5, sha256=f.sha256, size=f.size, uploaded=f.uploaded_at)
+    session.merge(
+        CondaRecord(
+            file_id=f.id,
+            owner_id=owner_id,
+            package_id=f.package_id,
+            subdir=f.basename.split("/", 1)[0],
+            name=str(rec.get("name", "")),
+            filename=f.basename.split("/", 1)[-1],
+            record=index.dumps(rec),
+        )
+    )
+    session.flush()
+
+
+def slice_rows(
+    session: Session, owner_id: int, label: str, subdir: str, package_ids: Iterable[int] | None = None
+) -> list[index.Row]:
+    """The records of one slice, optionally only of some packages."""
+    query = (
+        select(CondaRecord.name, CondaRecord.filename, CondaRecord.record)
+        .join(FileLabel, FileLabel.file_id == CondaRecord.file_id)
+        .join(Label, and_(Label.id == FileLabel.label_id, Label.name == label))
+        .where(CondaRecord.owner_id == owner_id, CondaRecord.subdir == subdir)
+    )
+    if package_ids is not None:
+        query = query.where(CondaRecord.package_id.in_(list(package_ids)))
+    return [index.Row(name, filename, record) for name, filename, record in session.execute(query)]
+
+
+def rebuild_shard(session: Session, owner_id: int, label: str, subdir: str, name: str) -> None:
+    rows = session.execute(
+        select(CondaRecord.package_id, CondaRecord.filename, CondaRecord.record)
+        .join(FileLabel, FileLabel.file_id == CondaRecord.file_id)
+        .join(Label, and_(Label.id == FileLabel.label_id, Label.name == label))
+        .where(CondaRecord.owner_id == owner_id, CondaRecord.subdir == subdir, CondaRecord.name == name)
+    ).all()
+    key = {"owner_id": owner_id, "label": label, "subdir": subdir, "name": name}
+    if not rows:
+        session.execute(delete(CondaShardHead).filter_by(**key))
+        return
+    package_ids = {row.package_id for row in rows}
+    if len(package_ids) > 1:
+        raise Conflict(f"the conda package name {name!r} is already used by another package of this owner")
+    package_id = package_ids.pop()
+    data = index.shard(index.Row(name, row.filename, row.record) for row in rows)
+    sha = index.shard_sha256(data)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(CondaShard)
+        .values(sha256=sha, owner_id=owner_id, package_id=package_id, data=data)
+        .on_conflict_do_nothing()
+    )
+    head = session.get(CondaShardHead, (owner_id, label, subdir, name))
+    if head is None:
+        session.add(CondaShardHead(**key, package_id=package_id, sha256=sha))
+    else:
+        head.sha256 = sha
+        head.package_id = package_id
+
+
+def _package_slices(session: Session, owner_id: int, package: str) -> set[tuple[str, str]]:
+    rows = session.execute(
+        select(Label.name, CondaRecord.subdir)
+        .join(FileLabel, FileLabel.label_id == Label.id)
+        .join(CondaRecord, CondaRecord.file_id == FileLabel.file_id)
+        .join(Package, Package.id == CondaRecord.package_id)
+        .where(Package.owner_id == owner_id, Package.name_key == package.lower())
+    )
+    return {(label, subdir) for label, subdir in rows}
