@@ -22,6 +22,7 @@ from packyard.core.errors import PackyardError
 from packyard.core.indexes import IndexCache
 from packyard.core.storage import LocalBlobStore
 from packyard.formats.conda import routes as conda_routes
+from packyard.formats.pypi import routes as pypi_routes
 from packyard.middleware import PathTokenMiddleware
 
 log = logging.getLogger("packyard")
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             app.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
     app.include_router(build_router(), prefix="/api")
     app.include_router(conda_routes.router)
+    app.include_router(pypi_routes.router)
     app.add_api_route(
         "/{owner}/{name}/{version}/download/{basename:path}",
         _public_download,

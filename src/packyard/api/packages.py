@@ -275,3 +275,45 @@ for _method in ("POST", "PUT", "PATCH"):
         methods=[_method],
         operation_id=f"copy_package_{_method.lower()}",
     )
+
+
+@router.post("/yank/{owner}/{name}/{version}/{basename:path}")
+async def yank(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    """Packyard extension, PEP 592: installers skip a yanked file unless it is pinned with ==. Body: {reason}."""
+    body = await json_body(request)
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest("reason must be a string")
+    return await _run(
+        request, lambda: _set_yanked(svc, ident, request, owner, name, version, basename, reason)
+    )
+
+
+@router.delete("/yank/{owner}/{name}/{version}/{basename:path}")
+def unyank(
+    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+) -> dict[str, Any]:
+    return _set_yanked(svc, ident, request, owner, name, version, basename, None, yanked=False)
+
+
+def _set_yanked(
+    svc: Svc,
+    ident: Identity,
+    request: Request,
+    owner: str,
+    name: str,
+    version: str,
+    basename: str,
+    reason: str | None,
+    *,
+    yanked: bool = True,
+) -> dict[str, Any]:
+    with svc.db.read() as session:
+        f = queries.file(queries.release(readable_package(session, ident, owner, name), version), basename)
+    pkg_service.set_yanked(svc.db, ident, f, yanked, reason)
+    with svc.db.read() as session:
+        pkg = queries.package(session, owner, name)
+        rel = queries.release(pkg, version)
+        return ser.file(queries.file(rel, basename), pkg, rel, base_url(request))

@@ -22,6 +22,7 @@ from packyard.formats.conda import store as conda_store
 from packyard.formats.cran import parse as cran
 from packyard.formats.file import parse as file
 from packyard.formats.pypi import parse as pypi
+from packyard.formats.pypi import store as pypi_store
 
 FALLBACK_TYPE = "file"
 """What an upload is when no format's sniffer claims it."""
@@ -99,7 +100,13 @@ def detect(path: Path, basename: str) -> str:
 
 for _spec in (
     FormatSpec("conda", conda.parse, sniff=conda.sniff, on_event=conda_store.on_event),
-    FormatSpec("pypi", pypi.parse, aliases=("PyPI", "standard_python"), sniff=pypi.sniff),
+    FormatSpec(
+        "pypi",
+        pypi.parse,
+        aliases=("PyPI", "standard_python"),
+        sniff=pypi.sniff,
+        on_event=pypi_store.on_event,
+    ),
     FormatSpec("r", cran.parse, aliases=("cran", "standard_r"), sniff=cran.sniff),
     FormatSpec(FALLBACK_TYPE, file.parse),
 ):

@@ -292,6 +292,7 @@ def add_file(
     replace: bool = False,
     create_package: bool = True,
     package_info: PackageInfo | None = None,
+    via: str = "api",
 ) -> File:
     """The one way a file enters Packyard (REST stage/commit, twine, curl, copy all end here).
 
@@ -313,7 +314,7 @@ def add_file(
             select(Package).where(Package.owner_id == owner.id, Package.name_key == name.lower())
         )
         if pkg is None:
-            permissions.require(identity, Permission.WRITE, owner)
+            permissions.require(identity, Permission.WRITE, owner, via=via)
             if not create_package:
                 raise NotFound(f"package {owner.login}/{name} not found")
             pkg = Package(
@@ -327,7 +328,7 @@ def add_file(
             session.flush()
             _created(session, identity, owner, pkg)
         else:
-            permissions.require(identity, Permission.WRITE, pkg)
+            permissions.require(identity, Permission.WRITE, pkg, via=via)
         existing = session.scalar(
             select(File).where(File.package_id == pkg.id, File.basename == art.basename)
         )
@@ -454,6 +455,27 @@ def _get_labels(session: Session, owner: Account, names: Sequence[str], *, for_c
             raise Conflict(f"label {name!r} is locked; unlock it before adding files to it")
         rows.append(label)
     return rows
+
+
+def set_yanked(db: Database, identity: Identity, f: File, yanked: bool, reason: str | None = None) -> None:
+    """PEP 592: a yanked file stays downloadable, but installers skip it unless it is pinned exactly."""
+    with db.write() as session:
+        row = session.get_one(File, f.id)
+        pkg = row.release.package
+        permissions.require(identity, Permission.WRITE, pkg)
+        row.attrs = {**(row.attrs or {}), "yanked": yanked, "yanked_reason": reason if yanked else None}
+        emit(
+            session,
+            "file.yanked",
+            identity,
+            pkg.owner.login,
+            pkg.name,
+            row.release.version,
+            row.basename,
+            yanked=yanked,
+            reason=reason if yanked else None,
+            package_type=row.package_type,
+        )
 
 
 def increment_downloads(db: Database, file_id: int) -> None:

@@ -179,6 +179,9 @@ def _artifact(core: dict[str, Any], basename: str, attrs: dict[str, Any], metada
         "requires_dist": list(core.get("requires_dist", [])),
         "provides_extra": list(core.get("provides_extra", [])),
         "yanked": False,
+        # Every other core-metadata field (author, classifiers, keywords, project_urls...), for the JSON API
+        # and XML-RPC's release_data; the long description is kept on the release instead.
+        "core": {k: v for k, v in core.items() if k not in ("description", "name", "version")},
     }
     return checked(
         Artifact(

@@ -1,0 +1,323 @@
+"""The PyPI simple API, file downloads and twine uploads, per owner and label.
+
+/pypi/OWNER[/label/LABEL]/simple/[PROJECT/]       PEP 503/691 pages (HTML or JSON by Accept)
+/pypi/OWNER[/label/LABEL]/files/PROJECT/FILE      the file; FILE.metadata is its PEP 658 metadata
+POST /pypi/OWNER[/]                               twine's upload (multipart) or XML-RPC (text/xml)
+/api/repo/OWNER/...                               the same, where Anaconda Server puts it (seed 004)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from packyard.api.deps import Svc, resolve_identity
+from packyard.api.uploads import file_response
+from packyard.core import indexes, permissions, queries
+from packyard.core.auth import Identity
+from packyard.core.errors import Forbidden, NotFound, Unauthorized
+from packyard.core.models import Access, Account, Event, File, FileLabel, Label, Package
+from packyard.formats.pypi import simple, store, upload
+from packyard.formats.pypi.models import PypiFile
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Index:
+    owner: Account
+    label: str
+    rest: list[str]
+    prefix: str
+    """The URL path up to and including the label, for redirects."""
+
+
+def _parse(session: Session, base: str, path: str) -> Index:
+    parts = path.split("/")
+    if not parts or not parts[0]:
+        raise NotFound("no owner given: use /pypi/OWNER/simple/")
+    owner = queries.owner(session, parts[0])
+    label, rest = "main", parts[1:]
+    if len(rest) >= 2 and rest[0] == "label":
+        label, rest = rest[1], rest[2:]
+        if (
+            label != "main"
+            and session.scalar(select(Label.id).where(Label.owner_id == owner.id, Label.name == label))
+            is None
+        ):
+            raise NotFound(f"label {owner.login}/{label} not found")
+    prefix = f"{base}/{parts[0]}" + (f"/label/{label}" if parts[1:2] == ["label"] else "")
+    return Index(owner, label, rest, prefix)
+
+
+def _serve(path: str, request: Request, svc: Svc, base: str) -> Response:
+    identity = resolve_identity(request, svc)
+    with svc.db.read() as session:
+        index = _parse(session, base, path)
+        rest = index.rest
+        if rest and rest[0] == "simple":
+            if rest == ["simple"]:
+                return _redirect(request, f"{index.prefix}/simple/")
+            if rest == ["simple", ""]:
+                return _root(request, svc, session, identity, index)
+            project = rest[1]
+            if len(rest) == 2 or rest[2:] != [""]:
+                return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
+            if project != simple.normalize(project):
+                return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
+            return _project(request, svc, session, identity, index, project)
+        if len(rest) == 3 and rest[0] == "files":
+            return _file(request, svc, session, identity, index, rest[1], rest[2])
+    raise NotFound(f"not found: {base}/{path}")
+
+
+def _redirect(request: Request, path: str) -> Response:
+    token = request.scope.get("packyard.path_token")
+    if token:
+        path = _with_token(path, token)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(path + query, status_code=301)
+
+
+def _with_token(path: str, token: str) -> str:
+    for base in ("/pypi", "/api/repo"):
+        if path.startswith(base + "/"):
+            return f"{base}/t/{token}{path[len(base) :]}"
+    return f"/t/{token}{path}"
+
+
+def _negotiate(request: Request) -> str:
+    chosen = simple.choose_content_type(request.headers.get("accept"), request.query_params.get("format"))
+    if chosen is None:
+        raise NotAcceptable()
+    return chosen
+
+
+class NotAcceptable(NotFound):
+    status = 406
+
+    def __init__(self) -> None:
+        super().__init__(f"acceptable content types: {simple.JSON_TYPE}, {simple.HTML_TYPE}, text/html")
+
+
+def _visible_packages(session: Session, identity: Identity, owner: Account) -> tuple[set[int], set[int]]:
+    pkgs = session.scalars(
+        select(Package).where(
+            Package.owner_id == owner.id,
+            Package.id.in_(select(PypiFile.package_id).where(PypiFile.owner_id == owner.id)),
+        )
+    ).all()
+    visible = {p.id for p in pkgs if permissions.can_see(identity, p, via="pypi")}
+    return visible, {p.id for p in pkgs} - visible
+
+
+def _deny(identity: Identity, what: str) -> Exception:
+    if identity.is_anonymous:
+        return Unauthorized(f"{what} is private: pass a token (Basic TOKEN:x-auth-token, or /t/TOKEN/)")
+    return Forbidden(f"the credentials given may not read {what}")
+
+
+def _respond(
+    request: Request, body: bytes, media_type: str, etag: str, serial: int, public: bool
+) -> Response:
+    headers = {
+        "ETag": etag,
+        "Vary": "Accept, Authorization",
+        "Cache-Control": "public, max-age=60" if public else "private, max-age=0, must-revalidate",
+        "X-PyPI-Last-Serial": str(serial),
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def _last_serial(session: Session, owner: Account, package_names: list[str] | None = None) -> int:
+    query = select(func.max(Event.serial)).where(Event.owner == owner.login)
+    if package_names is not None:
+        query = query.where(func.lower(Event.package).in_([n.lower() for n in package_names]))
+    return session.scalar(query) or 0
+
+
+def _root(request: Request, svc: Svc, session: Session, identity: Identity, index: Index) -> Response:
+    media = _negotiate(request)
+    visible, hidden = _visible_packages(session, identity, index.owner)
+    if hidden and not visible:
+        raise _deny(identity, f"the index of {index.owner.login}")
+    gens = indexes.generations(session, store.FORMAT, index.owner.id, index.label)
+    audience = (
+        "all"
+        if not hidden
+        else hashlib.sha1(  # noqa: S324 - a cache key
+            ",".join(map(str, sorted(visible))).encode()
+        ).hexdigest()
+    )
+    key = ("pypi-root", index.owner.id, index.label, gens.get(store.ROOT_KEY, 0), audience, media)
+
+    def build() -> indexes.Document:
+        rows = session.execute(
+            select(Package.name, func.max(Event.serial))
+            .join(PypiFile, PypiFile.package_id == Package.id)
+            .join(FileLabel, FileLabel.file_id == PypiFile.file_id)
+            .join(Label, and_(Label.id == FileLabel.label_id, Label.name == index.label))
+            .join(
+                Event,
+                and_(Event.owner == index.owner.login, func.lower(Event.package) == Package.name_key),
+                isouter=True,
+            )
+            .where(Package.owner_id == index.owner.id, Package.id.in_(visible))
+            .group_by(Package.id)
+        ).all()
+        projects = [(name, serial or 0) for name, serial in rows]
+        serial = max((s for _, s in projects), default=0)
+        body = (
+            simple.root_json(projects, serial)
+            if media == simple.JSON_TYPE
+            else simple.root_html(projects, serial)
+        )
+        return indexes.Document(body, media_type=media)
+
+    doc = request.app.state.index_cache.get_or_build(key, build)
+    public = not hidden or all(
+        p.access == Access.PUBLIC for p in session.scalars(select(Package).where(Package.id.in_(visible)))
+    )
+    return _respond(
+        request, doc.body, media, doc.etag, _last_serial(session, index.owner), public and not hidden
+    )
+
+
+def _project(
+    request: Request, svc: Svc, session: Session, identity: Identity, index: Index, project: str
+) -> Response:
+    media = _negotiate(request)
+    pkgs = session.scalars(
+        select(Package).where(
+            Package.owner_id == index.owner.id,
+            Package.id.in_(
+                select(PypiFile.package_id).where(
+                    PypiFile.owner_id == index.owner.id, PypiFile.project == project
+                )
+            ),
+        )
+    ).all()
+    if not pkgs:
+        raise NotFound(f"no project {project} in {index.owner.login}")
+    visible = [p for p in pkgs if permissions.can_see(identity, p, via="pypi")]
+    if not visible:
+        raise _deny(identity, f"{index.owner.login}/{project}")
+    gens = indexes.generations(session, store.FORMAT, index.owner.id, index.label)
+    serial = _last_serial(session, index.owner, [p.name for p in visible])
+    key = (
+        "pypi",
+        index.owner.id,
+        index.label,
+        project,
+        gens.get(project, 0),
+        tuple(p.id for p in visible),
+        media,
+        serial,
+    )
+
+    def build() -> indexes.Document:
+        rows = session.execute(
+            select(PypiFile, File.sha256, File.size)
+            .join(File, File.id == PypiFile.file_id)
+            .join(FileLabel, FileLabel.file_id == PypiFile.file_id)
+            .join(Label, and_(Label.id == FileLabel.label_id, Label.name == index.label))
+            .where(
+                PypiFile.owner_id == index.owner.id,
+                PypiFile.project == project,
+                PypiFile.package_id.in_([p.id for p in visible]),
+            )
+        ).all()
+        if not rows:
+            raise NotFound(f"no files of {project} carry the label {index.label}")
+        files = [
+            simple.FileRow(
+                pf.filename,
+                pf.version,
+                sha,
+                size,
+                pf.requires_python,
+                pf.yanked,
+                pf.yanked_reason,
+                pf.metadata_sha256,
+                pf.upload_time,
+            )
+            for pf, sha, size in rows
+        ]
+        render = simple.project_json if media == simple.JSON_TYPE else simple.project_html
+        return indexes.Document(render(visible[0].name, project, files, serial), media_type=media)
+
+    doc = request.app.state.index_cache.get_or_build(key, build)
+    public = all(p.access == Access.PUBLIC for p in visible)
+    return _respond(request, doc.body, media, doc.etag, serial, public)
+
+
+def _file(
+    request: Request,
+    svc: Svc,
+    session: Session,
+    identity: Identity,
+    index: Index,
+    project: str,
+    filename: str,
+) -> Response:
+    want_metadata = filename.endswith(".metadata")
+    name = filename.removesuffix(".metadata") if want_metadata else filename
+    row = session.execute(
+        select(PypiFile, File)
+        .join(File, File.id == PypiFile.file_id)
+        .where(
+            PypiFile.owner_id == index.owner.id,
+            PypiFile.project == simple.normalize(project),
+            PypiFile.filename == name,
+        )
+    ).first()
+    if row is None or index.label not in {label.name for label in row[1].labels}:
+        raise NotFound(f"no file {name} in {index.owner.login}/{project}")
+    pypi_file, f = row
+    permissions.require(
+        identity, permissions.Permission.READ, session.get_one(Package, f.package_id), via="pypi"
+    )
+    if not want_metadata:
+        return file_response(svc, request, f)
+    if not pypi_file.metadata_sha256:
+        raise NotFound(f"{name} has no separate metadata")
+    with svc.store.open(pypi_file.metadata_sha256) as fh:
+        data = fh.read()
+    return Response(
+        data,
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "ETag": f'"{pypi_file.metadata_sha256[:32]}"',
+        },
+    )
+
+
+@router.api_route("/pypi/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def pypi_get(path: str, request: Request, svc: Svc) -> Response:
+    return _serve(path, request, svc, "/pypi")
+
+
+@router.api_route("/api/repo/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def repo_get(path: str, request: Request, svc: Svc) -> Response:
+    return _serve(path, request, svc, "/api/repo")
+
+
+async def _post(owner: str, request: Request, svc: Svc) -> Response:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("text/xml", "application/xml")):
+        from packyard.formats.pypi import xmlrpc
+
+        return await xmlrpc.handle(request, svc, owner)
+    return await upload.handle(request, svc, owner)
+
+
+for _path in ("/pypi/{owner}", "/pypi/{owner}/", "/api/repo/{owner}", "/api/repo/{owner}/"):
+    router.add_api_route(_path, _post, methods=["POST"], include_in_schema=False)

@@ -1,0 +1,137 @@
+"""The legacy upload API that twine and `uv publish` speak (and seed 004's curl uploads of R packages).
+
+Errors are plain text with the status twine and uv understand: 401 bad credentials, 403 not allowed, 409
+"File already exists" (twine's --skip-existing looks for that phrase), 400 anything wrong with the file.
+Re-uploading an identical file answers 200, as PyPI does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import Request, Response
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from packyard.api.deps import Services, resolve_identity
+from packyard.core import queries
+from packyard.core.errors import BadRequest, Conflict, PackyardError, Unauthorized
+from packyard.core.models import File, Package
+from packyard.core.multipart import read_form
+from packyard.core.services import packages as pkg_service
+from packyard.core.services import uploads
+from packyard.formats.base import InvalidPackage
+from packyard.formats.pypi.simple import normalize
+
+FILETYPES = {
+    "sdist": ("pypi", "pypi"),
+    "bdist_wheel": ("pypi", "pypi"),
+    "cran_source_package": ("r", "cran"),
+    "cran_binary_package": ("r", "cran"),
+}
+"""Form `filetype` -> (distribution type, interface its token scopes are checked against)."""
+
+
+async def handle(request: Request, svc: Services, owner: str) -> Response:
+    try:
+        return await _upload(request, svc, owner)
+    except PackyardError as exc:
+        headers = {"WWW-Authenticate": 'Basic realm="packyard"'} if exc.status == 401 else None
+        return PlainTextResponse(exc.message, status_code=exc.status, headers=headers)
+
+
+async def _upload(request: Request, svc: Services, owner_login: str) -> Response:
+    identity = await run_in_threadpool(resolve_identity, request, svc)
+    if identity.is_anonymous:
+        raise Unauthorized(
+            "Invalid or non-existent authentication information: upload with a token "
+            "(-u TOKEN -p x-auth-token, or -u __token__ -p TOKEN) or your password"
+        )
+    with svc.db.read() as session:
+        owner = queries.owner(session, owner_login)
+    blake2 = hashlib.blake2b(digest_size=32)
+    with svc.store.receive() as incoming:
+
+        def sink(chunk: bytes) -> None:
+            blake2.update(chunk)
+            incoming.write(chunk)
+
+        form = await read_form(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            sink,
+            file_fields=("content",),
+            max_file_bytes=svc.settings.max_upload_bytes,
+        )
+        fields = form.fields
+        if fields.get(":action", "file_upload") != "file_upload":
+            raise BadRequest(f"Unsupported :action {fields[':action']!r}; only file_upload is supported")
+        if fields.get("protocol_version", "1") != "1":
+            raise BadRequest("Unknown protocol version.")
+        if form.filename is None:
+            raise BadRequest("Upload payload does not have a file (a 'content' file part).")
+        filetype = fields.get("filetype") or ""
+        if filetype not in FILETYPES:
+            raise BadRequest(
+                f"Invalid value for filetype: {filetype!r}; expected one of {', '.join(FILETYPES)}"
+            )
+        dtype, via = FILETYPES[filetype]
+        ref = await run_in_threadpool(incoming.digest)
+        try:
+            uploads.check_digests(ref, md5_hex=fields.get("md5_digest"), sha256=fields.get("sha256_digest"))
+        except uploads.DigestMismatch:
+            raise BadRequest(
+                "The digest supplied does not match a digest calculated from the uploaded file."
+            ) from None
+        declared_blake2 = fields.get("blake2_256_digest")
+        if declared_blake2 and declared_blake2.lower() != blake2.hexdigest():
+            raise BadRequest("The digest supplied does not match a digest calculated from the uploaded file.")
+        basename = form.filename.rsplit("/", 1)[-1]
+        try:
+            artifact = await run_in_threadpool(uploads.parse_received, incoming.path, basename, dtype)
+        except InvalidPackage as exc:
+            raise BadRequest(f"Invalid distribution file. {exc}") from None
+        if fields.get("name") and normalize(fields["name"]) != normalize(artifact.name):
+            raise BadRequest(
+                f"Invalid value for name: the form says {fields['name']!r} but the file is {artifact.name!r}"
+            )
+        if await run_in_threadpool(
+            _identical_exists, svc, owner.id, artifact.name, artifact.basename, ref.sha256
+        ):
+            return PlainTextResponse(f"{artifact.basename} is already uploaded (identical file)\n")
+        blob, extra = await run_in_threadpool(uploads.store_artifact, svc.store, incoming, artifact)
+    try:
+        await run_in_threadpool(
+            lambda: pkg_service.add_file(
+                svc.db,
+                identity,
+                owner,
+                pkg_service.NewFile(artifact=artifact, blob=blob, labels=["main"], extra=extra),
+                create_package=True,
+                package_info=pkg_service.PackageInfo(
+                    summary=artifact.summary,
+                    description=artifact.description,
+                    license=artifact.license,
+                    home=artifact.home,
+                ),
+                via=via,
+            )
+        )
+    except Conflict as exc:
+        raise Conflict(f"File already exists ('{artifact.basename}'). {exc.message}") from None
+    return PlainTextResponse(
+        f"uploaded {owner.login}/{artifact.name}/{artifact.version}/{artifact.basename}\n"
+    )
+
+
+def _identical_exists(svc: Services, owner_id: int, name: str, basename: str, sha256: str) -> bool:
+    with svc.db.read() as session:
+        return (
+            session.scalar(
+                select(File.id)
+                .join(Package, Package.id == File.package_id)
+                .where(Package.owner_id == owner_id, File.basename == basename, File.sha256 == sha256)
+            )
+            is not None
+        )
