@@ -16,13 +16,14 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from packyard.api import repo
 from packyard.api.deps import Svc, resolve_identity
 from packyard.api.uploads import file_response
 from packyard.core import indexes, permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import Forbidden, NotFound, Unauthorized
 from packyard.core.models import Access, Account, Event, File, FileLabel, Label, Package
-from packyard.formats.pypi import simple, store, upload
+from packyard.formats.pypi import simple, store
 from packyard.formats.pypi.models import PypiFile
 
 router = APIRouter()
@@ -316,7 +317,7 @@ async def _post(owner: str, request: Request, svc: Svc) -> Response:
         from packyard.formats.pypi import xmlrpc
 
         return await xmlrpc.handle(request, svc, owner)
-    return await upload.handle(request, svc, owner)
+    return await repo.handle(request, svc, owner)
 
 
 for _path in ("/pypi/{owner}", "/pypi/{owner}/", "/api/repo/{owner}", "/api/repo/{owner}/"):

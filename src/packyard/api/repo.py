@@ -1,4 +1,8 @@
-"""The legacy upload API that twine and `uv publish` speak (and seed 004's curl uploads of R packages).
+"""One-request uploads: the legacy PyPI upload API that twine and `uv publish` speak, which Anaconda Server also
+uses for curl uploads of R packages (seed 004) — and Packyard for notebooks, environments, projects and files.
+
+    curl -F filetype=cran_source_package -F content=@pkg_1.0.tar.gz -H "X-Auth: TOKEN" http://HOST/api/repo/OWNER
+    curl -F filetype=ipynb -F name=analysis -F version=1 -F content=@analysis.ipynb -H "X-Auth: TOKEN" ...
 
 Errors are plain text with the status twine and uv understand: 401 bad credentials, 403 not allowed, 409
 "File already exists" (twine's --skip-existing looks for that phrase), 400 anything wrong with the file.
@@ -29,8 +33,14 @@ FILETYPES = {
     "bdist_wheel": ("pypi", "pypi"),
     "cran_source_package": ("r", "cran"),
     "cran_binary_package": ("r", "cran"),
+    "ipynb": ("ipynb", "api"),
+    "env": ("env", "api"),
+    "project": ("project", "api"),
+    "file": ("file", "api"),
 }
 """Form `filetype` -> (distribution type, interface its token scopes are checked against)."""
+_NAMED = ("ipynb", "project", "file", "env")
+"""Types whose name and version come from the form (`name`, `version`) rather than from the file alone."""
 
 
 async def handle(request: Request, svc: Services, owner: str) -> Response:
@@ -88,8 +98,12 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
         if declared_blake2 and declared_blake2.lower() != blake2.hexdigest():
             raise BadRequest("The digest supplied does not match a digest calculated from the uploaded file.")
         basename = form.filename.rsplit("/", 1)[-1]
+        named = {k: fields.get(k) or None for k in ("name", "version", "summary")} if dtype in _NAMED else {}
+        labels = [v for v in (fields.get("label") or "main").split(",") if v]
         try:
-            artifact = await run_in_threadpool(uploads.parse_received, incoming.path, basename, dtype)
+            artifact = await run_in_threadpool(
+                lambda: uploads.parse_received(incoming.path, basename, dtype, **named)
+            )
         except InvalidPackage as exc:
             raise BadRequest(f"Invalid distribution file. {exc}") from None
         if fields.get("name") and normalize(fields["name"]) != normalize(artifact.name):
@@ -107,7 +121,7 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
                 svc.db,
                 identity,
                 owner,
-                pkg_service.NewFile(artifact=artifact, blob=blob, labels=["main"], extra=extra),
+                pkg_service.NewFile(artifact=artifact, blob=blob, labels=labels, extra=extra),
                 create_package=True,
                 package_info=pkg_service.PackageInfo(
                     summary=artifact.summary,
