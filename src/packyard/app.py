@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packyard import __version__
-from packyard.api import ROOT_ROUTES, build_router
+from packyard.api import ROOT_ROUTES, build_router, repo
 from packyard.api.deps import Caller, Services, Svc
 from packyard.api.packages import readable_package
 from packyard.api.uploads import file_response
@@ -22,6 +22,7 @@ from packyard.core.errors import PackyardError
 from packyard.core.indexes import IndexCache
 from packyard.core.storage import LocalBlobStore
 from packyard.formats.conda import routes as conda_routes
+from packyard.formats.cran import routes as cran_routes
 from packyard.formats.pypi import routes as pypi_routes
 from packyard.middleware import PathTokenMiddleware
 
@@ -52,7 +53,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             app.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
     app.include_router(build_router(), prefix="/api")
     app.include_router(conda_routes.router)
+    app.include_router(repo.router)
     app.include_router(pypi_routes.router)
+    app.include_router(cran_routes.router)
     app.add_api_route(
         "/{owner}/{name}/{version}/download/{basename:path}",
         _public_download,

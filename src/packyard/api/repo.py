@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api.deps import Services, resolve_identity
+from packyard.api.deps import Services, Svc, resolve_identity
 from packyard.core import queries
 from packyard.core.errors import BadRequest, Conflict, PackyardError, Unauthorized
 from packyard.core.models import File, Package
@@ -26,6 +26,8 @@ from packyard.core.multipart import read_form
 from packyard.core.services import packages as pkg_service
 from packyard.core.services import uploads
 from packyard.formats.base import InvalidPackage
+from packyard.formats.cran import routes as cran_routes
+from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi.simple import normalize
 
 FILETYPES = {
@@ -41,6 +43,31 @@ FILETYPES = {
 """Form `filetype` -> (distribution type, interface its token scopes are checked against)."""
 _NAMED = ("ipynb", "project", "file", "env")
 """Types whose name and version come from the form (`name`, `version`) rather than from the file alone."""
+
+
+router = APIRouter()
+
+
+async def _post(owner: str, request: Request, svc: Svc) -> Response:
+    """POST /pypi/OWNER is twine's upload (multipart) or PyPI's XML-RPC (text/xml); /api/repo/OWNER likewise."""
+    if request.headers.get("content-type", "").startswith(("text/xml", "application/xml")):
+        from packyard.formats.pypi import xmlrpc
+
+        return await xmlrpc.handle(request, svc, owner)
+    return await handle(request, svc, owner)
+
+
+for _path in ("/pypi/{owner}", "/pypi/{owner}/", "/api/repo/{owner}", "/api/repo/{owner}/"):
+    router.add_api_route(_path, _post, methods=["POST"], include_in_schema=False)
+
+
+@router.api_route("/api/repo/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def repo_get(path: str, request: Request, svc: Svc) -> Response:
+    """Anaconda Server's read URLs: /api/repo/OWNER/simple/... (PyPI) and /api/repo/OWNER/cran/... (R)."""
+    owner, _, rest = path.partition("/")
+    if rest == "cran" or rest.startswith("cran/"):
+        return cran_routes.serve(f"{owner}/{rest[5:]}", request, svc)
+    return pypi_routes.serve(path, request, svc, "/api/repo")
 
 
 async def handle(request: Request, svc: Services, owner: str) -> Response:

@@ -10,6 +10,7 @@ depends on a background task, and every worker sees a change as soon as it is co
 from __future__ import annotations
 
 import bz2
+import gzip
 import hashlib
 import threading
 from collections import OrderedDict
@@ -63,7 +64,7 @@ class Document:
             self.etag = f'"{hashlib.sha256(self.body).hexdigest()[:32]}"'
 
     def variant(self, encoding: str) -> bytes:
-        """The body as `json`, `zst` or `bz2`."""
+        """The body as is (`json`) or compressed (`zst`, `bz2`, `gz`)."""
         if encoding == "json":
             return self.body
         with self._lock:
@@ -79,7 +80,11 @@ def _zstd(data: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=3).compress(data)
 
 
-_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"zst": _zstd, "bz2": lambda data: bz2.compress(data, 9)}
+_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "zst": _zstd,
+    "bz2": lambda data: bz2.compress(data, 9),
+    "gz": lambda data: gzip.compress(data, mtime=0),
+}
 
 
 class IndexCache:

@@ -20,6 +20,7 @@ from packyard.formats.base import Artifact, InvalidPackage
 from packyard.formats.conda import parse as conda
 from packyard.formats.conda import store as conda_store
 from packyard.formats.cran import parse as cran
+from packyard.formats.cran import store as cran_store
 from packyard.formats.file import parse as file
 from packyard.formats.pypi import parse as pypi
 from packyard.formats.pypi import store as pypi_store
@@ -107,7 +108,9 @@ for _spec in (
         sniff=pypi.sniff,
         on_event=pypi_store.on_event,
     ),
-    FormatSpec("r", cran.parse, aliases=("cran", "standard_r"), sniff=cran.sniff),
+    FormatSpec(
+        "r", cran.parse, aliases=("cran", "standard_r"), sniff=cran.sniff, on_event=cran_store.on_event
+    ),
     FormatSpec(FALLBACK_TYPE, file.parse),
 ):
     register(_spec)

@@ -16,7 +16,6 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from packyard.api import repo
 from packyard.api.deps import Svc, resolve_identity
 from packyard.api.uploads import file_response
 from packyard.core import indexes, permissions, queries
@@ -56,7 +55,7 @@ def _parse(session: Session, base: str, path: str) -> Index:
     return Index(owner, label, rest, prefix)
 
 
-def _serve(path: str, request: Request, svc: Svc, base: str) -> Response:
+def serve(path: str, request: Request, svc: Svc, base: str) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
         index = _parse(session, base, path)
@@ -303,22 +302,4 @@ def _file(
 
 @router.api_route("/pypi/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 def pypi_get(path: str, request: Request, svc: Svc) -> Response:
-    return _serve(path, request, svc, "/pypi")
-
-
-@router.api_route("/api/repo/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
-def repo_get(path: str, request: Request, svc: Svc) -> Response:
-    return _serve(path, request, svc, "/api/repo")
-
-
-async def _post(owner: str, request: Request, svc: Svc) -> Response:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("text/xml", "application/xml")):
-        from packyard.formats.pypi import xmlrpc
-
-        return await xmlrpc.handle(request, svc, owner)
-    return await repo.handle(request, svc, owner)
-
-
-for _path in ("/pypi/{owner}", "/pypi/{owner}/", "/api/repo/{owner}", "/api/repo/{owner}/"):
-    router.add_api_route(_path, _post, methods=["POST"], include_in_schema=False)
+    return serve(path, request, svc, "/pypi")

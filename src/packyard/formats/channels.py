@@ -1,0 +1,91 @@
+"""What every format's read routes share: `OWNER[/label/LABEL]/...` paths and who sees which packages.
+
+A format index (conda repodata, PyPI pages, CRAN PACKAGES) is one owner's files under one label, filtered to the
+packages the caller may read; `Audience` is that filter plus a stable key to cache the rendered result under.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from packyard.core import permissions, queries
+from packyard.core.auth import Identity
+from packyard.core.errors import Forbidden, NotFound, PackyardError, Unauthorized
+from packyard.core.models import Access, Account, Label, Package
+
+
+@dataclass(frozen=True)
+class Channel:
+    owner: Account
+    label: str
+    rest: list[str]
+    labelled: bool
+    """Whether the path named the label (`/label/main/` is the bare channel)."""
+
+
+def parse(session: Session, path: str, *, keep_empty: bool = False) -> Channel:
+    """`OWNER[/label/LABEL]/REST...`; 404 for an unknown owner or label."""
+    parts = path.split("/")
+    if not keep_empty:
+        parts = [p for p in parts if p]
+    if not parts or not parts[0]:
+        raise NotFound("no owner given in the path")
+    owner = queries.owner(session, parts[0])
+    label, rest, labelled = "main", parts[1:], False
+    if len(rest) >= 2 and rest[0] == "label":
+        label, rest, labelled = rest[1], rest[2:], True
+        if (
+            label != "main"
+            and session.scalar(select(Label.id).where(Label.owner_id == owner.id, Label.name == label))
+            is None
+        ):
+            raise NotFound(f"label {owner.login}/{label} not found")
+    return Channel(owner, label, rest, labelled)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """The packages (of those with files in a format) the caller may read, and a cache key for that set."""
+
+    visible: frozenset[int]
+    hidden: frozenset[int]
+    public_only: bool
+
+    @property
+    def key(self) -> str:
+        if not self.hidden:
+            return "all"
+        return hashlib.sha1(",".join(map(str, sorted(self.visible))).encode()).hexdigest()  # noqa: S324
+
+    def require_some(self, identity: Identity, what: str) -> None:
+        """A channel whose packages are all hidden asks for credentials rather than looking empty."""
+        if self.hidden and not self.visible:
+            raise deny(identity, what)
+
+
+def audience(session: Session, identity: Identity, package_ids: Select[tuple[int]], via: str) -> Audience:
+    pkgs = session.scalars(select(Package).where(Package.id.in_(package_ids))).all()
+    return audience_of(identity, pkgs, via)
+
+
+def audience_of(identity: Identity, pkgs: Iterable[Package], via: str) -> Audience:
+    pkgs = list(pkgs)
+    visible = frozenset(p.id for p in pkgs if permissions.can_see(identity, p, via=via))
+    hidden = frozenset(p.id for p in pkgs) - visible
+    public_only = all(p.access == Access.PUBLIC for p in pkgs if p.id in visible)
+    return Audience(visible, hidden, public_only)
+
+
+def deny(identity: Identity, what: str) -> PackyardError:
+    if identity.is_anonymous:
+        return Unauthorized(f"{what} is private: pass a token (/t/TOKEN/..., or Basic TOKEN:x-auth-token)")
+    return Forbidden(f"the credentials given may not read {what}")
+
+
+def cache_control(public: bool) -> str:
+    return "public, max-age=30" if public else "private, max-age=0, must-revalidate"

@@ -1,0 +1,132 @@
+"""CRAN-like repositories for R's install.packages(): `/cran/OWNER[/label/LABEL]/` and
+`/api/repo/[t/TOKEN/]OWNER/cran/` (Anaconda Server's form, seed 004).
+
+    src/contrib/PACKAGES[.gz]                  the newest version of each source package
+    src/contrib/PKG_VER.tar.gz                 a source package
+    src/contrib/Archive/PKG/PKG_VER.tar.gz     an older one
+    bin/windows/contrib/X.Y/...                Windows binaries for R X.Y (.zip)
+    bin/macosx[/BUILD]/contrib/X.Y/...         macOS binaries (.tgz)
+PACKAGES.rds is not served: R falls back to PACKAGES.gz on a 404.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from packyard.api.deps import Svc, resolve_identity
+from packyard.api.uploads import file_response
+from packyard.core import indexes, permissions
+from packyard.core.auth import Identity
+from packyard.core.errors import NotFound
+from packyard.core.models import File, FileLabel, Label, Package
+from packyard.formats import channels
+from packyard.formats.cran import index, store
+from packyard.formats.cran.models import CranFile
+
+router = APIRouter()
+_R_VERSION = re.compile(r"^\d+\.\d+$")
+_FILE = re.compile(r"^([A-Za-z][A-Za-z0-9.]*)_([0-9][0-9.-]*)\.(tar\.gz|zip|tgz)$")
+
+
+def _slice(rest: list[str]) -> tuple[str, str, list[str]] | None:
+    """(kind, r_version, remaining path) for a src/ or bin/ path."""
+    if rest[:2] == ["src", "contrib"]:
+        return "source", "", rest[2:]
+    if rest[:3] == ["bin", "windows", "contrib"] and len(rest) > 3 and _R_VERSION.match(rest[3]):
+        return "win.binary", rest[3], rest[4:]
+    if rest[:2] == ["bin", "macosx"]:
+        tail = rest[2:] if rest[2:3] == ["contrib"] else rest[3:]  # bin/macosx/big-sur-arm64/contrib/4.4
+        if tail[:1] == ["contrib"] and len(tail) > 1 and _R_VERSION.match(tail[1]):
+            return "mac.binary", tail[1], tail[2:]
+    return None
+
+
+def serve(path: str, request: Request, svc: Svc) -> Response:
+    identity = resolve_identity(request, svc)
+    with svc.db.read() as session:
+        channel = channels.parse(session, path)
+        found = _slice(channel.rest)
+        if found is None:
+            raise NotFound(f"not a CRAN repository path: {path}")
+        kind, r_version, rest = found
+        if rest in (["PACKAGES"], ["PACKAGES.gz"]):
+            return _packages(request, session, identity, channel, kind, r_version, gz=rest[0].endswith(".gz"))
+        if len(rest) == 1 or (len(rest) == 3 and rest[0] == "Archive"):
+            f = _file(session, identity, channel, kind, r_version, rest[-1])
+            return file_response(svc, request, f)
+    raise NotFound(f"not found: {path}")
+
+
+def _packages(
+    request: Request,
+    session: Session,
+    identity: Identity,
+    channel: channels.Channel,
+    kind: str,
+    r_version: str,
+    *,
+    gz: bool,
+) -> Response:
+    owner = channel.owner
+    aud = channels.audience(
+        session, identity, select(CranFile.package_id).where(CranFile.owner_id == owner.id), via="cran"
+    )
+    aud.require_some(identity, f"the R repository of {owner.login}")
+    key = store.slice_key(kind, r_version)
+    generation = indexes.generations(session, store.FORMAT, owner.id, channel.label).get(key, 0)
+
+    def build() -> indexes.Document:
+        rows = session.execute(
+            select(CranFile.package, CranFile.version, CranFile.fields, CranFile.package_id)
+            .join(FileLabel, FileLabel.file_id == CranFile.file_id)
+            .join(Label, and_(Label.id == FileLabel.label_id, Label.name == channel.label))
+            .where(CranFile.owner_id == owner.id, CranFile.kind == kind, CranFile.r_version == r_version)
+        ).all()
+        visible = [index.Row(p, v, fields) for p, v, fields, pid in rows if pid in aud.visible]
+        return indexes.Document(index.packages(visible), media_type="text/plain; charset=utf-8")
+
+    doc = request.app.state.index_cache.get_or_build(
+        ("cran", owner.id, channel.label, key, generation, aud.key), build
+    )
+    encoding = "gz" if gz else "json"
+    etag = doc.variant_etag(encoding)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": channels.cache_control(aud.public_only),
+        "Vary": "Authorization",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    media = "application/x-gzip" if gz else "text/plain; charset=utf-8"
+    return Response(doc.variant(encoding), media_type=media, headers=headers)
+
+
+def _file(
+    session: Session, identity: Identity, channel: channels.Channel, kind: str, r_version: str, filename: str
+) -> File:
+    if not _FILE.match(filename):
+        raise NotFound(f"not an R package file name: {filename}")
+    row = session.execute(
+        select(CranFile, File)
+        .join(File, File.id == CranFile.file_id)
+        .where(
+            CranFile.owner_id == channel.owner.id,
+            CranFile.filename == filename,
+            CranFile.kind == kind,
+            CranFile.r_version == r_version,
+        )
+    ).first()
+    if row is None or channel.label not in {label.name for label in row[1].labels}:
+        raise NotFound(f"{filename} is not in this repository")
+    pkg = session.get_one(Package, row[1].package_id)
+    permissions.require(identity, permissions.Permission.READ, pkg, via="cran")
+    return row[1]
+
+
+@router.api_route("/cran/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def cran(path: str, request: Request, svc: Svc) -> Response:
+    return serve(path, request, svc)
