@@ -23,6 +23,9 @@ from packyard.core.indexes import IndexCache
 from packyard.core.storage import LocalBlobStore
 from packyard.formats.conda import routes as conda_routes
 from packyard.formats.cran import routes as cran_routes
+from packyard.formats.env import routes as env_routes
+from packyard.formats.notebook import routes as notebook_routes
+from packyard.formats.project import routes as project_routes
 from packyard.formats.pypi import routes as pypi_routes
 from packyard.middleware import PathTokenMiddleware
 
@@ -52,6 +55,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         for method, endpoint in ROOT_ROUTES:
             app.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
     app.include_router(build_router(), prefix="/api")
+    app.include_router(notebook_routes.router)
+    app.include_router(env_routes.router)
+    app.include_router(project_routes.router)
     app.include_router(conda_routes.router)
     app.include_router(repo.router)
     app.include_router(pypi_routes.router)

@@ -1,8 +1,9 @@
 """Pure ASGI middleware: `/t/TOKEN/` path prefixes and `conda.DOMAIN`-style host routing.
 
 conda, pip and R put a token in the URL (`/t/TOKEN/...`, `/conda/t/TOKEN/...`, `/pypi/t/TOKEN/...`,
-`/api/repo/t/TOKEN/...`). The token is moved out of the path into ``scope["packyard.path_token"]`` so routes see
-one URL space and `core.auth` sees one more credential.
+`/api/repo/t/TOKEN/...`; `notebooks.DOMAIN/t/TOKEN/...` and `envs.DOMAIN/t/TOKEN/...` become `/notebooks/t/...`
+and `/envs/t/...`). The token is moved out of the path into ``scope["packyard.path_token"]`` so routes see one URL
+space and `core.auth` sees one more credential.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-_TOKEN_PREFIX = re.compile(r"^(/(?:conda|pypi|cran|api/repo|api))?/t/([A-Za-z0-9-]+)(?=/|$)")
+_TOKEN_PREFIX = re.compile(r"^(/(?:conda|pypi|cran|notebooks|envs|api/repo|api))?/t/([A-Za-z0-9-]+)(?=/|$)")
 _SUBDOMAINS = ("conda", "pypi", "cran", "notebooks", "envs")
 
 

@@ -11,6 +11,7 @@ Re-uploading an identical file answers 200, as PyPI does.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from fastapi import APIRouter, Request, Response
@@ -21,10 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from packyard.api.deps import Services, Svc, resolve_identity
 from packyard.core import queries
 from packyard.core.errors import BadRequest, Conflict, PackyardError, Unauthorized
-from packyard.core.models import File, Package
+from packyard.core.models import File, Package, Release
 from packyard.core.multipart import read_form
 from packyard.core.services import packages as pkg_service
 from packyard.core.services import uploads
+from packyard.formats import registry
 from packyard.formats.base import InvalidPackage
 from packyard.formats.cran import routes as cran_routes
 from packyard.formats.pypi import routes as pypi_routes
@@ -137,8 +139,13 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
             raise BadRequest(
                 f"Invalid value for name: the form says {fields['name']!r} but the file is {artifact.name!r}"
             )
+        chosen_version = artifact.version if fields.get("version") or dtype not in _NAMED else None
+        next_version = registry.spec_for(dtype).next_version
+        if chosen_version is None and next_version is not None:
+            versions = await run_in_threadpool(_versions, svc, owner.id, artifact.name)
+            artifact = dataclasses.replace(artifact, version=next_version(versions))
         if await run_in_threadpool(
-            _identical_exists, svc, owner.id, artifact.name, artifact.basename, ref.sha256
+            _identical_exists, svc, owner.id, artifact.name, artifact.basename, ref.sha256, chosen_version
         ):
             return PlainTextResponse(f"{artifact.basename} is already uploaded (identical file)\n")
         blob, extra = await run_in_threadpool(uploads.store_artifact, svc.store, incoming, artifact)
@@ -166,13 +173,32 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
     )
 
 
-def _identical_exists(svc: Services, owner_id: int, name: str, basename: str, sha256: str) -> bool:
+def _identical_exists(
+    svc: Services, owner_id: int, name: str, basename: str, sha256: str, version: str | None
+) -> bool:
+    """Is this very file already there (in `version`; in any version when the uploader named none)?"""
+    query = (
+        select(File.id)
+        .join(Package, Package.id == File.package_id)
+        .where(
+            Package.owner_id == owner_id,
+            Package.name_key == name.lower(),
+            File.basename == basename,
+            File.sha256 == sha256,
+        )
+    )
+    if version is not None:
+        query = query.join(Release, Release.id == File.release_id).where(Release.version == version)
     with svc.db.read() as session:
-        return (
-            session.scalar(
-                select(File.id)
-                .join(Package, Package.id == File.package_id)
-                .where(Package.owner_id == owner_id, File.basename == basename, File.sha256 == sha256)
+        return session.scalar(query) is not None
+
+
+def _versions(svc: Services, owner_id: int, name: str) -> list[str]:
+    with svc.db.read() as session:
+        return list(
+            session.scalars(
+                select(Release.version)
+                .join(Package, Package.id == Release.package_id)
+                .where(Package.owner_id == owner_id, Package.name_key == name.lower())
             )
-            is not None
         )

@@ -103,7 +103,8 @@ async def _receive(stage_id: str, request: Request, svc: Svc) -> Response:
                 incoming.path,
                 row.basename,
                 row.distribution_type or None,
-                **({"name": row.package, "version": row.version} if row.distribution_type == "file" else {}),
+                name=row.package,  # used by the formats named by their uploader (file, ipynb, env, project)
+                version=row.version,
             )
         except InvalidPackage as exc:
             await run_in_threadpool(uploads.finish_stage, svc.db, stage_id, ref, {"error": str(exc)})

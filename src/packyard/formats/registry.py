@@ -8,7 +8,7 @@ order: anaconda-client's utils/detect.py tries conda, then pypi, then R, and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +21,10 @@ from packyard.formats.conda import parse as conda
 from packyard.formats.conda import store as conda_store
 from packyard.formats.cran import parse as cran
 from packyard.formats.cran import store as cran_store
+from packyard.formats.env import parse as env
 from packyard.formats.file import parse as file
+from packyard.formats.notebook import parse as notebook
+from packyard.formats.project import parse as project
 from packyard.formats.pypi import parse as pypi
 from packyard.formats.pypi import store as pypi_store
 
@@ -56,6 +59,13 @@ class FormatSpec:
     """Does an untyped upload look like this format? Must not raise; None means "only when asked for"."""
     on_event: Callable[[Session, Event], None] | None = None
     """Keeps the format's index records in step with the data, inside the transaction of each change."""
+    named: bool = False
+    """The parser takes the name, version and summary the uploader gives (form fields, or the stage URL)."""
+    basename_per_release: bool = False
+    """The file name does not carry the version (environment.yml, analysis.ipynb), so the same basename may be
+    uploaded once to every release; for the other formats a basename is unique in the whole package."""
+    next_version: Callable[[Sequence[str]], str] | None = None
+    """The version of a one-request upload that names none, from the package's existing versions."""
 
 
 FORMATS: dict[str, FormatSpec] = {}
@@ -86,6 +96,12 @@ def parser_for(distribution_type: str) -> Parser:
     return spec_for(distribution_type).parse
 
 
+def basename_per_release(distribution_type: str | None) -> bool:
+    """May the same basename recur in several releases of a package of this type? False for unknown types."""
+    spec = _BY_NAME.get(distribution_type or "")
+    return spec is not None and spec.basename_per_release
+
+
 def listeners() -> list[Callable[[Session, Event], None]]:
     """Every format's event listener, for core.services.events."""
     return [spec.on_event for spec in FORMATS.values() if spec.on_event is not None]
@@ -111,6 +127,17 @@ for _spec in (
     FormatSpec(
         "r", cran.parse, aliases=("cran", "standard_r"), sniff=cran.sniff, on_event=cran_store.on_event
     ),
-    FormatSpec(FALLBACK_TYPE, file.parse),
+    FormatSpec(
+        notebook.PACKAGE_TYPE, notebook.parse, sniff=notebook.sniff, named=True, basename_per_release=True
+    ),
+    FormatSpec(env.PACKAGE_TYPE, env.parse, sniff=env.sniff, named=True, basename_per_release=True),
+    FormatSpec(
+        project.PACKAGE_TYPE,
+        project.parse,
+        named=True,
+        basename_per_release=True,
+        next_version=project.next_revision,
+    ),
+    FormatSpec(FALLBACK_TYPE, file.parse, named=True),
 ):
     register(_spec)

@@ -50,6 +50,11 @@ def test_wheel(tmp_path: Path, metadata_version: str) -> None:
     assert artifact.summary == "The demo-pkg demonstration package"
     assert artifact.description == "demo-pkg is built by tests/builders.py.\n"
     assert (artifact.license, artifact.home) == ("MIT", "https://example.org/demo-pkg")
+    core = artifact.attrs.pop("core")
+    assert core["home_page"] == "https://example.org/demo-pkg"
+    assert core["license"] == "MIT"
+    assert core["metadata_version"] == metadata_version
+    assert not {"name", "version", "description"} & set(core)
     assert artifact.attrs == {
         "packagetype": "bdist_wheel",
         "python_version": "py3",

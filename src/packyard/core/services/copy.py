@@ -53,7 +53,12 @@ def copy_files(
             select(Package).where(Package.owner_id == dest.id, Package.name_key == pkg.name.lower())
         )
         existing = (
-            {f.basename: f for f in session.scalars(select(File).where(File.package_id == dest_pkg.id))}
+            {
+                f.basename: f
+                for f in session.scalars(
+                    select(File).where(File.package_id == dest_pkg.id, File.release.has(version=version))
+                )
+            }
             if dest_pkg is not None
             else {}
         )

@@ -329,9 +329,12 @@ def add_file(
             _created(session, identity, owner, pkg)
         else:
             permissions.require(identity, Permission.WRITE, pkg, via=via)
-        existing = session.scalar(
-            select(File).where(File.package_id == pkg.id, File.basename == art.basename)
-        )
+        same_name = select(File).where(File.package_id == pkg.id, File.basename == art.basename)
+        if _basename_per_release(art.package_type):
+            same_name = same_name.join(Release, Release.id == File.release_id).where(
+                Release.version == art.version
+            )
+        existing = session.scalar(same_name)
         if existing is not None:
             if not replace:
                 raise Conflict(
@@ -385,6 +388,13 @@ def add_file(
             package_type=art.package_type,
         )
     return f
+
+
+def _basename_per_release(package_type: str) -> bool:
+    # Imported on use: the formats build on the core, so the core must not import them at load time.
+    from packyard.formats.registry import basename_per_release
+
+    return basename_per_release(package_type)
 
 
 def _norm(name: str) -> str:

@@ -24,12 +24,12 @@ from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from packyard.core.models import Account, File, Package, Stage, utcnow
+from packyard.core.models import Account, File, Package, Release, Stage, utcnow
 from packyard.core.permissions import Permission
 from packyard.core.services.packages import NewFile, add_file, validate_label
 from packyard.core.storage import BlobRef, BlobStore, Incoming
 from packyard.formats.base import Artifact, InvalidPackage, check_basename
-from packyard.formats.registry import detect, parser_for
+from packyard.formats.registry import basename_per_release, detect, spec_for
 
 
 class DigestMismatch(BadRequest):
@@ -37,8 +37,9 @@ class DigestMismatch(BadRequest):
 
 
 def parse_received(path: Path, basename: str, distribution_type: str | None, **kw: Any) -> Artifact:
-    dtype = distribution_type or detect(path, basename)
-    return parser_for(dtype)(path, basename, **kw)
+    """Parse with the format's parser; the uploader's name/version/summary (`kw`) reach only named formats."""
+    spec = spec_for(distribution_type or detect(path, basename))
+    return spec.parse(path, basename, **(kw if spec.named else {}))
 
 
 def store_artifact(
@@ -105,7 +106,10 @@ def stage(
     if dtype is not None and not isinstance(dtype, str):
         raise BadRequest("distribution_type must be a string")
     with db.write() as session:
-        if session.scalar(select(File.id).where(File.package_id == pkg.id, File.basename == basename)):
+        existing = select(File.id).where(File.package_id == pkg.id, File.basename == basename)
+        if basename_per_release(dtype):
+            existing = existing.join(Release, Release.id == File.release_id).where(Release.version == version)
+        if session.scalar(existing):
             raise Conflict(f"{pkg.owner.login}/{pkg.name}/{version}/{basename} already exists")
         now = utcnow()
         row = Stage(

@@ -6,9 +6,7 @@ then serves the slice's document from the index cache, rebuilt only when the sli
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
@@ -16,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
 from packyard.api.uploads import file_response
-from packyard.core import indexes, permissions, queries
+from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
-from packyard.core.errors import Forbidden, NotFound, Unauthorized
-from packyard.core.models import Access, Account, File, Label, Package
+from packyard.core.errors import NotFound
+from packyard.core.models import File, Package
+from packyard.formats import channels
 from packyard.formats.conda import index, store
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
 
@@ -46,73 +45,11 @@ _MEDIA = {
 }
 
 
-@dataclass(frozen=True)
-class Channel:
-    owner: Account
-    label: str
-    rest: list[str]
-
-
-def _parse(session: Session, path: str) -> Channel:
-    parts = [p for p in path.split("/") if p]
-    if not parts:
-        raise NotFound("no channel given: use /conda/OWNER[/label/LABEL]/SUBDIR/...")
-    owner = queries.owner(session, parts[0])
-    label, rest = "main", parts[1:]
-    if len(rest) >= 2 and rest[0] == "label":
-        label, rest = rest[1], rest[2:]
-        if (
-            label != "main"
-            and session.scalar(select(Label.id).where(Label.owner_id == owner.id, Label.name == label))
-            is None
-        ):
-            raise NotFound(f"label {owner.login}/{label} not found")
-    return Channel(owner, label, rest)
-
-
-@dataclass(frozen=True)
-class Audience:
-    """The packages of an owner the caller may see through conda, and a stable key for that set."""
-
-    visible: frozenset[int]
-    hidden: frozenset[int]
-    key: str
-    public_only: bool
-
-
-def audience(session: Session, identity: Identity, owner: Account) -> Audience:
-    pkgs = session.scalars(
-        select(Package).where(
-            Package.owner_id == owner.id,
-            Package.id.in_(select(CondaRecord.package_id).where(CondaRecord.owner_id == owner.id)),
-        )
-    ).all()
-    visible = frozenset(p.id for p in pkgs if permissions.can_see(identity, p, via="conda"))
-    hidden = frozenset(p.id for p in pkgs) - visible
-    public_only = all(p.access == Access.PUBLIC for p in pkgs if p.id in visible)
-    key = (
-        "all"
-        if not hidden
-        else hashlib.sha1(  # noqa: S324 - a cache key, not security
-            ",".join(map(str, sorted(visible))).encode()
-        ).hexdigest()
-    )
-    return Audience(visible, hidden, key, public_only)
-
-
-def _require_channel(identity: Identity, aud: Audience, channel: Channel) -> None:
-    """A channel whose packages are all hidden from the caller asks for credentials instead of looking empty."""
-    if aud.hidden and not aud.visible:
-        if identity.is_anonymous:
-            raise Unauthorized(f"the channel {channel.owner.login} is private: pass a token (/t/TOKEN/...)")
-        raise Forbidden(f"the token or user given may not read the channel {channel.owner.login}")
-
-
 @router.api_route("/conda/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 def conda(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        channel = _parse(session, path)
+        channel = channels.parse(session, path)
         rest = channel.rest
         if rest == ["channeldata.json"]:
             return _document(request, svc, session, identity, channel, "", "channeldata", "json")
@@ -135,13 +72,14 @@ def _document(
     svc: Svc,
     session: Session,
     identity: Identity,
-    channel: Channel,
+    channel: channels.Channel,
     subdir: str,
     kind: str,
     encoding: str,
 ) -> Response:
-    aud = audience(session, identity, channel.owner)
-    _require_channel(identity, aud, channel)
+    owned = select(CondaRecord.package_id).where(CondaRecord.owner_id == channel.owner.id)
+    aud = channels.audience(session, identity, owned, "conda")
+    aud.require_some(identity, f"the channel {channel.owner.login}")
     gens = indexes.generations(session, store.FORMAT, channel.owner.id, channel.label)
     key = ("conda", channel.owner.id, channel.label, subdir, kind, gens.get(subdir, 0), aud.key)
     cache: indexes.IndexCache = request.app.state.index_cache
@@ -149,7 +87,7 @@ def _document(
     etag = doc.variant_etag(encoding)
     headers = {
         "ETag": etag,
-        "Cache-Control": "public, max-age=30" if aud.public_only else "private, max-age=0, must-revalidate",
+        "Cache-Control": channels.cache_control(aud.public_only),
         "Vary": "Authorization",
     }
     if etag in request.headers.get("if-none-match", ""):
@@ -158,7 +96,9 @@ def _document(
     return Response(body, media_type=_MEDIA[encoding], headers=headers)
 
 
-def _build(session: Session, channel: Channel, subdir: str, kind: str, aud: Audience) -> indexes.Document:
+def _build(
+    session: Session, channel: channels.Channel, subdir: str, kind: str, aud: channels.Audience
+) -> indexes.Document:
     owner_id, label = channel.owner.id, channel.label
     if kind == "shards":
         heads = session.execute(
@@ -194,11 +134,15 @@ def _build(session: Session, channel: Channel, subdir: str, kind: str, aud: Audi
     return indexes.Document(body)
 
 
-def _visible_rows(session: Session, owner_id: int, label: str, subdir: str, aud: Audience) -> list[index.Row]:
+def _visible_rows(
+    session: Session, owner_id: int, label: str, subdir: str, aud: channels.Audience
+) -> list[index.Row]:
     return store.slice_rows(session, owner_id, label, subdir, None if not aud.hidden else aud.visible)
 
 
-def _shard(session: Session, identity: Identity, channel: Channel, subdir: str, sha: str) -> Response:
+def _shard(
+    session: Session, identity: Identity, channel: channels.Channel, subdir: str, sha: str
+) -> Response:
     """Shards are immutable; a replaced one stays fetchable, for clients holding an older shard index."""
     del subdir
     head = session.scalar(
@@ -218,7 +162,9 @@ def _shard(session: Session, identity: Identity, channel: Channel, subdir: str, 
     )
 
 
-def _package_file(session: Session, identity: Identity, channel: Channel, subdir: str, filename: str) -> File:
+def _package_file(
+    session: Session, identity: Identity, channel: channels.Channel, subdir: str, filename: str
+) -> File:
     f = session.scalar(
         select(File)
         .join(Package, Package.id == File.package_id)

@@ -8,7 +8,6 @@ POST /pypi/OWNER[/]                               twine's upload (multipart) or 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
@@ -18,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
 from packyard.api.uploads import file_response
-from packyard.core import indexes, permissions, queries
+from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
-from packyard.core.errors import Forbidden, NotFound, Unauthorized
-from packyard.core.models import Access, Account, Event, File, FileLabel, Label, Package
+from packyard.core.errors import NotFound
+from packyard.core.models import Account, Event, File, FileLabel, Label, Package
+from packyard.formats import channels
 from packyard.formats.pypi import simple, store
 from packyard.formats.pypi.models import PypiFile
 
@@ -38,21 +38,9 @@ class Index:
 
 
 def _parse(session: Session, base: str, path: str) -> Index:
-    parts = path.split("/")
-    if not parts or not parts[0]:
-        raise NotFound("no owner given: use /pypi/OWNER/simple/")
-    owner = queries.owner(session, parts[0])
-    label, rest = "main", parts[1:]
-    if len(rest) >= 2 and rest[0] == "label":
-        label, rest = rest[1], rest[2:]
-        if (
-            label != "main"
-            and session.scalar(select(Label.id).where(Label.owner_id == owner.id, Label.name == label))
-            is None
-        ):
-            raise NotFound(f"label {owner.login}/{label} not found")
-    prefix = f"{base}/{parts[0]}" + (f"/label/{label}" if parts[1:2] == ["label"] else "")
-    return Index(owner, label, rest, prefix)
+    channel = channels.parse(session, path, keep_empty=True)
+    prefix = f"{base}/{path.split('/', 1)[0]}" + (f"/label/{channel.label}" if channel.labelled else "")
+    return Index(channel.owner, channel.label, channel.rest, prefix)
 
 
 def serve(path: str, request: Request, svc: Svc, base: str) -> Response:
@@ -105,23 +93,6 @@ class NotAcceptable(NotFound):
         super().__init__(f"acceptable content types: {simple.JSON_TYPE}, {simple.HTML_TYPE}, text/html")
 
 
-def _visible_packages(session: Session, identity: Identity, owner: Account) -> tuple[set[int], set[int]]:
-    pkgs = session.scalars(
-        select(Package).where(
-            Package.owner_id == owner.id,
-            Package.id.in_(select(PypiFile.package_id).where(PypiFile.owner_id == owner.id)),
-        )
-    ).all()
-    visible = {p.id for p in pkgs if permissions.can_see(identity, p, via="pypi")}
-    return visible, {p.id for p in pkgs} - visible
-
-
-def _deny(identity: Identity, what: str) -> Exception:
-    if identity.is_anonymous:
-        return Unauthorized(f"{what} is private: pass a token (Basic TOKEN:x-auth-token, or /t/TOKEN/)")
-    return Forbidden(f"the credentials given may not read {what}")
-
-
 def _respond(
     request: Request, body: bytes, media_type: str, etag: str, serial: int, public: bool
 ) -> Response:
@@ -145,18 +116,12 @@ def _last_serial(session: Session, owner: Account, package_names: list[str] | No
 
 def _root(request: Request, svc: Svc, session: Session, identity: Identity, index: Index) -> Response:
     media = _negotiate(request)
-    visible, hidden = _visible_packages(session, identity, index.owner)
-    if hidden and not visible:
-        raise _deny(identity, f"the index of {index.owner.login}")
+    owned = select(PypiFile.package_id).where(PypiFile.owner_id == index.owner.id)
+    aud = channels.audience(session, identity, owned, "pypi")
+    aud.require_some(identity, f"the index of {index.owner.login}")
+    visible = aud.visible
     gens = indexes.generations(session, store.FORMAT, index.owner.id, index.label)
-    audience = (
-        "all"
-        if not hidden
-        else hashlib.sha1(  # noqa: S324 - a cache key
-            ",".join(map(str, sorted(visible))).encode()
-        ).hexdigest()
-    )
-    key = ("pypi-root", index.owner.id, index.label, gens.get(store.ROOT_KEY, 0), audience, media)
+    key = ("pypi-root", index.owner.id, index.label, gens.get(store.ROOT_KEY, 0), aud.key, media)
 
     def build() -> indexes.Document:
         rows = session.execute(
@@ -182,12 +147,7 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
         return indexes.Document(body, media_type=media)
 
     doc = request.app.state.index_cache.get_or_build(key, build)
-    public = not hidden or all(
-        p.access == Access.PUBLIC for p in session.scalars(select(Package).where(Package.id.in_(visible)))
-    )
-    return _respond(
-        request, doc.body, media, doc.etag, _last_serial(session, index.owner), public and not hidden
-    )
+    return _respond(request, doc.body, media, doc.etag, _last_serial(session, index.owner), aud.public_only)
 
 
 def _project(
@@ -206,9 +166,9 @@ def _project(
     ).all()
     if not pkgs:
         raise NotFound(f"no project {project} in {index.owner.login}")
-    visible = [p for p in pkgs if permissions.can_see(identity, p, via="pypi")]
-    if not visible:
-        raise _deny(identity, f"{index.owner.login}/{project}")
+    aud = channels.audience_of(identity, pkgs, "pypi")
+    aud.require_some(identity, f"{index.owner.login}/{project}")
+    visible = [p for p in pkgs if p.id in aud.visible]
     gens = indexes.generations(session, store.FORMAT, index.owner.id, index.label)
     serial = _last_serial(session, index.owner, [p.name for p in visible])
     key = (
@@ -254,8 +214,7 @@ def _project(
         return indexes.Document(render(visible[0].name, project, files, serial), media_type=media)
 
     doc = request.app.state.index_cache.get_or_build(key, build)
-    public = all(p.access == Access.PUBLIC for p in visible)
-    return _respond(request, doc.body, media, doc.etag, serial, public)
+    return _respond(request, doc.body, media, doc.etag, serial, aud.public_only)
 
 
 def _file(

@@ -1,0 +1,81 @@
+"""Environments: `/envs/OWNER` lists them, `/envs/OWNER/NAME[/VERSION]` serves the YAML (also on envs.DOMAIN).
+
+    conda env create --file http://HOST/envs/OWNER/NAME        (conda before 25.9: also `conda env create OWNER/NAME`)
+
+The YAML is served as uploaded. The listing shows only the environments the caller may read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from packyard.api.deps import Svc, base_url, resolve_identity
+from packyard.core import permissions, queries
+from packyard.core.models import Package
+from packyard.core.services import packages as pkg_service
+from packyard.formats import serving
+from packyard.formats.env.parse import PACKAGE_TYPE
+
+router = APIRouter()
+
+
+@router.api_route("/envs/{owner}", methods=["GET", "HEAD"], include_in_schema=False)
+def list_envs(owner: str, request: Request, svc: Svc) -> list[dict[str, Any]]:
+    identity = resolve_identity(request, svc)
+    base = base_url(request)
+    out = []
+    with svc.db.read() as session:
+        account = queries.owner(session, owner)
+        pkgs = session.scalars(
+            queries.package_query().where(Package.owner_id == account.id).order_by(Package.name_key)
+        ).all()
+        for pkg in pkgs:
+            found = serving.files_of(pkg, PACKAGE_TYPE)
+            if not found or not permissions.can_see(identity, pkg, via=serving.VIA):
+                continue
+            versions = list(dict.fromkeys(rel.version for rel, _ in found))
+            out.append(
+                {
+                    "name": pkg.name,
+                    "full_name": f"{account.login}/{pkg.name}",
+                    "summary": pkg.summary,
+                    "access": pkg.access,
+                    "latest_version": versions[-1],
+                    "versions": versions,
+                    "url": f"{base}/envs/{account.login}/{pkg.name}",
+                    "modified_at": pkg.modified_at.isoformat(),
+                }
+            )
+    return out
+
+
+@router.api_route("/envs/{owner}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+def latest_env(owner: str, name: str, request: Request, svc: Svc) -> Response:
+    return _serve(request, svc, owner, name, None)
+
+
+@router.api_route("/envs/{owner}/{name}/{version}", methods=["GET", "HEAD"], include_in_schema=False)
+def env_version(owner: str, name: str, version: str, request: Request, svc: Svc) -> Response:
+    return _serve(request, svc, owner, name, version)
+
+
+def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | None) -> Response:
+    identity = resolve_identity(request, svc)
+    with svc.db.read() as session:
+        pkg = serving.readable(session, identity, owner, name)
+        rel, f = serving.pick(pkg, PACKAGE_TYPE, version, "environment")
+        sha256, file_id, access = f.sha256, f.id, pkg.access
+    if request.method == "GET":
+        pkg_service.increment_downloads(svc.db, file_id)
+    return serving.blob_response(
+        svc,
+        request,
+        sha256,
+        media_type="application/yaml",
+        headers={
+            "Cache-Control": serving.cache_control(access),
+            "X-Packyard-Version": rel.version,
+        },
+    )

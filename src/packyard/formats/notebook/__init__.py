@@ -1,0 +1,1 @@
+"""Jupyter notebooks: validated with nbformat, rendered once to a script-free page at /notebooks/OWNER/NAME."""

@@ -1,0 +1,54 @@
+"""Rendered notebooks: `/notebooks/OWNER/NAME[/VERSION]` (also `notebooks.DOMAIN/OWNER/NAME[/VERSION]`).
+
+The page was rendered at upload time and is served as stored, under a Content-Security-Policy that allows no
+script at all. `?download` on the same URL gives the notebook itself, byte for byte as uploaded (as does
+`/OWNER/NAME/VERSION/download/BASENAME`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from packyard.api.deps import Svc, resolve_identity
+from packyard.api.uploads import file_response
+from packyard.core.errors import NotFound
+from packyard.formats import serving
+from packyard.formats.notebook.parse import PACKAGE_TYPE
+from packyard.formats.notebook.render import CONTENT_SECURITY_POLICY
+
+router = APIRouter()
+
+
+@router.api_route("/notebooks/{owner}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+def latest_notebook(owner: str, name: str, request: Request, svc: Svc) -> Response:
+    return _serve(request, svc, owner, name, None)
+
+
+@router.api_route("/notebooks/{owner}/{name}/{version}", methods=["GET", "HEAD"], include_in_schema=False)
+def notebook_version(owner: str, name: str, version: str, request: Request, svc: Svc) -> Response:
+    return _serve(request, svc, owner, name, version)
+
+
+def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | None) -> Response:
+    identity = resolve_identity(request, svc)
+    with svc.db.read() as session:
+        pkg = serving.readable(session, identity, owner, name)
+        _rel, f = serving.pick(pkg, PACKAGE_TYPE, version, "notebook")
+        if "download" in request.query_params:
+            return file_response(svc, request, f)
+        page = (f.extra or {}).get("html")
+        access = pkg.access
+    if not page:
+        raise NotFound(f"{owner}/{name} has no rendered page; download it with ?download")
+    return serving.blob_response(
+        svc,
+        request,
+        page,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY",
+            "Cache-Control": serving.cache_control(access),
+        },
+    )

@@ -1,0 +1,330 @@
+"""The world the permission matrix runs against, built once per module through the REST API (in-process).
+
+Logins, by the role they play in the matrix:
+
+    olivia   owns the user namespace `olivia` (and the org `olivia-co`, so she has somewhere to transfer to)
+    sam      unrelated to everything
+    cora     collaborator on every target package
+    otto     created the org `acme`: an owner (member of `owners`)
+    rita     acme/readers (read)        rex   acme/other-readers (read)
+    wendy    acme/writers (write)       walt  acme/other-writers (write)
+    ada      acme/admins (admin)        abe   acme/other-admins (admin)
+    gone     collaborator on every target and member of acme/admins, then disabled
+    spare    nobody; the collaborator the `collaborators` cases try to add
+
+readers/writers/admins list every target package of acme; the other-* groups list only `decoy`.
+Targets: `pkg-{access}-{user|org}` for access in public, authenticated, private, each with one file (1.0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from fastapi.testclient import TestClient
+
+from packyard.core.db import Database
+from tests.unit.api.helpers import post_form
+
+PASSWORD = "matrix-password-1"
+ACCESSES = ("public", "authenticated", "private")
+NAMESPACES = ("user", "org")
+NAMESPACE_LOGIN = {"user": "olivia", "org": "acme"}
+NAMESPACE_ADMIN = {"user": "olivia", "org": "otto"}
+"""Whose tokens the token-* identities are, and who sets up (and inspects) the namespace's packages."""
+
+USER_OF = {
+    "owner": "olivia",
+    "stranger": "sam",
+    "collaborator": "cora",
+    "org-owner": "otto",
+    "readers-listed": "rita",
+    "readers-unlisted": "rex",
+    "writers-listed": "wendy",
+    "writers-unlisted": "walt",
+    "admins-listed": "ada",
+    "admins-unlisted": "abe",
+}
+TOKEN_SCOPES = {
+    "token-all": ["all"],
+    "token-api-read": ["api:read"],
+    "token-conda-download": ["conda:download"],
+    "token-pypi-upload": ["pypi:upload"],
+}
+INVALID_TOKENS = ("token-expired", "token-removed", "token-disabled")
+IDENTITIES = ("anonymous", *USER_OF, *TOKEN_SCOPES, *INVALID_TOKENS)
+
+GROUPS = {
+    "readers": ("read", "rita"),
+    "writers": ("write", "wendy"),
+    "admins": ("admin", "ada"),
+    "other-readers": ("read", "rex"),
+    "other-writers": ("write", "walt"),
+    "other-admins": ("admin", "abe"),
+}
+LISTING_GROUPS = ("readers", "writers", "admins")
+
+
+def target_name(access: str, namespace: str) -> str:
+    return f"pkg-{access}-{namespace}"
+
+
+class SetupError(AssertionError):
+    pass
+
+
+def expect(response: httpx.Response, *statuses: int, what: str) -> httpx.Response:
+    if response.status_code not in statuses:
+        raise SetupError(
+            f"setup: {what} answered {response.status_code} (wanted {statuses}): {response.text[:300]}"
+        )
+    return response
+
+
+@dataclass
+class World:
+    client: TestClient
+    db: Database
+    user_tokens: dict[str, str] = field(default_factory=dict)
+    """A full-access token of every user, by login."""
+    scoped_tokens: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(identity, namespace) -> the token of NAMESPACE_ADMIN[namespace] that identity uses."""
+    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    problems: dict[str, str] = field(default_factory=dict)
+    """What could not be set up, by namespace ("user", "org") or identity ("token-disabled"): those cases fail."""
+    pristine: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    """(kind, namespace, access) -> packages ("package") or file versions ("file") still exactly as set up.
+
+    A mutating case takes one; a refused case that provably changed nothing gives it back for the next case, so
+    only the cases that succeed (and change things) cost a new package or file."""
+
+    # --- credentials ---------------------------------------------------------------------------------------
+
+    def headers(self, identity: str, namespace: str) -> dict[str, str]:
+        if identity == "anonymous":
+            return {}
+        if identity in USER_OF:
+            return auth_header(self.user_tokens[USER_OF[identity]])
+        if identity == "token-disabled":
+            return auth_header(self.scoped_tokens[(identity, "any")])
+        return auth_header(self.scoped_tokens[(identity, namespace)])
+
+    def admin(self, namespace: str) -> dict[str, str]:
+        """Full credentials of whoever administers the namespace (to set up and inspect)."""
+        return auth_header(self.user_tokens[NAMESPACE_ADMIN[namespace]])
+
+    def login_of(self, identity: str, namespace: str) -> str | None:
+        if identity == "anonymous":
+            return None
+        if identity in USER_OF:
+            return USER_OF[identity]
+        if identity == "token-disabled":
+            return "gone"
+        return NAMESPACE_ADMIN[namespace]
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def take(self, kind: str, namespace: str, access: str, target: str) -> str:
+        pool = self.pristine.setdefault((kind, namespace, access), [])
+        if pool:
+            return pool.pop()
+        if kind == "package":
+            return self.make_package(namespace, access, self.unique("fresh"))
+        version = self.unique("r")
+        self.add_file(namespace, target, version)
+        return version
+
+    def give_back(self, kind: str, namespace: str, access: str, name: str) -> None:
+        self.pristine.setdefault((kind, namespace, access), []).append(name)
+
+    # --- packages and files --------------------------------------------------------------------------------
+
+    def make_package(
+        self, namespace: str, access: str, name: str, *, collaborators: tuple[str, ...] = ("cora",)
+    ) -> str:
+        """A package configured like the targets: same access, collaborators and (in acme) group lists."""
+        owner = NAMESPACE_LOGIN[namespace]
+        admin = self.admin(namespace)
+        expect(
+            self.client.post(
+                f"/api/package/{owner}/{name}",
+                headers=admin,
+                json={"public": access == "public", "public_attrs": {"summary": "matrix package"}},
+            ),
+            200,
+            what=f"create {owner}/{name}",
+        )
+        if access == "authenticated":
+            expect(
+                self.client.patch(f"/api/package/{owner}/{name}", headers=admin, json={"access": access}),
+                200,
+                what=f"make {owner}/{name} authenticated",
+            )
+        for login in collaborators:
+            expect(
+                self.client.put(f"/api/packages/{owner}/{name}/collaborators/{login}", headers=admin),
+                201,
+                what=f"add collaborator {login} to {owner}/{name}",
+            )
+        if namespace == "org":
+            for group in LISTING_GROUPS:
+                expect(
+                    self.client.put(f"/api/group/{owner}/{group}/packages/{name}", headers=admin),
+                    204,
+                    what=f"list {name} in acme/{group}",
+                )
+        return name
+
+    def add_file(self, namespace: str, name: str, version: str) -> str:
+        """Upload a new file to an existing package as the namespace's administrator; returns its basename."""
+        basename = f"{name}-{version}.txt"
+        response = self.upload(self.admin(namespace), NAMESPACE_LOGIN[namespace], name, version, basename)
+        expect(response, 200, what=f"upload {basename}")
+        return basename
+
+    def upload(
+        self, headers: dict[str, str], owner: str, name: str, version: str, basename: str
+    ) -> httpx.Response:
+        """stage -> form POST -> commit; returns the first refusal, or the commit's answer."""
+        data = file_bytes(owner, name, version, basename)
+        path = f"{owner}/{name}/{version}/{quote(basename)}"
+        staged = self.client.post(
+            f"/api/stage/{path}",
+            headers=headers,
+            json={
+                "distribution_type": "file",
+                "attrs": {},
+                "channels": [],
+                "sha256": hashlib.sha256(data).hexdigest(),
+            },
+        )
+        if staged.status_code != 200:
+            return staged
+        posted = post_form(self.client, staged.json(), data, basename)
+        if posted.status_code != 201:
+            return posted
+        return self.client.post(
+            f"/api/commit/{path}", headers=headers, json={"dist_id": staged.json()["dist_id"]}
+        )
+
+    def file_exists(self, namespace: str, name: str, version: str, basename: str) -> bool:
+        owner = NAMESPACE_LOGIN[namespace]
+        response = self.client.get(
+            f"/api/dist/{owner}/{name}/{version}/{basename}", headers=self.admin(namespace)
+        )
+        return response.status_code == 200
+
+
+def file_bytes(owner: str, name: str, version: str, basename: str) -> bytes:
+    return f"{owner}/{name}/{version}/{basename}\n".encode()
+
+
+def auth_header(token: str) -> dict[str, str]:
+    return {"Authorization": f"token {token}"}
+
+
+def create_token(client: TestClient, login: str, note: str, **body: Any) -> str:
+    response = expect(
+        client.post("/api/authentications", auth=(login, PASSWORD), json={"note": note, **body}),
+        200,
+        what=f"token {note} for {login}",
+    )
+    return response.json()["token"]
+
+
+def build_world(client: TestClient, db: Database) -> World:
+    from packyard.core.services.accounts import create_user
+
+    world = World(client, db)
+    users = (*dict.fromkeys(USER_OF.values()), "gone", "spare")
+    for login in users:
+        create_user(db, login, PASSWORD, name=login.title())
+    for login in users[:-1]:
+        world.user_tokens[login] = create_token(client, login, "matrix")
+    # The tokens of the token-* identities: olivia's for the user namespace, otto's for acme.
+    for namespace in NAMESPACES:
+        login = NAMESPACE_ADMIN[namespace]
+        for identity, scopes in TOKEN_SCOPES.items():
+            world.scoped_tokens[(identity, namespace)] = create_token(
+                client, login, f"matrix-{identity}", scopes=scopes
+            )
+        world.scoped_tokens[("token-expired", namespace)] = create_token(
+            client, login, "matrix-expiring", **{"max-age": 1}
+        )
+        world.scoped_tokens[("token-removed", namespace)] = create_token(client, login, "matrix-removed")
+        expect(
+            client.delete(
+                "/api/authentications/name/matrix-removed", headers=auth_header(world.user_tokens[login])
+            ),
+            201,
+            what=f"remove {login}'s token",
+        )
+    expired_after = time.monotonic() + 1.5
+    world.scoped_tokens[("token-disabled", "any")] = world.user_tokens["gone"]
+
+    for namespace in NAMESPACES:
+        try:
+            _build_namespace(world, namespace)
+        except AssertionError as exc:
+            world.problems[namespace] = str(exc)
+
+    try:
+        from packyard.core.services.accounts import set_disabled
+
+        set_disabled(db, "gone", True)
+    except Exception as exc:  # reported by every token-disabled case
+        world.problems["token-disabled"] = f"setup: disabling gone failed: {exc!r}"
+    time.sleep(max(0.0, expired_after - time.monotonic()))
+    return world
+
+
+def _build_namespace(world: World, namespace: str) -> None:
+    client = world.client
+    if namespace == "org":
+        otto = auth_header(world.user_tokens["otto"])
+        response = expect(
+            client.post("/api/orgs/acme", headers=otto, json={"name": "Acme"}), 201, what="create acme"
+        )
+        if response.json().get("user_type") != "org":
+            raise SetupError(f"setup: the org object has user_type {response.json().get('user_type')!r}")
+        for group, (perms, member) in GROUPS.items():
+            expect(
+                client.post(f"/api/group/acme/{group}", headers=otto, json={"perms": perms}),
+                204,
+                what=f"group {group}",
+            )
+            expect(
+                client.put(f"/api/group/acme/{group}/members/{member}", headers=otto),
+                204,
+                what=f"{member} in {group}",
+            )
+        expect(client.put("/api/group/acme/admins/members/gone", headers=otto), 204, what="gone in admins")
+        expect(
+            client.post("/api/package/acme/decoy", headers=otto, json={"public": False}),
+            200,
+            what="create acme/decoy",
+        )
+        for group in ("other-readers", "other-writers", "other-admins"):
+            expect(
+                client.put(f"/api/group/acme/{group}/packages/decoy", headers=otto),
+                204,
+                what=f"decoy in {group}",
+            )
+    else:
+        olivia = auth_header(world.user_tokens["olivia"])
+        expect(
+            client.post("/api/orgs/olivia-co", headers=olivia, json={"name": "Olivia & Co"}),
+            201,
+            what="olivia-co",
+        )
+    for access in ACCESSES:
+        name = world.make_package(
+            namespace, access, target_name(access, namespace), collaborators=("cora", "gone")
+        )
+        world.add_file(namespace, name, "1.0")
