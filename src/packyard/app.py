@@ -26,7 +26,9 @@ from packyard.formats.cran import routes as cran_routes
 from packyard.formats.env import routes as env_routes
 from packyard.formats.notebook import routes as notebook_routes
 from packyard.formats.project import routes as project_routes
+from packyard.formats.pypi import json_api as pypi_json
 from packyard.formats.pypi import routes as pypi_routes
+from packyard.formats.pypi import xmlrpc as pypi_xmlrpc
 from packyard.middleware import PathTokenMiddleware
 
 log = logging.getLogger("packyard")
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(project_routes.router)
     app.include_router(conda_routes.router)
     app.include_router(repo.router)
+    app.include_router(pypi_xmlrpc.router)
+    app.include_router(pypi_json.router)  # before pypi_routes: its /pypi/{path} catch-all would swallow /json
     app.include_router(pypi_routes.router)
     app.include_router(cran_routes.router)
     app.add_api_route(

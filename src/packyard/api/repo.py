@@ -30,6 +30,7 @@ from packyard.formats import registry
 from packyard.formats.base import InvalidPackage
 from packyard.formats.cran import routes as cran_routes
 from packyard.formats.pypi import routes as pypi_routes
+from packyard.formats.pypi import xmlrpc
 from packyard.formats.pypi.simple import normalize
 
 FILETYPES = {
@@ -53,8 +54,6 @@ router = APIRouter()
 async def _post(owner: str, request: Request, svc: Svc) -> Response:
     """POST /pypi/OWNER is twine's upload (multipart) or PyPI's XML-RPC (text/xml); /api/repo/OWNER likewise."""
     if request.headers.get("content-type", "").startswith(("text/xml", "application/xml")):
-        from packyard.formats.pypi import xmlrpc
-
         return await xmlrpc.handle(request, svc, owner)
     return await handle(request, svc, owner)
 

@@ -270,7 +270,8 @@ def latest(versions: dict[str, list[Dist]]) -> str | None:
         key = version_key(v)[1]
         if isinstance(key, Version) and not key.is_prerelease:
             return v
-    return (unyanked or ordered or [None])[0]
+    candidates = unyanked or ordered
+    return candidates[0] if candidates else None
 
 
 def utc(value: dt.datetime) -> dt.datetime:

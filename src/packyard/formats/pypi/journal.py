@@ -6,17 +6,18 @@ package it belongs to — the lives of (owner, name) are separated by `package.r
 `package.transferred` events that moved the package away (those are logged under the new owner, with
 `old_owner`):
 
-- An event of the package's *current* life is shown when the package is a Python project now (it has PyPI files,
-  or "pypi" in its package types) and `can_see(identity, package, via="pypi")`.
-- An event of an *ended* life is shown when that life had Python files and the package's access when it ended
-  (replayed from `package.created`/`access.changed`/transfers) lets the caller see it — judged by `can_see` on a
-  stand-in package with that access. So mirrors learn that a public project was removed, and a removed private
-  project is never named to anybody outside it.
+- Only lives that had Python files under the label being served count (a conda-only package, or a project
+  only ever uploaded to another label, never shows).
+- An event of the package's *current* life is shown when `can_see(identity, package, via="pypi")`.
+- An event of an *ended* life is shown when the package's access when it ended (replayed from
+  `package.created`/`access.changed`/transfers) lets the caller see it — judged by `can_see` on a stand-in
+  package with that access. So mirrors learn that a public project was removed, and a removed private project is
+  never named to anybody outside it.
 
 A project's history is as visible as the project: when a private package is made public, its earlier events show
 too. Only events about the label being served count as file changes ("main" by default): `file.added` and
 `file.removed` for files carrying it, and `label.added`/`label.removed` of that label (shown as adding or removing
-the file). Release events count when the release has (or had) Python files in that life. Conda, R and plain files
+the file). Release events count when the release has (or had) such files in that life. Conda, R and plain files
 of a package with several formats never show.
 """
 
@@ -34,7 +35,6 @@ from sqlalchemy.orm import Session
 from packyard.core import permissions
 from packyard.core.models import Access, Account, Event, Package
 from packyard.formats.pypi.catalog import DEFAULT_LABEL, Scope
-from packyard.formats.pypi.models import PypiFile
 
 MAX_ENTRIES = 50_000
 _CHUNK = 5_000
@@ -230,21 +230,19 @@ class Journal:
         return (ends[i - 1] if i else 0), (ends[i] if i < len(ends) else None)
 
     def _python_versions(self, key: Key, event: Event, start: int, end: int | None) -> set[str]:
-        """Versions that had Python files in this life (empty: the life was never a Python project)."""
+        """Versions that had Python files under the label in this life (empty: not a Python project then)."""
         cache_key = (key, start)
         if cache_key not in self._versions:
-            query = select(Event.version, Event.data).where(
+            query = select(Event).where(
                 Event.owner == event.owner,
                 func.lower(Event.package) == key[1],
-                Event.kind.in_(_FILE_KINDS),
+                Event.kind.in_((*_FILE_KINDS, *_LABEL_KINDS)),
                 Event.serial > start,
             )
             if end is not None:
                 query = query.where(Event.serial <= end)
             self._versions[cache_key] = {
-                v
-                for v, data in self.session.execute(query)
-                if v and (data or {}).get("package_type") == "pypi"
+                e.version for e in self.session.scalars(query) if e.version and self._action(e) is not None
             }
         return self._versions[cache_key]
 
@@ -256,12 +254,12 @@ class Journal:
 
     def _judge(self, key: Key, event: Event, start: int, end: int | None) -> bool:
         identity = self.scope.identity
+        if not self._python_versions(key, event, start, end):
+            return False
         if end is None:
             pkg = self._package(key)
             if pkg is not None:
-                return self._is_python(pkg) and permissions.can_see(identity, pkg, via="pypi")
-        if not self._python_versions(key, event, start, end):
-            return False
+                return permissions.can_see(identity, pkg, via="pypi")
         stand_in = Package(
             id=-1,
             owner_id=self._owner_id(key[0]),
@@ -278,14 +276,6 @@ class Journal:
                 .where(Account.login_key == key[0], Package.name_key == key[1])
             )
         return self._current[key]
-
-    def _is_python(self, pkg: Package) -> bool:
-        if "pypi" in (pkg.package_types or []):
-            return True
-        return (
-            self.session.scalar(select(PypiFile.file_id).where(PypiFile.package_id == pkg.id).limit(1))
-            is not None
-        )
 
     def _owner_id(self, login_key: str) -> int:
         if login_key not in self._owner_ids:

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from defusedxml import DefusedXmlException
-from defusedxml.xmlrpc import DefusedExpatParser, defused_gzip_decode
+from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+from defusedxml.xmlrpc import DefusedExpatParser, defused_gzip_decode  # type: ignore[import-untyped]
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -119,7 +119,9 @@ def _loads(body: bytes) -> tuple[tuple[Any, ...], str]:
     except xmlrpc.client.Fault:
         raise xmlrpc.client.Fault(INVALID_REQUEST, "invalid request: a fault is not a method call") from None
     except Exception as exc:  # expat errors, bad values (<int>x</int>), unbalanced documents...
-        raise xmlrpc.client.Fault(PARSE_ERROR, f"parse error: {type(exc).__name__}: {exc}") from None
+        raise xmlrpc.client.Fault(
+            PARSE_ERROR, f"parse error: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
     if not method:
         raise xmlrpc.client.Fault(INVALID_REQUEST, "invalid request: not an XML-RPC methodCall")
     return params, method
