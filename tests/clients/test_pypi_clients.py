@@ -331,3 +331,18 @@ def test_admin_can_upload_for_a_user_and_names_normalise(
     wheel = build_wheel(folder, name="pk-admin", version="1.0")
     twine(tmp_path, f"{live_server.url}/pypi/{owner}/", "admin", ADMIN_PASSWORD, wheel)
     assert httpx.get(f"{index}/pk-admin/", timeout=30).status_code == 200
+
+
+def test_xmlrpc_over_http_and_pip_search(live_server: LiveServer, owner: str, tmp_path: Path) -> None:
+    import xmlrpc.client
+
+    proxy = xmlrpc.client.ServerProxy(f"{live_server.url}/pypi/{owner}")
+    assert "pk-lib" in proxy.list_packages()
+    assert proxy.package_releases("pk-lib") == ["1.0", "2.0"]
+    urls = proxy.release_urls("pk-lib", "1.0")
+    assert {u["packagetype"] for u in urls} == {"bdist_wheel", "sdist"}
+    assert proxy.changelog_last_serial() >= max(proxy.list_packages_with_serial().values())
+    everything = xmlrpc.client.ServerProxy(f"{live_server.url}/pypi")
+    assert any(hit["name"] == "pk-lib" for hit in everything.search({"name": "pk-lib"}))
+    found = run(tmp_path, "pip", "search", "--index", f"{live_server.url}/pypi/{owner}", "pk-app")
+    assert "pk-app (0.5)" in found.stdout
