@@ -46,7 +46,7 @@ def generations(session: Session, fmt: str, owner_id: int, label: str) -> dict[s
             IndexGeneration.label == label,
         )
     )
-    return dict(rows.tuples().all())
+    return {key: generation for key, generation in rows}
 
 
 @dataclass

@@ -28,29 +28,31 @@ class Permission(enum.IntEnum):
     ADMIN = 3  # package settings and access, delete the package, collaborators, transfer, namespace labels
 
 
-# scope -> (highest permission it grants, interfaces it works through; "*" = all)
-SCOPES: dict[str, tuple[Permission, frozenset[str], str]] = {
-    "all": (Permission.ADMIN, frozenset({"*"}), "Full access to everything the account may do"),
-    "api": (Permission.ADMIN, frozenset({"api"}), "Full access to the REST API"),
-    "api:read": (Permission.READ, frozenset({"api"}), "Read access to the REST API"),
+_R, _W, _A = Permission.READ, Permission.WRITE, Permission.ADMIN
+
+# scope -> (the permissions it grants, the interfaces it works through ("*" = all), description)
+SCOPES: dict[str, tuple[frozenset[Permission], frozenset[str], str]] = {
+    "all": (frozenset({_R, _W, _A}), frozenset({"*"}), "Full access to everything the account may do"),
+    "api": (frozenset({_R, _W, _A}), frozenset({"api"}), "Full access to the REST API"),
+    "api:read": (frozenset({_R}), frozenset({"api"}), "Read access to the REST API"),
     "api:write": (
-        Permission.WRITE,
+        frozenset({_R, _W}),
         frozenset({"api"}),
         "Read and write access to the REST API (upload, labels)",
     ),
-    "repos": (Permission.READ, frozenset({"*"}), "Download from every repository (conda, PyPI, CRAN, files)"),
-    "repo": (Permission.READ, frozenset({"*"}), "Same as repos"),
-    "conda": (Permission.WRITE, frozenset({"conda", "api"}), "Download and upload conda packages"),
-    "conda:download": (Permission.READ, frozenset({"conda", "api"}), "Download conda packages"),
-    "pypi": (Permission.WRITE, frozenset({"pypi", "api"}), "Download and upload PyPI packages"),
-    "pypi:download": (Permission.READ, frozenset({"pypi", "api"}), "Download PyPI packages"),
+    "repos": (frozenset({_R}), frozenset({"*"}), "Download from every repository (conda, PyPI, CRAN, files)"),
+    "repo": (frozenset({_R}), frozenset({"*"}), "Same as repos"),
+    "conda": (frozenset({_R, _W}), frozenset({"conda", "api"}), "Download and upload conda packages"),
+    "conda:download": (frozenset({_R}), frozenset({"conda", "api"}), "Download conda packages"),
+    "pypi": (frozenset({_R, _W}), frozenset({"pypi", "api"}), "Download and upload PyPI packages"),
+    "pypi:download": (frozenset({_R}), frozenset({"pypi", "api"}), "Download PyPI packages"),
     "pypi:upload": (
-        Permission.WRITE,
+        frozenset({_W}),
         frozenset({"pypi"}),
-        "Upload PyPI packages (with twine; not the REST API)",
+        "Upload PyPI packages with twine (no reading, no REST API)",
     ),
-    "cran": (Permission.WRITE, frozenset({"cran", "api"}), "Download and upload R packages"),
-    "cran:download": (Permission.READ, frozenset({"cran", "api"}), "Download R packages"),
+    "cran": (frozenset({_R, _W}), frozenset({"cran", "api"}), "Download and upload R packages"),
+    "cran:download": (frozenset({_R}), frozenset({"cran", "api"}), "Download R packages"),
 }
 
 INTERFACES = frozenset({"api", "conda", "pypi", "cran", "web"})
@@ -61,8 +63,8 @@ def scope_allows(scopes: frozenset[str], permission: Permission, via: str) -> bo
         granted = SCOPES.get(scope)
         if granted is None:
             continue
-        level, interfaces, _ = granted
-        if level >= permission and ("*" in interfaces or via in interfaces):
+        allowed, interfaces, _ = granted
+        if permission in allowed and ("*" in interfaces or via in interfaces):
             return True
     return False
 
@@ -154,6 +156,6 @@ def _forbidden_message(identity: Identity, permission: Permission, target: Packa
     level = (
         account_level(identity, target) if isinstance(target, Package) else namespace_level(identity, target)
     )
-    if identity.token is not None and (level or Permission.READ) >= permission:
+    if identity.token is not None and level is not None and level >= permission:
         return f"the token's scopes ({', '.join(sorted(identity.scopes))}) do not allow you to {what} {name}"
     return f"{identity.login} may not {what} {name}"

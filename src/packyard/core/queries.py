@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from packyard.core.errors import NotFound
-from packyard.core.models import Account, File, Label, Package, Release
+from packyard.core.models import Account, Event, File, Label, Package, Release
 
 
 def owner(session: Session, login: str) -> Account:
@@ -74,3 +74,22 @@ def version_key(version: str) -> tuple[int, Version | str]:
 def latest_version(pkg: Package) -> str | None:
     versions = [r.version for r in pkg.releases if r.files] or [r.version for r in pkg.releases]
     return max(versions, key=version_key) if versions else None
+
+
+def owner_id(session: Session, login: str) -> int:
+    """The id of an account by login, or 0 (events name owners by login)."""
+    return session.scalar(select(Account.id).where(Account.login_key == login.lower())) or 0
+
+
+def event_file(session: Session, event: Event) -> File | None:
+    """The file an event is about (file.*, label.* events), while it still exists in the transaction."""
+    return session.scalar(
+        select(File)
+        .join(Package, Package.id == File.package_id)
+        .join(Account, Account.id == Package.owner_id)
+        .where(
+            Account.login_key == event.owner.lower(),
+            Package.name_key == (event.package or "").lower(),
+            File.basename == event.basename,
+        )
+    )

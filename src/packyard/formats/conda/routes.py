@@ -154,7 +154,8 @@ def _shard(
     if shard is None or (head is None and shard.owner_id != channel.owner.id):
         raise NotFound("no such shard")
     pkg = session.get_one(Package, head.package_id if head is not None else shard.package_id)
-    permissions.require(identity, permissions.Permission.READ, pkg, via="conda")
+    if not permissions.can(identity, permissions.Permission.READ, pkg, via="conda"):
+        raise channels.deny(identity, "this shard")  # named by its hash only: don't name the package either
     return Response(
         shard.data,
         media_type="application/octet-stream",

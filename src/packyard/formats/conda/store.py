@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from packyard.core import indexes
+from packyard.core import indexes, queries
 from packyard.core.errors import Conflict
-from packyard.core.models import Account, Event, File, FileLabel, Label, Package
+from packyard.core.models import Event, FileLabel, Label, Package
 from packyard.formats.conda import index
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
 
@@ -30,21 +30,19 @@ def on_event(session: Session, event: Event) -> None:
     if kind in ("file.added", "file.removed", "label.added", "label.removed"):
         if event.data.get("package_type") != "conda" or not event.basename:
             return
-        owner_id = _owner_id(session, event.owner)
+        owner_id = queries.owner_id(session, event.owner)
         subdir = event.basename.split("/", 1)[0]
         labels = event.data.get("labels") or [event.data.get("label")]
         if kind == "file.added":
             _add_record(session, owner_id, event)
         name = _conda_name(session, owner_id, event)
         if kind == "file.removed":
-            session.execute(
-                delete(CondaRecord).where(CondaRecord.file_id == _file_id(session, owner_id, event))
-            )
+            session.execute(delete(CondaRecord).where(CondaRecord.file_id == _file_id(session, event)))
         for label in labels:
             touch(session, owner_id, label, subdir, name)
     elif kind == "access.changed":
         # Which slices show this package did not change, but who may see them did: new generations, new ETags.
-        owner_id = _owner_id(session, event.owner)
+        owner_id = queries.owner_id(session, event.owner)
         for label, subdir in _package_slices(session, owner_id, event.package or ""):
             _bump(session, owner_id, label, subdir)
 
@@ -61,37 +59,19 @@ def _bump(session: Session, owner_id: int, label: str, subdir: str) -> None:
     indexes.bump(session, FORMAT, owner_id, label, CHANNEL_KEY)
 
 
-def _owner_id(session: Session, login: str) -> int:
-    return session.scalar(select(Account.id).where(Account.login_key == login.lower())) or 0
-
-
-def _file_id(session: Session, owner_id: int, event: Event) -> int | None:
-    return session.scalar(
-        select(File.id)
-        .join(Package, Package.id == File.package_id)
-        .where(
-            Package.owner_id == owner_id,
-            Package.name_key == (event.package or "").lower(),
-            File.basename == event.basename,
-        )
-    )
+def _file_id(session: Session, event: Event) -> int | None:
+    f = queries.event_file(session, event)
+    return f.id if f is not None else None
 
 
 def _conda_name(session: Session, owner_id: int, event: Event) -> str | None:
-    file_id = _file_id(session, owner_id, event)
+    file_id = _file_id(session, event)
     return session.scalar(select(CondaRecord.name).where(CondaRecord.file_id == file_id)) if file_id else None
 
 
 def _add_record(session: Session, owner_id: int, event: Event) -> None:
-    f = session.scalars(
-        select(File)
-        .join(Package, Package.id == File.package_id)
-        .where(
-            Package.owner_id == owner_id,
-            Package.name_key == (event.package or "").lower(),
-            File.basename == event.basename,
-        )
-    ).one()
+    f = queries.event_file(session, event)
+    assert f is not None, "file.added is emitted after the file row is flushed"
     rec = index.record(f.attrs, md5=f.md5, sha256=f.sha256, size=f.size, uploaded=f.uploaded_at)
     session.merge(
         CondaRecord(

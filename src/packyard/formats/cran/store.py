@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from packyard.core import indexes
-from packyard.core.models import Account, Event, File, FileLabel, Label, Package
+from packyard.core import indexes, queries
+from packyard.core.models import Event, FileLabel, Label, Package
 from packyard.formats.cran import index
 from packyard.formats.cran.models import CranFile
 
@@ -21,17 +21,9 @@ def on_event(session: Session, event: Event) -> None:
     kind = event.kind
     if event.data.get("package_type") != "r" and kind != "access.changed":
         return
-    owner_id = session.scalar(select(Account.id).where(Account.login_key == event.owner.lower())) or 0
+    owner_id = queries.owner_id(session, event.owner)
     if kind in ("file.added", "file.removed", "label.added", "label.removed"):
-        f = session.scalar(
-            select(File)
-            .join(Package, Package.id == File.package_id)
-            .where(
-                Package.owner_id == owner_id,
-                Package.name_key == (event.package or "").lower(),
-                File.basename == event.basename,
-            )
-        )
+        f = queries.event_file(session, event)
         if f is None:
             return
         attrs = f.attrs or {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from packyard.core import indexes
-from packyard.core.models import Account, Event, File, FileLabel, Label, Package
+from packyard.core import indexes, queries
+from packyard.core.models import Event, File, FileLabel, Label, Package
 from packyard.formats.pypi.models import PypiFile
 from packyard.formats.pypi.simple import normalize
 
@@ -19,9 +19,9 @@ def on_event(session: Session, event: Event) -> None:
     kind = event.kind
     if event.data.get("package_type") != "pypi" and kind != "access.changed":
         return
-    owner_id = session.scalar(select(Account.id).where(Account.login_key == event.owner.lower())) or 0
+    owner_id = queries.owner_id(session, event.owner)
     if kind in ("file.added", "file.removed", "label.added", "label.removed", "file.yanked"):
-        f = _file(session, owner_id, event)
+        f = queries.event_file(session, event)
         if f is None:
             return
         if kind == "file.added":
@@ -55,18 +55,6 @@ def on_event(session: Session, event: Event) -> None:
 def _bump(session: Session, owner_id: int, label: str, project: str) -> None:
     indexes.bump(session, FORMAT, owner_id, label, project)
     indexes.bump(session, FORMAT, owner_id, label, ROOT_KEY)
-
-
-def _file(session: Session, owner_id: int, event: Event) -> File | None:
-    return session.scalar(
-        select(File)
-        .join(Package, Package.id == File.package_id)
-        .where(
-            Package.owner_id == owner_id,
-            Package.name_key == (event.package or "").lower(),
-            File.basename == event.basename,
-        )
-    )
 
 
 def _add(session: Session, owner_id: int, f: File) -> None:
