@@ -279,11 +279,24 @@ def test_logout_revokes_the_token(live_server: LiveServer, users: dict[str, str]
     token = stored_token(client)
     # Logging in again from the same machine: the server answers 400 "exists", the client asks, we say yes,
     # and the old token is replaced.
-    again = client.run("org", "login", "--username", users["carol"], "--password", "secret-pass-1",
-                       "--hostname", "testhost", input="y\n")
+    again = client.run(
+        "org",
+        "login",
+        "--username",
+        users["carol"],
+        "--password",
+        "secret-pass-1",
+        "--hostname",
+        "testhost",
+        input="y\n",
+    )
     assert "already logged in" in again.stderr
-    assert httpx.get(f"{live_server.api}/user", headers={"Authorization": f"token {token}"},
-                     timeout=30).status_code == 401
+    assert (
+        httpx.get(
+            f"{live_server.api}/user", headers={"Authorization": f"token {token}"}, timeout=30
+        ).status_code
+        == 401
+    )
     token = stored_token(client)
     client.run("org", "logout")
     response = httpx.get(f"{live_server.api}/user", headers={"Authorization": f"token {token}"}, timeout=30)

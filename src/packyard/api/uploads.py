@@ -7,10 +7,12 @@ signed at stage time and works once. Its errors are S3-style XML, which is what 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api import serializers as ser
@@ -19,6 +21,7 @@ from packyard.api.deps import Caller, SignedIn, Svc, base_url
 from packyard.api.packages import readable_package
 from packyard.core import queries
 from packyard.core.errors import BadRequest, Forbidden, NotFound, PackyardError
+from packyard.core.models import Access, Package
 from packyard.core.multipart import read_form
 from packyard.core.services import packages as pkg_service
 from packyard.core.services import uploads
@@ -168,10 +171,13 @@ def file_response(svc: Svc, request: Request, f: Any) -> Response:
     ):
         return Response(status_code=304, headers={"ETag": f'"{f.md5}"'})
     pkg_service.increment_downloads(svc.db, f.id)
+    with svc.db.read() as session:
+        public = session.scalar(select(Package.access).where(Package.id == f.package_id)) == Access.PUBLIC
     headers = {
         "ETag": f'"{f.md5}"',
-        "Cache-Control": "public, max-age=31536000, immutable",
-        "Content-Disposition": f'attachment; filename="{f.basename.rsplit("/", 1)[-1]}"',
+        # Files never change; but a private one must not sit in shared caches.
+        "Cache-Control": f"{'public' if public else 'private'}, max-age=31536000, immutable",
+        "Content-Disposition": content_disposition(f.basename.rsplit("/", 1)[-1]),
     }
     path = svc.store.local_path(f.sha256)
     if path is not None:
@@ -182,3 +188,12 @@ def file_response(svc: Svc, request: Request, f: Any) -> Response:
         media_type="application/octet-stream",
         headers={**headers, "Content-Length": str(f.size)},
     )
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the file name; RFC 6266's `filename*` carries names that are not plain ASCII
+    (a header is Latin-1 on the wire, so `données.csv` or `数据.csv` cannot go in `filename` as they are)."""
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    if plain == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"

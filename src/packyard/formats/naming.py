@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 
 from packyard.formats.base import InvalidPackage, shown
 
@@ -37,13 +38,14 @@ def check_version(version: str, what: str) -> str:
 
 
 def name_from_basename(basename: str, suffixes: tuple[str, ...]) -> str | None:
-    """`My Analysis.ipynb` -> `my-analysis` (as anaconda-client's parameterize does); None if nothing is left."""
+    """`My Análisis.ipynb` -> `my-analisis` (as anaconda-client's parameterize does); None if nothing is left."""
     stem = basename.rsplit("/", 1)[-1]
     for suffix in suffixes:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    name = _NOT_NAME.sub("-", stem.lower()).strip("-._")[:100]
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    name = _NOT_NAME.sub("-", ascii_stem.lower()).strip("-._")[:100]
     return name or None
 
 

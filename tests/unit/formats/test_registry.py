@@ -38,12 +38,12 @@ def test_spec_for_gives_the_canonical_type() -> None:
     assert registry.spec_for("cran").distribution_type == "r"
 
 
-@pytest.mark.parametrize("distribution_type", ["ipynb", "Conda", "", "egg"])
+@pytest.mark.parametrize("distribution_type", ["notebook", "Conda", "", "egg"])
 def test_unknown_type(distribution_type: str) -> None:
     with pytest.raises(InvalidPackage) as excinfo:
         registry.parser_for(distribution_type)
     assert str(excinfo.value) == (
-        f"unknown package type {distribution_type!r}; expected one of conda, pypi, r, file"
+        f"unknown package type {distribution_type!r}; expected one of conda, pypi, r, ipynb, env, project, file"
     )
 
 
@@ -61,17 +61,18 @@ def test_detect(tmp_path: Path) -> None:
     }
     for path, expected in cases.items():
         assert registry.detect(path, path.name) == expected, path.name
+    for basename, expected in (("analysis.ipynb", "ipynb"), ("environment.yml", "env"), ("e.yaml", "env")):
+        (tmp_path / basename).write_text("{}")
+        assert registry.detect(tmp_path / basename, basename) == expected, basename
 
 
 def test_detect_falls_back_to_file(tmp_path: Path) -> None:
-    notebook = tmp_path / "analysis.ipynb"
-    notebook.write_text("{}")
     tarball = tmp_path / "data.tar.gz"
     tarball.write_bytes(gzip.compress(tar_bytes([("data/values.csv", b"1,2\n")])))
     no_index = build_conda(tmp_path, omit=["info/index.json"])
     garbage_gz = tmp_path / "junk.tar.gz"
     garbage_gz.write_bytes(b"not gzip")
-    for path in (notebook, tarball, no_index, garbage_gz):
+    for path in (tarball, no_index, garbage_gz):
         assert registry.detect(path, path.name) == "file", path.name
 
 
@@ -94,18 +95,18 @@ def test_register_a_new_format(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setattr(registry, "FORMATS", dict(registry.FORMATS))
     monkeypatch.setattr(registry, "_BY_NAME", dict(registry._BY_NAME))
 
-    def parse_notebook(path: Path, basename: str, **_: object) -> Artifact:
-        return Artifact("ipynb", basename.removesuffix(".ipynb"), "1", basename)
+    def parse_installer(path: Path, basename: str, **_: object) -> Artifact:
+        return Artifact("installer", basename.removesuffix(".sh"), "1", basename)
 
-    def sniff_notebook(path: Path, basename: str) -> bool:
-        return basename.endswith(".ipynb")
+    def sniff_installer(path: Path, basename: str) -> bool:
+        return basename.endswith(".sh")
 
     registry.register(
-        registry.FormatSpec("ipynb", parse_notebook, aliases=("notebook",), sniff=sniff_notebook)
+        registry.FormatSpec("installer", parse_installer, aliases=("conda_installer",), sniff=sniff_installer)
     )
-    notebook = tmp_path / "analysis.ipynb"
-    notebook.write_text("{}")
-    assert registry.detect(notebook, notebook.name) == "ipynb"
-    assert registry.parser_for("notebook")(notebook, notebook.name).name == "analysis"
+    installer = tmp_path / "Miniforge.sh"
+    installer.write_text("#!/bin/sh")
+    assert registry.detect(installer, installer.name) == "installer"
+    assert registry.parser_for("conda_installer")(installer, installer.name).name == "Miniforge"
     with pytest.raises(ValueError, match="already registered"):
-        registry.register(registry.FormatSpec("other", parse_notebook, aliases=("PyPI",)))
+        registry.register(registry.FormatSpec("other", parse_installer, aliases=("PyPI",)))

@@ -52,7 +52,7 @@ def parse(
     try:
         page = render.render(notebook, title=name, subtitle=f"version {version}")
     except Exception as exc:  # nbconvert has no error contract; a notebook it cannot render is refused
-        raise InvalidPackage(f"the notebook could not be rendered: {_first_line(exc)}") from exc
+        raise InvalidPackage(f"the notebook could not be rendered: {_describe(exc)}") from exc
     kernel = (metadata.get("kernelspec") or {}).get("name")
     language = (metadata.get("language_info") or {}).get("name")
     return checked(
@@ -90,15 +90,27 @@ def read_notebook(raw: bytes) -> Any:
     if not isinstance(data, dict) or "nbformat" not in data:
         raise InvalidPackage("the file is JSON but not a Jupyter notebook (no top-level 'nbformat' key)")
     import nbformat
+    from nbformat import reader
 
     try:
-        notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
+        # nbformat.reads() would log invalid notebooks as errors; this is its path, raising instead.
+        major, minor = reader.get_version(data)
+        if major not in nbformat.versions:
+            raise InvalidPackage(f"unsupported nbformat version {shown(major)}")
+        notebook = nbformat.versions[major].to_notebook_json(data, minor=minor)
+        notebook = nbformat.convert(notebook, 4)
         nbformat.validate(notebook)
+    except InvalidPackage as exc:
+        raise InvalidPackage(f"not a valid Jupyter notebook: {exc}") from None
     except Exception as exc:  # nbformat raises ValidationError, NBFormatError, KeyError, TypeError...
-        raise InvalidPackage(f"not a valid Jupyter notebook: {_first_line(exc)}") from None
+        raise InvalidPackage(f"not a valid Jupyter notebook: {_describe(exc)}") from None
     return notebook
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return shown(text[0] if text else type(exc).__name__, 200)
+def _describe(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    where = getattr(exc, "json_path", None)  # jsonschema's ValidationError: where in the notebook
+    if isinstance(where, str) and where not in ("", "$"):
+        text = f"{text} (at {where})"
+    return shown(text, 200)

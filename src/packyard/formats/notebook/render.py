@@ -11,11 +11,11 @@ wraps it has inline CSS only, and the route serves it with `CONTENT_SECURITY_POL
 from __future__ import annotations
 
 import html
+import logging
 import re
 import threading
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import bleach
 from bleach.css_sanitizer import CSSSanitizer
@@ -35,12 +35,14 @@ _TAGS = frozenset(
         *("th", "thead", "tr", "tt", "u", "ul", "var"),
     }
 )
-_DROP_WITH_CONTENT = re.compile(
-    r"<(script|style|template|noscript|textarea|title)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
-)
+_CODE_OPEN = re.compile(r"<(script|style|template|noscript|textarea|title)\b[^<>]{0,2000}>", re.IGNORECASE)
 """Elements whose text is code, not prose: removed whole (the sanitiser would otherwise keep their text)."""
 _URL_NOISE = re.compile(r"[`\x00-\x20\x7f-\xa0\s]+")
 _PROTOCOLS = frozenset({"http", "https", "mailto", "data"})
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_LOG = logging.getLogger("packyard.nbconvert")
+_LOG.setLevel(logging.ERROR)  # nbconvert warns about every image without alt text
 _local = threading.local()
 
 
@@ -50,11 +52,13 @@ def _url(value: str) -> str:
 
 def _allowed_attribute(tag: str, name: str, value: str) -> bool:
     """Which attributes survive; URLs are checked here and again by bleach's protocol list."""
-    if name in ("class", "id", "title", "style"):
+    if name == "id":
+        return not _UUID.match(value)  # nbconvert's random ids would make the page differ on every render
+    if name in ("class", "title", "style"):
         return True
     if tag == "a" and name == "href":
-        scheme = urlsplit(_url(value)).scheme if ":" in value else ""
-        return scheme in ("", "http", "https", "mailto")
+        scheme = _SCHEME.match(_url(value))
+        return scheme is None or scheme.group(1) in ("http", "https", "mailto")
     if tag == "img" and name == "src":
         url = _url(value)
         return url.startswith(("data:image/", "http:", "https:"))
@@ -89,7 +93,27 @@ def _cleaner() -> bleach.Cleaner:
 def clean_html(element: Any) -> str:
     """Untrusted HTML -> HTML without scripts, event handlers, javascript: URLs, frames, forms or styles."""
     text = element.decode("utf-8", "replace") if isinstance(element, bytes) else str(element)
-    return _cleaner().clean(_DROP_WITH_CONTENT.sub("", text))
+    return _cleaner().clean(_drop_code(text))
+
+
+def _drop_code(text: str) -> str:
+    """Remove <script>...</script>, <style>...</style>... with their content, in one pass (no regex backtracking
+    across the text: a page of unclosed `<script>` tags must not cost quadratic time)."""
+    out: list[str] = []
+    pos = 0
+    unclosed: set[str] = set()
+    for opening in _CODE_OPEN.finditer(text):
+        tag = opening.group(1).lower()
+        if opening.start() < pos or tag in unclosed:
+            continue
+        closing = re.compile(rf"</{tag}\s*>", re.IGNORECASE).search(text, opening.end())
+        if closing is None:
+            unclosed.add(tag)  # no later one can be closed either; the sanitiser strips the tags alone
+            continue
+        out.append(text[pos : opening.start()])
+        pos = closing.end()
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _exporter() -> Any:
@@ -97,7 +121,9 @@ def _exporter() -> Any:
     if exporter is None:
         from nbconvert import HTMLExporter  # slow to import: only when a notebook arrives
 
-        exporter = HTMLExporter(template_name="basic", sanitize_html=True, filters={"clean_html": clean_html})
+        exporter = HTMLExporter(
+            template_name="basic", sanitize_html=True, filters={"clean_html": clean_html}, log=_LOG
+        )
         _local.exporter = exporter
     return exporter
 

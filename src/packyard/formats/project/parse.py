@@ -160,7 +160,7 @@ def _zip_files(fh: Any, budget: int) -> list[dict[str, Any]]:
                 raise InvalidPackage(
                     f"{shown(name)} is a symbolic link; a project may hold only files and folders"
                 )
-            if mode and not stat.S_ISREG(mode):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # many zips give permission bits only
                 raise InvalidPackage(f"{shown(name)} is a device or special file")
             listing.file(name, _zip_member_size(archive, info, listing))
     return listing.files
