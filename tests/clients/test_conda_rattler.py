@@ -98,6 +98,19 @@ def test_install_dependency_chain_from_conda_and_tar_bz2(
     assert (prefix / "share/pybase/2.0.txt").read_text() == "pybase 2.0 noarch\n"
     conda_meta = {p.name for p in (prefix / "conda-meta").glob("*.json")}
     assert {"pyapp-1.0-0.json", "pybase-2.0-0.json"} <= conda_meta
+    # anaconda show / search / packages report the conda platforms and builds
+    shown = client.output("show", owner)  # the owner's package table has Platforms and Builds columns
+    row = next(line for line in shown.splitlines() if f"{owner}/pyapp" in line)
+    assert "linux-64" in row
+    assert "conda" in row
+    found = client.output("search", "-p", "linux-64", "pyapp")
+    assert f"{owner}/pyapp" in found
+    assert f"{owner}/pybase" not in client.output("search", "-p", "linux-64", "pybase")
+    listed = httpx.get(
+        f"{live_server.api}/packages/{owner}", params={"platform": "noarch"}, timeout=30
+    ).json()
+    assert [p["name"] for p in listed] == ["pybase"]
+    assert listed[0]["builds"] == ["0"]
 
 
 def test_new_upload_is_visible_at_once_and_sharded_fetch_is_used(
