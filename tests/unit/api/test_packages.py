@@ -345,3 +345,20 @@ def test_events_are_logged_with_monotonic_serials(client, alice, tmp_path, db) -
     assert serials == sorted(serials) and len(set(serials)) == len(serials)
     with db.read() as session:
         assert session.get(Package, 1).access == "private"
+
+
+@pytest.mark.parametrize("kind", ["conda", "wheel"])
+def test_decompression_bombs_are_400_and_store_nothing(client, alice, tmp_path, db, settings, kind) -> None:
+    from tests.builders import build_conda_bomb, build_wheel_bomb
+
+    if kind == "conda":
+        path = build_conda_bomb(tmp_path)  # info/index.json inflates to 2 GiB
+        committed = upload(client, alice, "alice", "bomb", "1.0", path, f"noarch/{path.name}", "conda")
+    else:
+        path = build_wheel_bomb(tmp_path)  # METADATA inflates to 2 GiB
+        name, version = path.name.split("-")[:2]
+        committed = upload(client, alice, "alice", name, version, path, path.name, "pypi")
+    assert committed.status_code == 400
+    assert "larger than" in committed.json()["error"]
+    _assert_nothing_stored(client, db, settings, 0)
+    assert not blobs(settings)
