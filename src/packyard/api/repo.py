@@ -20,14 +20,16 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api.deps import Services, Svc, resolve_identity
-from packyard.core import queries
+from packyard.core import permissions, queries
+from packyard.core.auth import Identity
 from packyard.core.errors import BadRequest, Conflict, PackyardError, Unauthorized
 from packyard.core.models import File, Package, Release
 from packyard.core.multipart import read_form
+from packyard.core.permissions import Permission
 from packyard.core.services import packages as pkg_service
 from packyard.core.services import uploads
 from packyard.formats import registry
-from packyard.formats.base import InvalidPackage
+from packyard.formats.base import Artifact, InvalidPackage
 from packyard.formats.cran import routes as cran_routes
 from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi import xmlrpc
@@ -144,7 +146,7 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
             versions = await run_in_threadpool(_versions, svc, owner.id, artifact.name)
             artifact = dataclasses.replace(artifact, version=next_version(versions))
         if await run_in_threadpool(
-            _identical_exists, svc, owner.id, artifact.name, artifact.basename, ref.sha256, chosen_version
+            _identical_exists, svc, identity, owner.id, artifact, ref.sha256, chosen_version, via
         ):
             return PlainTextResponse(f"{artifact.basename} is already uploaded (identical file)\n")
         blob, extra = await run_in_threadpool(uploads.store_artifact, svc.store, incoming, artifact)
@@ -173,22 +175,30 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
 
 
 def _identical_exists(
-    svc: Services, owner_id: int, name: str, basename: str, sha256: str, version: str | None
+    svc: Services,
+    identity: Identity,
+    owner_id: int,
+    artifact: Artifact,
+    sha256: str,
+    version: str | None,
+    via: str,
 ) -> bool:
-    """Is this very file already there (in `version`; in any version when the uploader named none)?"""
-    query = (
-        select(File.id)
-        .join(Package, Package.id == File.package_id)
-        .where(
-            Package.owner_id == owner_id,
-            Package.name_key == name.lower(),
-            File.basename == basename,
-            File.sha256 == sha256,
-        )
-    )
-    if version is not None:
-        query = query.join(Release, Release.id == File.release_id).where(Release.version == version)
+    """Is this very file already there (in `version`; in any version when the uploader named none)?
+
+    Only someone who may write to the package gets the answer: to anyone else it would reveal what a private
+    package holds, so they go on to the write path and its 403.
+    """
     with svc.db.read() as session:
+        pkg = session.scalar(
+            select(Package).where(Package.owner_id == owner_id, Package.name_key == artifact.name.lower())
+        )
+        if pkg is None or not permissions.can(identity, Permission.WRITE, pkg, via=via):
+            return False
+        query = select(File.id).where(
+            File.package_id == pkg.id, File.basename == artifact.basename, File.sha256 == sha256
+        )
+        if version is not None:
+            query = query.join(Release, Release.id == File.release_id).where(Release.version == version)
         return session.scalar(query) is not None
 
 

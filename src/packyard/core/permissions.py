@@ -14,6 +14,7 @@ or `require`, which raises the error the caller should see. Two questions are co
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 from packyard.core.auth import Identity
 from packyard.core.errors import Forbidden, Unauthorized
@@ -75,7 +76,7 @@ def _scoped(identity: Identity, owner_id: int) -> bool:
     return token is None or token.org_id is None or token.org_id == owner_id
 
 
-def account_level(identity: Identity, package: Package) -> Permission | None:
+def account_level(identity: Identity, package: Package | PackageRef) -> Permission | None:
     """What the account behind `identity` may do with `package`, ignoring the credential's scopes."""
     account = identity.account
     level: Permission | None = None
@@ -120,20 +121,32 @@ def is_member(identity: Identity, org: Account) -> bool:
     return account.is_admin or account.id == org.id or org.id in identity.grants.member_of
 
 
-def can(identity: Identity, permission: Permission, target: Package | Account, *, via: str = "api") -> bool:
+def can(
+    identity: Identity, permission: Permission, target: Package | PackageRef | Account, *, via: str = "api"
+) -> bool:
     level = (
-        account_level(identity, target) if isinstance(target, Package) else namespace_level(identity, target)
+        account_level(identity, target)
+        if not isinstance(target, Account)
+        else namespace_level(identity, target)
     )
     if level is None or level < permission:
         return False
     if identity.token is None:
         return True
-    if permission == Permission.READ and isinstance(target, Package) and target.access == Access.PUBLIC:
+    if permission == Permission.READ and not isinstance(target, Account) and target.access == Access.PUBLIC:
         return True  # reading something public needs no scope: a token only narrows what its owner has
     return scope_allows(identity.scopes, permission, via)
 
 
-def can_see(identity: Identity, package: Package, *, via: str = "api") -> bool:
+class PackageRef(Protocol):
+    """What access decisions read of a package: listings pass light rows instead of loading whole packages."""
+
+    id: int
+    owner_id: int
+    access: str
+
+
+def can_see(identity: Identity, package: Package | PackageRef, *, via: str = "api") -> bool:
     """May the identity know that this package exists (listings, search, indexes)?"""
     return can(identity, Permission.READ, package, via=via)
 
@@ -145,16 +158,18 @@ def require(
     if can(identity, permission, target, via=via):
         return
     if identity.is_anonymous:
-        name = f"{target.owner.login}/{target.name}" if isinstance(target, Package) else target.login
+        name = f"{target.owner.login}/{target.name}" if not isinstance(target, Account) else target.login
         raise Unauthorized(f"{name}: this requires authentication")
     raise Forbidden(_forbidden_message(identity, permission, target))
 
 
 def _forbidden_message(identity: Identity, permission: Permission, target: Package | Account) -> str:
-    name = f"{target.owner.login}/{target.name}" if isinstance(target, Package) else target.login
+    name = f"{target.owner.login}/{target.name}" if not isinstance(target, Account) else target.login
     what = {Permission.READ: "read", Permission.WRITE: "write to", Permission.ADMIN: "administer"}[permission]
     level = (
-        account_level(identity, target) if isinstance(target, Package) else namespace_level(identity, target)
+        account_level(identity, target)
+        if not isinstance(target, Account)
+        else namespace_level(identity, target)
     )
     if identity.token is not None and level is not None and level >= permission:
         return f"the token's scopes ({', '.join(sorted(identity.scopes))}) do not allow you to {what} {name}"

@@ -69,11 +69,14 @@ class Audience:
 
 
 def audience(session: Session, identity: Identity, package_ids: Select[tuple[int]], via: str) -> Audience:
-    pkgs = session.scalars(select(Package).where(Package.id.in_(package_ids))).all()
+    # Light rows, not ORM objects: this runs on every index request.
+    pkgs = session.execute(
+        select(Package.id, Package.owner_id, Package.access).where(Package.id.in_(package_ids))
+    ).all()
     return audience_of(identity, pkgs, via)
 
 
-def audience_of(identity: Identity, pkgs: Iterable[Package], via: str) -> Audience:
+def audience_of(identity: Identity, pkgs: Iterable[permissions.PackageRef], via: str) -> Audience:
     pkgs = list(pkgs)
     visible = frozenset(p.id for p in pkgs if permissions.can_see(identity, p, via=via))
     hidden = frozenset(p.id for p in pkgs) - visible
