@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import time
 
 from sqlalchemy import func, select
 
@@ -57,12 +56,20 @@ def test_tokens_are_stored_hashed_and_only_hyphen_alnum(client, make_user, db) -
         assert token not in (stored.token_hash, stored.public_id, stored.name)
 
 
-def test_expired_and_removed_tokens_are_401(client, make_user) -> None:
+def test_expired_and_removed_tokens_are_401(client, make_user, db) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
     make_user("alice")
-    short = login(client, "alice", "password-123", note="short", **{"max-age": 1})
+    short = login(client, "alice", "password-123", note="short", **{"max-age": 3600})
     kept = login(client, "alice", "password-123", note="kept")
     assert client.get("/api/user", headers=auth(short)).status_code == 200
-    time.sleep(1.2)
+    listed = client.get("/api/authentications", headers=auth(kept)).json()
+    expires = dt.datetime.fromisoformat(next(t["expires"] for t in listed if t["application"] == "short"))
+    assert 3500 < (expires - dt.datetime.now(dt.UTC)).total_seconds() <= 3600
+    with db.write() as session:  # let an hour pass for this token without waiting for it
+        session.execute(update(Token).where(Token.name == "short").values(expires_at=dt.datetime.now(dt.UTC)))
     expired = client.get("/api/user", headers=auth(short))
     assert expired.status_code == 401 and "expired" in expired.json()["error"]
 
