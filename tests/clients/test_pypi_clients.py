@@ -118,12 +118,22 @@ def twine(home: Path, url: str, user: str, password: str, *files: Path, check: b
     )
 
 
-def test_twine_uploads_with_tokens_to_both_urls(
-    live_server: LiveServer, owner: str, token: str, dists: dict[str, Path], tmp_path: Path
-) -> None:
-    twine(tmp_path, f"{live_server.url}/pypi/{owner}/", token, "x-auth-token", dists["lib1"], dists["sdist"])
+@pytest.fixture(scope="module")
+def published(
+    live_server: LiveServer,
+    owner: str,
+    token: str,
+    dists: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Path]:
+    """The module's index, uploaded with the real twine through both upload URLs and both token forms.
+
+    A fixture rather than the first test, so every test stands alone wherever the test runner puts it.
+    """
+    home = tmp_path_factory.mktemp("twine")
+    twine(home, f"{live_server.url}/pypi/{owner}/", token, "x-auth-token", dists["lib1"], dists["sdist"])
     twine(
-        tmp_path,
+        home,
         f"{live_server.url}/api/repo/{owner}",
         "__token__",
         token,
@@ -132,6 +142,19 @@ def test_twine_uploads_with_tokens_to_both_urls(
         dists["yank1"],
         dists["yank2"],
     )
+    return dists
+
+
+def test_twine_uploads_with_tokens_to_both_urls(
+    live_server: LiveServer, owner: str, token: str, published: dict[str, Path], tmp_path: Path
+) -> None:
+    dists = published
+    files = httpx.get(
+        f"{live_server.url}/pypi/{owner}/simple/pk-lib/",
+        timeout=30,
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    ).json()["files"]
+    assert {f["filename"] for f in files} == {dists["lib1"].name, dists["sdist"].name, dists["lib2"].name}
     # an identical re-upload is fine, as on PyPI
     twine(tmp_path, f"{live_server.url}/pypi/{owner}", token, "x-auth-token", dists["lib1"])
     folder = tmp_path / "other"
@@ -165,7 +188,7 @@ def test_twine_uploads_with_tokens_to_both_urls(
 
 
 def test_wrong_digest_is_refused(
-    live_server: LiveServer, owner: str, token: str, dists: dict[str, Path]
+    live_server: LiveServer, owner: str, token: str, dists: dict[str, Path], published: dict[str, Path]
 ) -> None:
     data = dists["lib1"].read_bytes()
     response = httpx.post(
@@ -186,7 +209,9 @@ def test_wrong_digest_is_refused(
     assert "digest" in response.text
 
 
-def test_pip_and_uv_install_public(live_server: LiveServer, owner: str, tmp_path: Path) -> None:
+def test_pip_and_uv_install_public(
+    live_server: LiveServer, owner: str, tmp_path: Path, published: dict[str, Path]
+) -> None:
     index = f"{live_server.url}/pypi/{owner}/simple"
     run(tmp_path, "pip", "install", "--index-url", index, "--target", str(tmp_path / "pip"), "pk-app")
     assert (
@@ -227,7 +252,12 @@ def test_pip_and_uv_install_public(live_server: LiveServer, owner: str, tmp_path
 
 
 def test_yanked_files_are_skipped_unless_pinned(
-    live_server: LiveServer, owner: str, token: str, dists: dict[str, Path], tmp_path: Path
+    live_server: LiveServer,
+    owner: str,
+    token: str,
+    dists: dict[str, Path],
+    tmp_path: Path,
+    published: dict[str, Path],
 ) -> None:
     response = httpx.post(
         f"{live_server.api}/yank/{owner}/pk-yank/2.0/{dists['yank2'].name}",
@@ -313,7 +343,7 @@ def test_private_index_with_path_token_and_basic_auth(
 
 
 def test_admin_can_upload_for_a_user_and_names_normalise(
-    live_server: LiveServer, owner: str, tmp_path: Path
+    live_server: LiveServer, owner: str, tmp_path: Path, published: dict[str, Path]
 ) -> None:
     index = f"{live_server.url}/pypi/{owner}/simple"
     redirect = httpx.get(f"{index}/PK_Lib/", timeout=30, follow_redirects=True)
@@ -333,7 +363,9 @@ def test_admin_can_upload_for_a_user_and_names_normalise(
     assert httpx.get(f"{index}/pk-admin/", timeout=30).status_code == 200
 
 
-def test_xmlrpc_over_http_and_pip_search(live_server: LiveServer, owner: str, tmp_path: Path) -> None:
+def test_xmlrpc_over_http_and_pip_search(
+    live_server: LiveServer, owner: str, tmp_path: Path, published: dict[str, Path]
+) -> None:
     import xmlrpc.client
 
     proxy = xmlrpc.client.ServerProxy(f"{live_server.url}/pypi/{owner}")
