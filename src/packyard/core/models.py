@@ -11,7 +11,18 @@ import datetime as dt
 import enum
 from typing import Annotated, Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -234,6 +245,11 @@ class Event(Base):
     """Append-only log; `serial` is monotonic and is PyPI's changelog serial."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        # "The last serial of this project / owner" is asked on every PyPI page and XML-RPC call.
+        Index("ix_events_owner_serial", "owner", "serial"),
+        Index("ix_events_owner_package_serial", "owner", func.lower(text("package")), "serial"),
+    )
 
     serial: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
