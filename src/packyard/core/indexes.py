@@ -98,19 +98,36 @@ class IndexCache:
         self._items: OrderedDict[Hashable, Document] = OrderedDict()
         self._lock = threading.Lock()
         self._bytes = 0
+        self._building: dict[Hashable, threading.Lock] = {}
 
     def get_or_build(self, key: Hashable, build: Callable[[], Document]) -> Document:
+        """The cached document, or one build of it: concurrent callers of a stale key wait for the first."""
         with self._lock:
             doc = self._items.get(key)
             if doc is not None:
                 self._items.move_to_end(key)
                 return doc
-        doc = build()
-        with self._lock:
-            if key not in self._items:
+            building = self._building.get(key)
+            if building is None:
+                building = self._building[key] = threading.Lock()
+                building.acquire()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            with building:  # released when the first caller has stored its result (or failed)
+                pass
+            return self.get_or_build(key, build)
+        try:
+            doc = build()
+            with self._lock:
                 self._items[key] = doc
                 self._bytes += 2 * len(doc.body)  # the body plus room for its compressed variants
                 while self._bytes > self.max_bytes and len(self._items) > 1:
                     _, old = self._items.popitem(last=False)
                     self._bytes -= 2 * len(old.body)
-        return doc
+            return doc
+        finally:
+            with self._lock:
+                del self._building[key]
+            building.release()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from packyard.core import permissions, queries
@@ -68,10 +69,18 @@ class Audience:
             raise deny(identity, what)
 
 
-def audience(session: Session, identity: Identity, package_ids: Select[tuple[int]], via: str) -> Audience:
-    # Light rows, not ORM objects: this runs on every index request.
+def audience(
+    session: Session, identity: Identity, owner_id: int, file_table: type[Any], via: str
+) -> Audience:
+    """Who sees what among the owner's packages that have files in `file_table` (a format's per-file table).
+
+    Runs on every index request, so: light rows, and a correlated EXISTS on the package index rather than a
+    list of every file of the owner.
+    """
     pkgs = session.execute(
-        select(Package.id, Package.owner_id, Package.access).where(Package.id.in_(package_ids))
+        select(Package.id, Package.owner_id, Package.access).where(
+            Package.owner_id == owner_id, exists().where(file_table.package_id == Package.id)
+        )
     ).all()
     return audience_of(identity, pkgs, via)
 

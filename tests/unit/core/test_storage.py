@@ -264,3 +264,30 @@ def test_local_commit_is_durable_before_it_returns(tmp_path, monkeypatch) -> Non
         temp = str(incoming.path)
         incoming.commit()
     assert synced == [temp, str(leaf)]  # the folders exist now: only the file and its folder
+
+
+def test_index_cache_builds_a_stale_key_once_for_concurrent_readers() -> None:
+    import threading
+    import time
+
+    from packyard.core.indexes import Document, IndexCache
+
+    cache = IndexCache()
+    builds = []
+
+    def build() -> Document:
+        builds.append(1)
+        time.sleep(0.2)
+        return Document(b'{"x":1}')
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get_or_build(("k", 1), build))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1
+    assert len(results) == 8
+    assert all(doc is results[0] for doc in results)

@@ -77,8 +77,7 @@ def _document(
     kind: str,
     encoding: str,
 ) -> Response:
-    owned = select(CondaRecord.package_id).where(CondaRecord.owner_id == channel.owner.id)
-    aud = channels.audience(session, identity, owned, "conda")
+    aud = channels.audience(session, identity, channel.owner.id, CondaRecord, "conda")
     aud.require_some(identity, f"the channel {channel.owner.login}")
     gens = indexes.generations(session, store.FORMAT, channel.owner.id, channel.label)
     key = ("conda", channel.owner.id, channel.label, subdir, kind, gens.get(subdir, 0), aud.key)

@@ -72,9 +72,7 @@ def _packages(
     gz: bool,
 ) -> Response:
     owner = channel.owner
-    aud = channels.audience(
-        session, identity, select(CranFile.package_id).where(CranFile.owner_id == owner.id), via="cran"
-    )
+    aud = channels.audience(session, identity, owner.id, CranFile, "cran")
     aud.require_some(identity, f"the R repository of {owner.login}")
     key = store.slice_key(kind, r_version)
     generation = indexes.generations(session, store.FORMAT, owner.id, channel.label).get(key, 0)

@@ -116,8 +116,7 @@ def _last_serial(session: Session, owner: Account, package_names: list[str] | No
 
 def _root(request: Request, svc: Svc, session: Session, identity: Identity, index: Index) -> Response:
     media = _negotiate(request)
-    owned = select(PypiFile.package_id).where(PypiFile.owner_id == index.owner.id)
-    aud = channels.audience(session, identity, owned, "pypi")
+    aud = channels.audience(session, identity, index.owner.id, PypiFile, "pypi")
     aud.require_some(identity, f"the index of {index.owner.login}")
     visible = aud.visible
     gens = indexes.generations(session, store.FORMAT, index.owner.id, index.label)
