@@ -42,6 +42,7 @@ from common import (  # bench/common.py: the script's folder is first on sys.pat
     Load,
     Report,
     Server,
+    code_version,
     console,
     free_port,
     loadavg,
@@ -674,6 +675,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 report.context.append(
                     (f"{target.label}: memory", f"RSS {rss / 1e6:,.0f} MB, peak {hwm / 1e6:,.0f} MB")
                 )
+        started_on = dict(report.context)["code"]
+        if (ended_on := code_version()) != started_on:
+            report.context.append(("code at end (src/ changed during the run)", ended_on))
         report.context.append(("load average at end", loadavg()))
         report.context.append(("run", f"{time.perf_counter() - started:.0f} s in all, {dt.date.today()}"))
     finally:
