@@ -49,6 +49,12 @@ def generations(session: Session, fmt: str, owner_id: int, label: str) -> dict[s
     return {key: generation for key, generation in rows}
 
 
+def generation(session: Session, fmt: str, owner_id: int, label: str, key: str) -> int:
+    """One slice's generation: a primary-key lookup, for requests that need a single slice."""
+    row = session.get(IndexGeneration, (fmt, owner_id, label, key))
+    return row.generation if row is not None else 0
+
+
 @dataclass
 class Document:
     """One rendered index document with its strong ETag; compressed forms are made on first request."""

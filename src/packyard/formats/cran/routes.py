@@ -75,7 +75,7 @@ def _packages(
     aud = channels.audience(session, identity, owner.id, CranFile, "cran")
     aud.require_some(identity, f"the R repository of {owner.login}")
     key = store.slice_key(kind, r_version)
-    generation = indexes.generations(session, store.FORMAT, owner.id, channel.label).get(key, 0)
+    generation = indexes.generation(session, store.FORMAT, owner.id, channel.label, key)
 
     def build() -> indexes.Document:
         rows = session.execute(

@@ -119,8 +119,8 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
     aud = channels.audience(session, identity, index.owner.id, PypiFile, "pypi")
     aud.require_some(identity, f"the index of {index.owner.login}")
     visible = aud.visible
-    gens = indexes.generations(session, store.FORMAT, index.owner.id, index.label)
-    key = ("pypi-root", index.owner.id, index.label, gens.get(store.ROOT_KEY, 0), aud.key, media)
+    gen = indexes.generation(session, store.FORMAT, index.owner.id, index.label, store.ROOT_KEY)
+    key = ("pypi-root", index.owner.id, index.label, gen, aud.key, media)
 
     def build() -> indexes.Document:
         rows = session.execute(
@@ -168,14 +168,14 @@ def _project(
     aud = channels.audience_of(identity, pkgs, "pypi")
     aud.require_some(identity, f"{index.owner.login}/{project}")
     visible = [p for p in pkgs if p.id in aud.visible]
-    gens = indexes.generations(session, store.FORMAT, index.owner.id, index.label)
+    gen = indexes.generation(session, store.FORMAT, index.owner.id, index.label, project)
     serial = _last_serial(session, index.owner, [p.name for p in visible])
     key = (
         "pypi",
         index.owner.id,
         index.label,
         project,
-        gens.get(project, 0),
+        gen,
         tuple(p.id for p in visible),
         media,
         serial,
