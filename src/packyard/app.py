@@ -24,6 +24,7 @@ from packyard.core.storage import LocalBlobStore
 from packyard.formats.conda import routes as conda_routes
 from packyard.formats.cran import routes as cran_routes
 from packyard.formats.env import routes as env_routes
+from packyard.formats.front import Front
 from packyard.formats.notebook import routes as notebook_routes
 from packyard.formats.project import routes as project_routes
 from packyard.formats.pypi import json_api as pypi_json
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
     _add_error_handlers(app)
+    app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
     app.add_middleware(PathTokenMiddleware, domain=settings.domain)
     return app
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from packyard.app import create_app
+from packyard.cli.main import listener
 from packyard.config import Settings
 from packyard.core import migrate
 
@@ -70,3 +74,26 @@ def test_users_orgs_and_tokens(data: Path) -> None:
     not_owner = cli(data, "token", "create", "--user", "bob", "--name", "x", "--org", "acme", check=False)
     assert not_owner.returncode == 0  # bob is a site administrator: administrators may act for any org
     assert cli(data, "user", "disable", "nobody", check=False).returncode == 2
+
+
+def test_workers_share_a_listener_whose_connections_skip_nagle() -> None:
+    """`serve --workers N` hands uvicorn's workers our socket: their connections must get TCP_NODELAY
+    (without it each keep-alive response waits for the client's delayed ACK, uvicorn#3149)."""
+    sock = listener(uvicorn.Config("packyard.app:create_app", factory=True, host="127.0.0.1", port=0))
+    seen: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted = transport.get_extra_info("socket")
+            seen.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        await reader.read()  # the probe closes the connection once it has looked
+        writer.close()
+        server.close()
+
+    asyncio.run(accept_one())
+    assert seen and seen[0] != 0

@@ -18,7 +18,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import zstandard
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -36,23 +35,6 @@ def bump(session: Session, fmt: str, owner_id: int, label: str, key: str) -> Non
             set_={"generation": IndexGeneration.generation + 1},
         )
     )
-
-
-def generations(session: Session, fmt: str, owner_id: int, label: str) -> dict[str, int]:
-    rows = session.execute(
-        select(IndexGeneration.key, IndexGeneration.generation).where(
-            IndexGeneration.format == fmt,
-            IndexGeneration.owner_id == owner_id,
-            IndexGeneration.label == label,
-        )
-    )
-    return {key: generation for key, generation in rows}
-
-
-def generation(session: Session, fmt: str, owner_id: int, label: str, key: str) -> int:
-    """One slice's generation: a primary-key lookup, for requests that need a single slice."""
-    row = session.get(IndexGeneration, (fmt, owner_id, label, key))
-    return row.generation if row is not None else 0
 
 
 @dataclass

@@ -102,6 +102,35 @@ def test_upload_list_and_download(backend_client, backend: Backend, alice, tmp_p
             assert f.uploaded_at > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
 
 
+def test_index_documents_follow_changes(backend_client, backend: Backend, alice, tmp_path) -> None:
+    """Repeated anonymous index reads are answered by formats.front after one statement, on either backend."""
+    client = backend_client
+    pages = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+    def versions() -> list[str]:
+        response = client.get("/pypi/alice/simple/bar/", headers=pages)
+        assert response.status_code == 200, response.text
+        return response.json()["versions"]
+
+    def conda_files() -> list[str]:
+        doc = client.get("/conda/alice/linux-64/repodata.json").json()
+        return sorted([*doc["packages"], *doc["packages.conda"]])
+
+    for version in ("1.0", "2.0"):
+        folder = tmp_path / version
+        folder.mkdir()
+        wheel = build_wheel(folder, name="bar", version=version)
+        assert upload(client, alice, "alice", "bar", version, wheel, wheel.name, "pypi").status_code == 200
+        conda = build_conda(folder, name="foo", version=version, build="0", subdir="linux-64")
+        basename = f"linux-64/{conda.name}"
+        assert upload(client, alice, "alice", "foo", version, conda, basename, "conda").status_code == 200
+        for _ in range(3):
+            assert versions()[-1] == version
+            assert conda_files()[-1] == conda.name
+    client.patch("/api/package/alice/bar", headers=auth(alice), json={"access": "private"})
+    assert client.get("/pypi/alice/simple/bar/", headers=pages).status_code == 401
+
+
 def test_labels_removal_and_monotonic_events(backend_client, backend: Backend, alice, tmp_path) -> None:
     client = backend_client
     path = build_conda(tmp_path, name="foo", version="1.0", subdir="noarch")

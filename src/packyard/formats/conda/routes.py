@@ -18,7 +18,7 @@ from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import File, Package
-from packyard.formats import channels
+from packyard.formats import channels, front
 from packyard.formats.conda import index, store
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
 
@@ -79,20 +79,35 @@ def _document(
 ) -> Response:
     aud = channels.audience(session, identity, channel.owner.id, CondaRecord, "conda")
     aud.require_some(identity, f"the channel {channel.owner.login}")
-    gens = indexes.generations(session, store.FORMAT, channel.owner.id, channel.label)
-    key = ("conda", channel.owner.id, channel.label, subdir, kind, gens.get(subdir, 0), aud.key)
+    facts = front.Facts(
+        _FACTS,
+        {
+            "owner_id": channel.owner.id,
+            "label": channel.label,
+            "key": subdir,
+            "channel_key": store.CHANNEL_KEY,
+            "login_key": channel.owner.login_key,
+        },
+    )
+    values = facts.read(session)
+    key = ("conda", channel.owner.id, channel.label, subdir, kind, values[0], aud.key)
     cache: indexes.IndexCache = request.app.state.index_cache
     doc = cache.get_or_build(key, lambda: _build(session, channel, subdir, kind, aud))
-    etag = doc.variant_etag(encoding)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": channels.cache_control(aud.public_only),
-        "Vary": "Authorization",
-    }
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    body = doc.variant("json" if encoding == "raw" else encoding)
-    return Response(body, media_type=_MEDIA[encoding], headers=headers)
+    return front.respond(
+        request,
+        identity,
+        facts,
+        values,
+        doc.variant("json" if encoding == "raw" else encoding),
+        media_type=_MEDIA[encoding],
+        etag=doc.variant_etag(encoding),
+        headers={"Cache-Control": channels.cache_control(aud.public_only), "Vary": "Authorization"},
+    )
+
+
+_FACTS = select(front.generation(store.FORMAT), front.generation(store.FORMAT, "channel_key"), front.OWNER)
+"""A slice's documents depend on its generation. The channel's generation (bumped with every slice) is there
+for the one answer that depends on the other slices: none of the owner's packages left visible means 401."""
 
 
 def _build(

@@ -23,7 +23,7 @@ from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import File, FileLabel, Label, Package
-from packyard.formats import channels
+from packyard.formats import channels, front
 from packyard.formats.cran import index, store
 from packyard.formats.cran.models import CranFile
 
@@ -75,7 +75,11 @@ def _packages(
     aud = channels.audience(session, identity, owner.id, CranFile, "cran")
     aud.require_some(identity, f"the R repository of {owner.login}")
     key = store.slice_key(kind, r_version)
-    generation = indexes.generation(session, store.FORMAT, owner.id, channel.label, key)
+    facts = front.Facts(
+        _FACTS, {"owner_id": owner.id, "label": channel.label, "key": key, "login_key": owner.login_key}
+    )
+    values = facts.read(session)
+    generation = values[0]
 
     def build() -> indexes.Document:
         rows = session.execute(
@@ -91,16 +95,19 @@ def _packages(
         ("cran", owner.id, channel.label, key, generation, aud.key), build
     )
     encoding = "gz" if gz else "json"
-    etag = doc.variant_etag(encoding)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": channels.cache_control(aud.public_only),
-        "Vary": "Authorization",
-    }
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    media = "application/x-gzip" if gz else "text/plain; charset=utf-8"
-    return Response(doc.variant(encoding), media_type=media, headers=headers)
+    return front.respond(
+        request,
+        identity,
+        facts,
+        values,
+        doc.variant(encoding),
+        media_type="application/x-gzip" if gz else "text/plain; charset=utf-8",
+        etag=doc.variant_etag(encoding),
+        headers={"Cache-Control": channels.cache_control(aud.public_only), "Vary": "Authorization"},
+    )
+
+
+_FACTS = select(front.generation(store.FORMAT), front.OWNER)
 
 
 def _file(

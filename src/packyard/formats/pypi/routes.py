@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
@@ -21,7 +21,7 @@ from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Account, Event, File, FileLabel, Label, Package
-from packyard.formats import channels
+from packyard.formats import channels, front
 from packyard.formats.pypi import simple, store
 from packyard.formats.pypi.models import PypiFile
 
@@ -93,25 +93,32 @@ class NotAcceptable(NotFound):
         super().__init__(f"acceptable content types: {simple.JSON_TYPE}, {simple.HTML_TYPE}, text/html")
 
 
-def _respond(
-    request: Request, body: bytes, media_type: str, etag: str, serial: int, public: bool
-) -> Response:
-    headers = {
-        "ETag": etag,
+def _headers(serial: int, public: bool) -> dict[str, str]:
+    return {
         "Vary": "Accept, Authorization",
         "Cache-Control": "public, max-age=60" if public else "private, max-age=0, must-revalidate",
-        "X-PyPI-Last-Serial": str(serial),
+        "X-PyPI-Last-Serial": str(serial or 0),
     }
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
 
 
-def _last_serial(session: Session, owner: Account, package_names: list[str] | None = None) -> int:
-    query = select(func.max(Event.serial)).where(Event.owner == owner.login)
-    if package_names is not None:
-        query = query.where(func.lower(Event.package).in_([n.lower() for n in package_names]))
-    return session.scalar(query) or 0
+_ROOT_FACTS = select(
+    front.generation(store.FORMAT),
+    select(func.max(Event.serial)).where(Event.owner == bindparam("login")).scalar_subquery(),
+    front.OWNER,
+)
+"""The project list depends on its generation; its X-PyPI-Last-Serial on the owner's last event."""
+
+_PROJECT_FACTS = select(
+    front.generation(store.FORMAT),
+    select(func.max(Event.serial))
+    .where(
+        Event.owner == bindparam("login"),
+        func.lower(Event.package).in_(bindparam("names", expanding=True)),
+    )
+    .scalar_subquery(),
+    front.OWNER,
+)
+"""A project page depends on its generation; its serial on the last event of the packages it shows."""
 
 
 def _root(request: Request, svc: Svc, session: Session, identity: Identity, index: Index) -> Response:
@@ -119,7 +126,18 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
     aud = channels.audience(session, identity, index.owner.id, PypiFile, "pypi")
     aud.require_some(identity, f"the index of {index.owner.login}")
     visible = aud.visible
-    gen = indexes.generation(session, store.FORMAT, index.owner.id, index.label, store.ROOT_KEY)
+    facts = front.Facts(
+        _ROOT_FACTS,
+        {
+            "owner_id": index.owner.id,
+            "label": index.label,
+            "key": store.ROOT_KEY,
+            "login": index.owner.login,
+            "login_key": index.owner.login_key,
+        },
+    )
+    values = facts.read(session)
+    gen, last_serial, _ = values
     key = ("pypi-root", index.owner.id, index.label, gen, aud.key, media)
 
     def build() -> indexes.Document:
@@ -146,7 +164,16 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
         return indexes.Document(body, media_type=media)
 
     doc = request.app.state.index_cache.get_or_build(key, build)
-    return _respond(request, doc.body, media, doc.etag, _last_serial(session, index.owner), aud.public_only)
+    return front.respond(
+        request,
+        identity,
+        facts,
+        values,
+        doc.body,
+        media_type=media,
+        etag=doc.etag,
+        headers=_headers(last_serial, aud.public_only),
+    )
 
 
 def _project(
@@ -168,8 +195,20 @@ def _project(
     aud = channels.audience_of(identity, pkgs, "pypi")
     aud.require_some(identity, f"{index.owner.login}/{project}")
     visible = [p for p in pkgs if p.id in aud.visible]
-    gen = indexes.generation(session, store.FORMAT, index.owner.id, index.label, project)
-    serial = _last_serial(session, index.owner, [p.name for p in visible])
+    facts = front.Facts(
+        _PROJECT_FACTS,
+        {
+            "owner_id": index.owner.id,
+            "label": index.label,
+            "key": project,
+            "login": index.owner.login,
+            "names": [p.name.lower() for p in visible],
+            "login_key": index.owner.login_key,
+        },
+    )
+    values = facts.read(session)
+    gen, serial, _ = values
+    serial = serial or 0
     key = (
         "pypi",
         index.owner.id,
@@ -213,7 +252,16 @@ def _project(
         return indexes.Document(render(visible[0].name, project, files, serial), media_type=media)
 
     doc = request.app.state.index_cache.get_or_build(key, build)
-    return _respond(request, doc.body, media, doc.etag, serial, aud.public_only)
+    return front.respond(
+        request,
+        identity,
+        facts,
+        values,
+        doc.body,
+        media_type=media,
+        etag=doc.etag,
+        headers=_headers(serial, aud.public_only),
+    )
 
 
 def _file(
