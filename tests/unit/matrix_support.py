@@ -18,6 +18,7 @@ Targets: `pkg-{access}-{user|org}` for access in public, authenticated, private,
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import time
@@ -26,8 +27,11 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from packyard.core import auth as auth_module
 from packyard.core.db import Database
 from tests.unit.api.helpers import post_form
 
@@ -328,3 +332,105 @@ def _build_namespace(world: World, namespace: str) -> None:
             namespace, access, target_name(access, namespace), collaborators=("cora", "gone")
         )
         world.add_file(namespace, name, "1.0")
+
+
+# --- what the matrix test modules share: the tables, the credentials, reading an answer ---------------------------
+
+COLUMNS = tuple(f"{access}-{namespace}" for namespace in NAMESPACES for access in ACCESSES)
+READS = frozenset("RWA")
+
+
+def parse_table(
+    text: str,
+    columns: tuple[str, ...],
+    rows: tuple[str, ...] = IDENTITIES,
+    cells: tuple[str, ...] = ("-", "R", "W", "A", "x"),
+) -> dict[str, dict[str, str]]:
+    """A table of `identity cell cell ... comment` lines: one row per identity, in order, one cell per column."""
+    table = {}
+    for line in text.strip().splitlines():
+        identity, *values = line.split()
+        table[identity] = dict(zip(columns, values[: len(columns)], strict=True))
+    assert tuple(table) == rows, "the tables must have one row per identity, in order"
+    assert all(cell in cells for row in table.values() for cell in row.values())
+    return table
+
+
+def refused(identity: str) -> str:
+    return "401" if identity == "anonymous" else "403"
+
+
+def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters: a world signs in ~40 times to make tokens, and the matrices are not about hashing."""
+    monkeypatch.setattr(auth_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
+@dataclass(frozen=True)
+class Credential:
+    token: str | None = None
+    password: tuple[str, str] | None = None
+    """(login, password) sent as HTTP Basic."""
+    form: str = "none"
+    """How a token travels: `path` (/t/TOKEN/), `basic` (TOKEN:x-auth-token), `token` or `bearer` headers."""
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def answer(response: httpx.Response, *, plain: bool = False) -> str:
+    """The status, plus what is wrong with a refusal's shape (JSON {"error"}; plain text for uploads)."""
+    status = response.status_code
+    if status == 401 and not response.headers.get("www-authenticate", "").lower().startswith("basic"):
+        return "401 without WWW-Authenticate: Basic"
+    if status >= 400:
+        if plain:
+            has_error = bool(response.text.strip())
+        else:
+            try:
+                has_error = bool(response.json().get("error"))
+            except ValueError:
+                has_error = False
+        if not has_error:
+            return f"{status} without an error message"
+    return str(status)
+
+
+class Caller:
+    """One identity acting on one target with one credential: every request carries the credential."""
+
+    TOKEN_BASES: tuple[str, ...] = ()
+    """URL spaces whose token goes after their base (`/conda/t/TOKEN/...`); elsewhere a leading `/t/TOKEN/`."""
+
+    def __init__(self, client: TestClient, identity: str, target: Any, cred: Credential) -> None:
+        self.client = client
+        self.identity = identity
+        self.target = target
+        self.owner = target.owner
+        self.cred = cred
+
+    def with_path_token(self, path: str, token: str) -> str:
+        for base in self.TOKEN_BASES:
+            if path.startswith(base + "/"):
+                return f"{base}/t/{token}{path[len(base) :]}"
+        return f"/t/{token}{path}"
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any
+    ) -> httpx.Response:
+        headers = dict(headers or {})
+        cred = self.cred
+        if cred.password is not None:
+            headers["Authorization"] = basic(*cred.password)
+        elif cred.token is not None:
+            if cred.form == "path":
+                path = self.with_path_token(path, cred.token)
+            elif cred.form == "basic":
+                headers["Authorization"] = basic(cred.token, "x-auth-token")
+            elif cred.form == "token":
+                headers["Authorization"] = f"token {cred.token}"
+            elif cred.form == "bearer":
+                headers["Authorization"] = f"Bearer {cred.token}"
+            else:
+                raise AssertionError(f"unknown credential form {cred.form}")
+        return self.client.request(method, path, headers=headers, **kw)

@@ -26,6 +26,7 @@ from packyard.core.db import Database
 from tests.conftest import ADMIN_PASSWORD
 from tests.unit.matrix_support import (
     ACCESSES,
+    COLUMNS,
     IDENTITIES,
     NAMESPACE_LOGIN,
     NAMESPACES,
@@ -35,6 +36,8 @@ from tests.unit.matrix_support import (
     build_world,
     create_token,
     file_bytes,
+    parse_table,
+    refused,
     target_name,
 )
 
@@ -122,24 +125,8 @@ SUCCESS = {
     "delete": "201",
     "create": "200",
 }
-COLUMNS = tuple(f"{access}-{namespace}" for namespace in NAMESPACES for access in ACCESSES)
-
-
-def parse_table(text: str, columns: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    table = {}
-    for line in text.strip().splitlines():
-        identity, *cells = line.split()
-        table[identity] = dict(zip(columns, cells[: len(columns)], strict=True))
-    assert tuple(table) == IDENTITIES, "the tables must have one row per identity, in order"
-    return table
-
-
 LEVELS = parse_table(LEVELS_TABLE, COLUMNS)
-CREATE_RIGHTS = parse_table(CREATE_TABLE, NAMESPACES)
-
-
-def refused(identity: str) -> str:
-    return "401" if identity == "anonymous" else "403"
+CREATE_RIGHTS = parse_table(CREATE_TABLE, NAMESPACES, cells=("-", "yes", "x"))
 
 
 def expected(identity: str, column: str, action: str) -> str:

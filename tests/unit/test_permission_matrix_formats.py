@@ -26,7 +26,6 @@ TOKEN:x-auth-token), `token` or `bearer` (Authorization: token|Bearer TOKEN). Th
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import json
@@ -40,12 +39,10 @@ import httpx
 import msgpack
 import pytest
 import zstandard
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from packyard.app import create_app
 from packyard.config import Settings
-from packyard.core import auth as auth_module
 from packyard.core import migrate
 from packyard.core.db import Database
 from tests.builders import build_conda, build_r_source, build_wheel
@@ -53,6 +50,7 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.unit.api.helpers import upload as rest_upload
 from tests.unit.matrix_support import (
     ACCESSES,
+    COLUMNS,
     GROUPS,
     IDENTITIES,
     LISTING_GROUPS,
@@ -60,14 +58,21 @@ from tests.unit.matrix_support import (
     NAMESPACE_LOGIN,
     NAMESPACES,
     PASSWORD,
+    READS,
     TOKEN_SCOPES,
     USER_OF,
+    Caller,
+    Credential,
     SetupError,
     World,
+    answer,
     auth_header,
     build_world,
     create_token,
     expect,
+    fast_passwords,
+    parse_table,
+    refused,
     target_name,
 )
 
@@ -154,35 +159,19 @@ token-removed              x    x    x         x    x    x
 token-disabled             x    x    x         x    x    x
 """
 
-COLUMNS = tuple(f"{access}-{namespace}" for namespace in NAMESPACES for access in ACCESSES)
-READS = frozenset("RWA")
 WRITES = frozenset("WAU")
-
-
-def parse_table(text: str, columns: tuple[str, ...], rows: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    table = {}
-    for line in text.strip().splitlines():
-        identity, *cells = line.split()
-        table[identity] = dict(zip(columns, cells[: len(columns)], strict=True))
-    assert tuple(table) == rows, "the tables must have one row per identity, in order"
-    assert all(cell in "-RWAUx" for row in table.values() for cell in row.values())
-    return table
-
+CELLS = ("-", "R", "W", "A", "U", "x")
 
 TABLES = {
-    "conda": parse_table(CONDA_TABLE, COLUMNS, IDENTITIES),
-    "pypi": parse_table(PYPI_TABLE, COLUMNS, IDENTITIES),
-    "cran": parse_table(CRAN_TABLE, COLUMNS, IDENTITIES),
+    "conda": parse_table(CONDA_TABLE, COLUMNS, cells=CELLS),
+    "pypi": parse_table(PYPI_TABLE, COLUMNS, cells=CELLS),
+    "cran": parse_table(CRAN_TABLE, COLUMNS, cells=CELLS),
 }
 
 LISTING, FETCH, UPLOAD, ALONE = "listing", "fetch", "upload", "alone"
 """What an action observes. listing: `listed` / `hidden` (200 either way). fetch: 200, or 401/403 when the caller
 may not read the package. upload: 200, or 401/403 when the caller may not write. alone: an index of a namespace
 holding only the target: `listed`, or 401 (anonymous) / 403 (valid credentials) when the target is hidden."""
-
-
-def refused(identity: str) -> str:
-    return "401" if identity == "anonymous" else "403"
 
 
 def expected(cell: str, kind: str, identity: str) -> str:
@@ -244,11 +233,6 @@ class FormatWorld:
     @property
     def client(self) -> TestClient:
         return self.world.client
-
-
-def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: the world signs in ~40 times to make tokens, and this is not about hashing."""
-    monkeypatch.setattr(auth_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 
 
 @pytest.fixture(scope="module")
@@ -492,25 +476,6 @@ def check_setup(fw: FormatWorld, *keys: str) -> None:
 FORMS = ("path", "basic", "token", "bearer")
 
 
-@dataclass(frozen=True)
-class Credential:
-    token: str | None = None
-    password: tuple[str, str] | None = None
-    """(login, password) sent as HTTP Basic."""
-    form: str = "none"
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def with_path_token(path: str, token: str) -> str:
-    for base in ("/api/repo", "/conda", "/pypi", "/cran"):
-        if path.startswith(base + "/"):
-            return f"{base}/t/{token}{path[len(base) :]}"
-    raise AssertionError(f"no place for a token in {path}")
-
-
 def credential(fw: FormatWorld, identity: str, namespace: str, owner: str, form: str) -> Credential:
     """The credential `identity` uses for a package of `owner` (in a namespace of kind `namespace`)."""
     world = fw.world
@@ -529,24 +494,6 @@ def credential(fw: FormatWorld, identity: str, namespace: str, owner: str, form:
 # --- observing an action -----------------------------------------------------------------------------------------
 
 
-def answer(response: httpx.Response, *, plain: bool = False) -> str:
-    """The status, plus what is wrong with a refusal's shape (JSON {"error"}; plain text for uploads)."""
-    status = response.status_code
-    if status == 401 and not response.headers.get("www-authenticate", "").lower().startswith("basic"):
-        return "401 without WWW-Authenticate: Basic"
-    if status >= 400:
-        if plain:
-            has_error = bool(response.text.strip())
-        else:
-            try:
-                has_error = bool(response.json().get("error"))
-            except ValueError:
-                has_error = False
-        if not has_error:
-            return f"{status} without an error message"
-    return str(status)
-
-
 def unpack_zst_msgpack(data: bytes) -> Any:
     return msgpack.unpackb(zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 24), raw=False)
 
@@ -555,34 +502,12 @@ def unzst(data: bytes) -> bytes:
     return zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 26)
 
 
-class Case:
-    def __init__(self, fw: FormatWorld, identity: str, target: Target, cred: Credential) -> None:
-        self.fw = fw
-        self.client = fw.client
-        self.identity = identity
-        self.target = target
-        self.owner = target.owner
-        self.cred = cred
+class Case(Caller):
+    TOKEN_BASES = ("/api/repo", "/conda", "/pypi", "/cran")
 
-    def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any
-    ) -> httpx.Response:
-        headers = dict(headers or {})
-        cred = self.cred
-        if cred.password is not None:
-            headers["Authorization"] = basic(*cred.password)
-        elif cred.token is not None:
-            if cred.form == "path":
-                path = with_path_token(path, cred.token)
-            elif cred.form == "basic":
-                headers["Authorization"] = basic(cred.token, "x-auth-token")
-            elif cred.form == "token":
-                headers["Authorization"] = f"token {cred.token}"
-            elif cred.form == "bearer":
-                headers["Authorization"] = f"Bearer {cred.token}"
-            else:
-                raise AssertionError(f"unknown credential form {cred.form}")
-        return self.client.request(method, path, headers=headers, **kw)
+    def __init__(self, fw: FormatWorld, identity: str, target: Target, cred: Credential) -> None:
+        super().__init__(fw.client, identity, target, cred)
+        self.fw = fw
 
     def get(self, path: str, **headers: str) -> httpx.Response:
         return self.request("GET", path, headers=headers)

@@ -37,7 +37,6 @@ TOKEN:x-auth-token) or `token` (Authorization: token TOKEN). The forms rotate ov
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +44,11 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from packyard.app import create_app
 from packyard.config import Settings
-from packyard.core import auth as auth_module
 from packyard.core import migrate
 from packyard.core.db import Database
 from packyard.core.models import Account, File, Package, Release
@@ -60,17 +57,25 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.unit.formats.named_support import env_yaml, notebook_bytes, project_tar_gz
 from tests.unit.matrix_support import (
     ACCESSES,
+    COLUMNS,
     IDENTITIES,
     NAMESPACE_ADMIN,
     NAMESPACE_LOGIN,
     NAMESPACES,
     PASSWORD,
+    READS,
     USER_OF,
+    Caller,
+    Credential,
     World,
+    answer,
     auth_header,
     build_world,
     create_token,
     expect,
+    fast_passwords,
+    parse_table,
+    refused,
     target_name,
 )
 
@@ -106,30 +111,13 @@ token-removed              x    x    x         x    x    x
 token-disabled             x    x    x         x    x    x      gone (collaborator, acme/admins) is disabled
 """
 
-COLUMNS = tuple(f"{access}-{namespace}" for namespace in NAMESPACES for access in ACCESSES)
-READS = frozenset("RWA")
 WRITES = frozenset("WA")
 
-
-def parse_table(text: str, columns: tuple[str, ...], rows: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    table = {}
-    for line in text.strip().splitlines():
-        identity, *cells = line.split()
-        table[identity] = dict(zip(columns, cells[: len(columns)], strict=True))
-    assert tuple(table) == rows, "the tables must have one row per identity, in order"
-    assert all(cell in "-RWAx" for row in table.values() for cell in row.values())
-    return table
-
-
-TABLE = parse_table(NAMED_TABLE, COLUMNS, IDENTITIES)
+TABLE = parse_table(NAMED_TABLE, COLUMNS)
 
 LISTING, FETCH, UPLOAD = "listing", "fetch", "upload"
 """What an action observes. listing: `listed` / `hidden` (200 either way). fetch: 200, or 401/403 when the caller
 may not read the package. upload: 200, or 401/403 when the caller may not write to it."""
-
-
-def refused(identity: str) -> str:
-    return "401" if identity == "anonymous" else "403"
 
 
 def expected(cell: str, kind: str, identity: str) -> str:
@@ -193,11 +181,6 @@ class NamedWorld:
     @property
     def client(self) -> TestClient:
         return self.world.client
-
-
-def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters: the world signs in ~40 times to make tokens, and this is not about hashing."""
-    monkeypatch.setattr(auth_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 
 
 @pytest.fixture(scope="module")
@@ -339,26 +322,6 @@ def check_setup(nw: NamedWorld, *keys: str) -> None:
 FORMS = ("path", "basic", "token")
 
 
-@dataclass(frozen=True)
-class Credential:
-    token: str | None = None
-    password: tuple[str, str] | None = None
-    """(login, password) sent as HTTP Basic."""
-    form: str = "none"
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def with_path_token(path: str, token: str) -> str:
-    """`/notebooks/t/T/...`, `/envs/t/T/...`, `/api/repo/t/T/OWNER`; elsewhere a leading `/t/T/`."""
-    for base in ("/notebooks", "/envs", "/api/repo"):
-        if path.startswith(base + "/"):
-            return f"{base}/t/{token}{path[len(base) :]}"
-    return f"/t/{token}{path}"
-
-
 def credential(nw: NamedWorld, identity: str, namespace: str, form: str) -> Credential:
     """The credential `identity` uses for a package in a namespace of kind `namespace`."""
     world = nw.world
@@ -374,51 +337,13 @@ def credential(nw: NamedWorld, identity: str, namespace: str, form: str) -> Cred
 # --- observing an action -----------------------------------------------------------------------------------------
 
 
-def answer(response: httpx.Response, *, plain: bool = False) -> str:
-    """The status, plus what is wrong with a refusal's shape (JSON {"error"}; plain text for uploads)."""
-    status = response.status_code
-    if status == 401 and not response.headers.get("www-authenticate", "").lower().startswith("basic"):
-        return "401 without WWW-Authenticate: Basic"
-    if status >= 400:
-        if plain:
-            has_error = bool(response.text.strip())
-        else:
-            try:
-                has_error = bool(response.json().get("error"))
-            except ValueError:
-                has_error = False
-        if not has_error:
-            return f"{status} without an error message"
-    return str(status)
+class Case(Caller):
+    TOKEN_BASES = ("/notebooks", "/envs", "/api/repo")
 
-
-class Case:
     def __init__(self, nw: NamedWorld, identity: str, target: Target, cred: Credential) -> None:
+        super().__init__(nw.client, identity, target, cred)
         self.nw = nw
-        self.client = nw.client
-        self.identity = identity
-        self.target = target
-        self.owner = target.owner
         self.name = target.name
-        self.cred = cred
-
-    def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any
-    ) -> httpx.Response:
-        headers = dict(headers or {})
-        cred = self.cred
-        if cred.password is not None:
-            headers["Authorization"] = basic(*cred.password)
-        elif cred.token is not None:
-            if cred.form == "path":
-                path = with_path_token(path, cred.token)
-            elif cred.form == "basic":
-                headers["Authorization"] = basic(cred.token, "x-auth-token")
-            elif cred.form == "token":
-                headers["Authorization"] = f"token {cred.token}"
-            else:
-                raise AssertionError(f"unknown credential form {cred.form}")
-        return self.client.request(method, path, headers=headers, **kw)
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.request("GET", path, **kw)
