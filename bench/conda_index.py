@@ -165,7 +165,7 @@ class Spec:
     def about_json(self) -> dict[str, Any]:
         return {
             "summary": f"{self.name}, a synthetic package for Packyard's benchmark",
-            "description": f"{self.name} has {FILES_PER_NAME} files spread over subdirs and labels.",
+            "description": f"{self.name} has files spread over subdirs and labels.",
             "home": f"https://example.org/{self.name}",
             "license": "BSD-3-Clause",
         }
@@ -195,15 +195,15 @@ def _label_of(version_index: int, versions: int) -> str:
     return next(label for label, upto in LABEL_SHARES if share < upto)
 
 
-def plan_channel(records: int, seed: int = 4) -> list[Spec]:
-    """~records files over records/20 names: realistic names, versions, builds, dependencies and formats."""
+def plan_channel(records: int, files_per_name: int = FILES_PER_NAME, seed: int = 4) -> list[Spec]:
+    """~records files over records/files_per_name names: realistic names, versions, builds, dependencies."""
     rng = random.Random(seed)
-    count = max(3, records // FILES_PER_NAME)
+    count = max(3, records // files_per_name)
     names = [f"{PREFIXES[i % len(PREFIXES)]}{WORDS[i % len(WORDS)]}{i}" for i in range(count)]
     specs = []
     for i, name in enumerate(names):
         subdirs = ("noarch",) if i % 3 == 2 else ("linux-64", "osx-arm64")
-        versions = FILES_PER_NAME // len(subdirs)
+        versions = files_per_name // len(subdirs)
         exports = (f"{name} >=1.0,<2.0a0",) if name.startswith("lib") else ()
         for v in range(versions):
             version = f"{1 + v // 5}.{v % 5}.{rng.randrange(10)}"
@@ -1256,6 +1256,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="5,000 records, 3 uploads, 3 s loads: a smoke run"
     )
+    parser.add_argument(
+        "--files-per-name",
+        type=int,
+        default=FILES_PER_NAME,
+        help=f"files per package name, over subdirs and labels ({FILES_PER_NAME}); sets the shard index size",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="uploads per visibility measurement (10)")
     parser.add_argument("--seconds", type=float, default=None, help="duration of each load run (10)")
     parser.add_argument(
@@ -1295,7 +1301,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     servers: list[Server] = []
     try:
         data, channel = tmp / "data", tmp / "channel"
-        specs = plan_channel(args.records)
+        specs = plan_channel(args.records, args.files_per_name)
         with phase(f"writing {len(specs):,} package files", timings, "files"):
             blobs = write_channel(specs, channel)
             verify_sample(specs, channel)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +85,7 @@ class Front:
         self.app = app
         self.db = db
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bytes, str], _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         # SQLite answers in microseconds from the page cache: cheaper inline than a thread hop. A server's
@@ -123,21 +123,26 @@ class Front:
         with self.db.engine.connect() as connection:
             return facts.read(connection)
 
-    def _touch(self, key: Hashable) -> None:
+    def _touch(self, key: tuple[str, bytes, str]) -> None:
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
 
-    def remember(self, key: Hashable, entry: _Entry) -> None:
+    def remember(self, key: tuple[str, bytes, str], entry: _Entry) -> None:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.body)
+                self._bytes -= _size(key, old)
             self._entries[key] = entry
-            self._bytes += len(entry.body)
+            self._bytes += _size(key, entry)
             while self._bytes > self.max_bytes and len(self._entries) > 1:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= len(dropped.body)
+                dropped_key, dropped = self._entries.popitem(last=False)
+                self._bytes -= _size(dropped_key, dropped)
+
+
+def _size(key: tuple[str, bytes, str], entry: _Entry) -> int:
+    """What an entry holds, its key included: callers choose the Accept header, so keys are not free."""
+    return len(entry.body) + sum(len(part) for part in key) + 256
 
 
 async def _send(entry: _Entry, scope: Scope, headers: Headers, send: Send) -> None:

@@ -10,8 +10,10 @@ import gzip
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from packyard.core import indexes
+from packyard.formats.front import Facts, Front, _Entry
 from tests.builders import build_conda, build_r_source
 from tests.unit.api.helpers import auth, login, upload
 from tests.unit.formats.pypi_support import put_wheel
@@ -172,3 +174,16 @@ def test_cran_packages(client, alice, routed, tmp_path) -> None:
     assert routed.calls == calls
     put("1.1")
     assert b"Version: 1.1" in gzip.decompress(client.get(url).content)
+
+
+def test_entries_are_bounded_by_size_keys_included(db) -> None:
+    """Callers choose the Accept header, so a flood of distinct ones must not grow memory past the bound."""
+    bound = 64 * 1024
+    front = Front(app=None, db=db, max_bytes=bound)  # type: ignore[arg-type]
+    facts = Facts(select(1), {})
+    for i in range(1000):
+        key = ("/pypi/alice/simple/demo/", b"", f"text/html;q=0.{i}" + "x" * 4000)
+        front.remember(key, _Entry(facts, (1,), [], b"<html/>", b'"e"'))
+    assert front._bytes <= bound
+    assert 0 < len(front._entries) <= bound // 4000
+    assert "q=0.999" in next(reversed(front._entries))[2]  # the newest stays
