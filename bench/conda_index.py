@@ -62,7 +62,7 @@ from packyard.core.models import Account, Event, File, FileLabel, IndexGeneratio
 from packyard.core.services.accounts import create_user
 from packyard.formats.base import Artifact
 from packyard.formats.conda import index, store
-from packyard.formats.conda.models import CondaRecord
+from packyard.formats.conda.models import CondaMember, CondaRecord
 from packyard.formats.conda.parse import parse as parse_conda
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -325,8 +325,8 @@ def verify_sample(specs: Sequence[Spec], root: Path, count: int = 40) -> None:
 def populate(db: Database, login: str, specs: Sequence[Spec], blobs: Sequence[Blob]) -> None:
     """Insert in bulk the rows add_file and conda's on_event would write for these files, one upload at a time.
 
-    Package, Release, File (attrs = the parsed index.json), FileLabel, Event and CondaRecord rows as add_file and
-    store._add_record make them; then what store.touch does in each upload's transaction: indexes.bump of the
+    Package, Release, File (attrs = the parsed index.json), FileLabel, Event, CondaRecord and CondaMember rows as
+    add_file and store.on_event make them; then what store.touch does in each upload's transaction: indexes.bump of the
     slice and its channel key (once per slice here, so generations start at 1 instead of counting uploads) and
     store.rebuild_shard per (label, subdir, name).
     """
@@ -341,7 +341,7 @@ def populate(db: Database, login: str, specs: Sequence[Spec], blobs: Sequence[Bl
         packages: dict[str, int] = {}
         releases: dict[tuple[str, str], int] = {}
         rows: dict[type, list[dict[str, Any]]] = {
-            model: [] for model in (Package, Release, File, FileLabel, Event, CondaRecord)
+            model: [] for model in (Package, Release, File, FileLabel, Event, CondaRecord, CondaMember)
         }
         base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
         for n, (spec, blob) in enumerate(zip(specs, blobs, strict=True)):
@@ -428,6 +428,9 @@ def populate(db: Database, login: str, specs: Sequence[Spec], blobs: Sequence[Bl
                     "filename": spec.filename,
                     "record": index.dumps(record),
                 }
+            )
+            rows[CondaMember].append(
+                {"owner_id": owner_id, "label": spec.label, "subdir": spec.subdir, "file_id": file_id}
             )
         for model, values in rows.items():
             for start in range(0, len(values), 5000):

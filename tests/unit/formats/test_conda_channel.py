@@ -7,8 +7,11 @@ import hashlib
 import msgpack
 import pytest
 import zstandard
+from alembic import command
+from sqlalchemy import text
 
 from packyard.config import Settings
+from packyard.core import migrate
 from tests.builders import build_conda, rewrite_zip
 from tests.unit.api.helpers import auth, login, upload
 
@@ -205,3 +208,25 @@ def test_conda_subdomain_and_token_positions(settings, db, make_user, tmp_path) 
     assert list(via_host.json()["packages.conda"]) == ["dom-1.0-0.conda"]
     with_token = client.get(f"/t/{token}/alice/noarch/repodata.json", headers={"Host": "conda.example.org"})
     assert with_token.status_code == 200
+
+
+def test_migration_0007_backfills_slice_membership(client, alice, settings, db, tmp_path) -> None:
+    """Upgrading a database made before `conda_members` gives every labelled file the rows uploads now write."""
+    put(client, alice, tmp_path, name="both", labels=["main", "dev"])
+    put(client, alice, tmp_path, name="lin", subdir="linux-64")
+    put(client, alice, tmp_path, name="dev", fmt="tar.bz2", labels=["dev"])
+    query = text("SELECT owner_id, label, subdir, file_id FROM conda_members")
+    with db.read() as session:
+        recorded = set(session.execute(query).all())
+    assert {(label, subdir) for _, label, subdir, _ in recorded} == {
+        ("main", "noarch"),
+        ("dev", "noarch"),
+        ("main", "linux-64"),
+    }
+    assert len(recorded) == 4
+    db.dispose()
+    command.downgrade(migrate.alembic_config(settings.sqlalchemy_url), "0006")
+    migrate.upgrade(settings.sqlalchemy_url)
+    with db.read() as session:
+        assert set(session.execute(query).all()) == recorded
+    assert sorted(repodata(client, "alice/label/dev")["packages"]) == ["dev-1.0-0.tar.bz2"]

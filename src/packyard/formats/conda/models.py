@@ -25,6 +25,23 @@ class CondaRecord(Base):
     """JSON text of the record, ready to be spliced into repodata.json."""
 
 
+class CondaMember(Base):
+    """Which conda files a slice (owner, label, subdir) holds: label membership kept beside the records.
+
+    A slice is read in primary-key order from here, so rebuilding `main/linux-64` touches its own files only,
+    not every file of the owner's subdir in every label (file_labels alone cannot be range-scanned by subdir).
+    """
+
+    __tablename__ = "conda_members"
+
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), primary_key=True)
+    subdir: Mapped[str] = mapped_column(String(50), primary_key=True)
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("conda_records.file_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class CondaShard(Base):
     """A CEP-16 shard: zstd(msgpack) of one package name's records in one slice, named by its sha256.
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from packyard.core import indexes, queries
 from packyard.core.errors import Conflict
-from packyard.core.models import Event, FileLabel, Label, Package
+from packyard.core.models import Event, Package
 from packyard.formats.conda import index
-from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
+from packyard.formats.conda.models import CondaMember, CondaRecord, CondaShard, CondaShardHead
 
 FORMAT = "conda"
 CHANNEL_KEY = ""
@@ -35,9 +35,16 @@ def on_event(session: Session, event: Event) -> None:
         labels = event.data.get("labels") or [event.data.get("label")]
         if kind == "file.added":
             _add_record(session, owner_id, event)
-        name = _conda_name(session, owner_id, event)
+        file_id = _file_id(session, event)
+        name = (
+            session.scalar(select(CondaRecord.name).where(CondaRecord.file_id == file_id))
+            if file_id
+            else None
+        )
+        if file_id is not None:
+            _set_members(session, kind, owner_id, subdir, file_id, labels)
         if kind == "file.removed":
-            session.execute(delete(CondaRecord).where(CondaRecord.file_id == _file_id(session, event)))
+            session.execute(delete(CondaRecord).where(CondaRecord.file_id == file_id))
         for label in labels:
             touch(session, owner_id, label, subdir, name)
     elif kind == "access.changed":
@@ -64,9 +71,27 @@ def _file_id(session: Session, event: Event) -> int | None:
     return f.id if f is not None else None
 
 
-def _conda_name(session: Session, owner_id: int, event: Event) -> str | None:
-    file_id = _file_id(session, event)
-    return session.scalar(select(CondaRecord.name).where(CondaRecord.file_id == file_id)) if file_id else None
+def _set_members(
+    session: Session, kind: str, owner_id: int, subdir: str, file_id: int, labels: Iterable[str]
+) -> None:
+    """Keep `conda_members` equal to the file's labels: added with the file or a label, removed with either."""
+    if kind == "file.removed":
+        session.execute(delete(CondaMember).where(CondaMember.file_id == file_id))
+    elif kind == "label.removed":
+        session.execute(
+            delete(CondaMember).where(
+                CondaMember.owner_id == owner_id,
+                CondaMember.label.in_(list(labels)),
+                CondaMember.subdir == subdir,
+                CondaMember.file_id == file_id,
+            )
+        )
+    else:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        rows = [
+            {"owner_id": owner_id, "label": label, "subdir": subdir, "file_id": file_id} for label in labels
+        ]
+        session.execute(insert(CondaMember).values(rows).on_conflict_do_nothing())
 
 
 def _add_record(session: Session, owner_id: int, event: Event) -> None:
@@ -93,9 +118,8 @@ def slice_rows(
     """The records of one slice, optionally only of some packages."""
     query = (
         select(CondaRecord.name, CondaRecord.filename, CondaRecord.record)
-        .join(FileLabel, FileLabel.file_id == CondaRecord.file_id)
-        .join(Label, and_(Label.id == FileLabel.label_id, Label.name == label))
-        .where(CondaRecord.owner_id == owner_id, CondaRecord.subdir == subdir)
+        .join(CondaMember, CondaMember.file_id == CondaRecord.file_id)
+        .where(CondaMember.owner_id == owner_id, CondaMember.label == label, CondaMember.subdir == subdir)
     )
     if package_ids is not None:
         query = query.where(CondaRecord.package_id.in_(list(package_ids)))
@@ -105,9 +129,15 @@ def slice_rows(
 def rebuild_shard(session: Session, owner_id: int, label: str, subdir: str, name: str) -> None:
     rows = session.execute(
         select(CondaRecord.package_id, CondaRecord.filename, CondaRecord.record)
-        .join(FileLabel, FileLabel.file_id == CondaRecord.file_id)
-        .join(Label, and_(Label.id == FileLabel.label_id, Label.name == label))
-        .where(CondaRecord.owner_id == owner_id, CondaRecord.subdir == subdir, CondaRecord.name == name)
+        .join(CondaMember, CondaMember.file_id == CondaRecord.file_id)
+        .where(
+            CondaMember.owner_id == owner_id,
+            CondaMember.label == label,
+            CondaMember.subdir == subdir,
+            CondaRecord.owner_id == owner_id,
+            CondaRecord.subdir == subdir,
+            CondaRecord.name == name,
+        )
     ).all()
     key = {"owner_id": owner_id, "label": label, "subdir": subdir, "name": name}
     if not rows:
@@ -135,9 +165,8 @@ def rebuild_shard(session: Session, owner_id: int, label: str, subdir: str, name
 
 def _package_slices(session: Session, owner_id: int, package: str) -> set[tuple[str, str]]:
     rows = session.execute(
-        select(Label.name, CondaRecord.subdir)
-        .join(FileLabel, FileLabel.label_id == Label.id)
-        .join(CondaRecord, CondaRecord.file_id == FileLabel.file_id)
+        select(CondaMember.label, CondaMember.subdir)
+        .join(CondaRecord, CondaRecord.file_id == CondaMember.file_id)
         .join(Package, Package.id == CondaRecord.package_id)
         .where(Package.owner_id == owner_id, Package.name_key == package.lower())
     )
