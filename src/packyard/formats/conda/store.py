@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -128,15 +128,18 @@ def slice_rows(
 
 def rebuild_shard(session: Session, owner_id: int, label: str, subdir: str, name: str) -> None:
     rows = session.execute(
-        select(CondaRecord.package_id, CondaRecord.filename, CondaRecord.record)
-        .join(CondaMember, CondaMember.file_id == CondaRecord.file_id)
-        .where(
-            CondaMember.owner_id == owner_id,
-            CondaMember.label == label,
-            CondaMember.subdir == subdir,
+        # The name's few records by ix_conda_records_slice, each checked against the slice by primary key (as a
+        # join, SQLite would walk the whole slice's membership for every shard).
+        select(CondaRecord.package_id, CondaRecord.filename, CondaRecord.record).where(
             CondaRecord.owner_id == owner_id,
             CondaRecord.subdir == subdir,
             CondaRecord.name == name,
+            exists().where(
+                CondaMember.owner_id == owner_id,
+                CondaMember.label == label,
+                CondaMember.subdir == subdir,
+                CondaMember.file_id == CondaRecord.file_id,
+            ),
         )
     ).all()
     key = {"owner_id": owner_id, "label": label, "subdir": subdir, "name": name}
