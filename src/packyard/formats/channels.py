@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select, true
 from sqlalchemy.orm import Session
 
 from packyard.core import permissions, queries
@@ -56,6 +56,15 @@ class Audience:
     visible: frozenset[int]
     hidden: frozenset[int]
     public_only: bool
+    everything: bool = False
+    """Every package of the owner is visible (all are public): `visible` is then not listed."""
+
+    def sees(self, package_id: int) -> bool:
+        return self.everything or package_id in self.visible
+
+    def only_visible(self, package_id: ColumnElement[int]) -> ColumnElement[bool]:
+        """A WHERE clause keeping the rows of visible packages: none at all when everything is visible."""
+        return true() if self.everything else package_id.in_(self.visible)
 
     @property
     def key(self) -> str:
@@ -74,15 +83,31 @@ def audience(
 ) -> Audience:
     """Who sees what among the owner's packages that have files in `file_table` (a format's per-file table).
 
-    Runs on every index request, so: light rows, and a correlated EXISTS on the package index rather than a
-    list of every file of the owner.
+    Runs on every routed index request, so: when the owner has no package that is not public and
+    core.permissions lets the caller see a public package of the owner, one EXISTS answers "everything" without
+    listing packages; otherwise light rows, and a correlated EXISTS on the package index rather than a list of
+    every file of the owner.
     """
+    if permissions.can_see(identity, _PublicPackage(owner_id), via=via) and not session.scalar(
+        select(exists().where(Package.owner_id == owner_id, Package.access != Access.PUBLIC))
+    ):
+        return Audience(frozenset(), frozenset(), public_only=True, everything=True)
     pkgs = session.execute(
         select(Package.id, Package.owner_id, Package.access).where(
             Package.owner_id == owner_id, exists().where(file_table.package_id == Package.id)
         )
     ).all()
     return audience_of(identity, pkgs, via)
+
+
+@dataclass(frozen=True)
+class _PublicPackage:
+    """Any public package of an owner, to ask core.permissions whether the caller may see such a package: the
+    answer cannot depend on which one (grants only ever add to a public package's READ)."""
+
+    owner_id: int
+    id: int = 0
+    access: str = Access.PUBLIC
 
 
 def audience_of(identity: Identity, pkgs: Iterable[permissions.PackageRef], via: str) -> Audience:

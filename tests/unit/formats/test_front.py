@@ -13,7 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from packyard.core import indexes
+from packyard.core.auth import ANONYMOUS
+from packyard.core.models import Account, Package
+from packyard.formats import channels
 from packyard.formats.front import Facts, Front, _Entry
+from packyard.formats.pypi.models import PypiFile
 from tests.builders import build_conda, build_r_source
 from tests.unit.api.helpers import auth, login, upload
 from tests.unit.formats.pypi_support import put_wheel
@@ -187,3 +191,24 @@ def test_entries_are_bounded_by_size_keys_included(db) -> None:
     assert front._bytes <= bound
     assert 0 < len(front._entries) <= bound // 4000
     assert "q=0.999" in next(reversed(front._entries))[2]  # the newest stays
+
+
+def test_audience_of_a_public_namespace_is_everything_without_a_list(client, alice, db, tmp_path) -> None:
+    """A namespace with only public packages needs no per-package decision; one non-public package brings it back."""
+    put_wheel(client, alice, tmp_path, "alice", "open", "1.0")
+    put_wheel(client, alice, tmp_path, "alice", "shut", "1.0")
+    with db.read() as session:
+        owner = session.scalar(select(Account.id).where(Account.login_key == "alice"))
+        ids = dict(session.execute(select(Package.name, Package.id).where(Package.owner_id == owner)).all())
+        aud = channels.audience(session, ANONYMOUS, owner, PypiFile, "pypi")
+    assert aud.everything and aud.key == "all" and aud.sees(ids["shut"]) and aud.public_only
+    edited = client.patch("/api/package/alice/shut", headers=auth(alice), json={"access": "private"})
+    assert edited.status_code == 200, edited.text
+    with db.read() as session:
+        aud = channels.audience(session, ANONYMOUS, owner, PypiFile, "pypi")
+    assert not aud.everything
+    assert aud.sees(ids["open"]) and not aud.sees(ids["shut"]) and aud.hidden == {ids["shut"]}
+    root = client.get("/pypi/alice/simple/", headers=JSON).json()
+    assert [p["name"] for p in root["projects"]] == ["open"]
+    mine = client.get("/pypi/alice/simple/", headers={**JSON, **auth(alice)}).json()
+    assert sorted(p["name"] for p in mine["projects"]) == ["open", "shut"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
@@ -122,7 +122,7 @@ def _build(
                 CondaShardHead.subdir == subdir,
             )
         ).all()
-        visible = {name: sha for name, sha, package_id in heads if package_id in aud.visible}
+        visible = {name: sha for name, sha, package_id in heads if aud.sees(package_id)}
         return indexes.Document(index.shard_index(subdir, visible), media_type=_MEDIA["raw"])
     if kind == "channeldata":
         subdirs = session.scalars(
@@ -140,7 +140,13 @@ def _build(
                 doc_url=p.doc_url,
                 source_url=p.source_git_url,
             )
-            for p in session.scalars(select(Package).where(Package.id.in_(aud.visible)))
+            for p in session.scalars(
+                select(Package).where(
+                    Package.owner_id == owner_id,
+                    aud.only_visible(Package.id),
+                    exists().where(CondaRecord.package_id == Package.id),
+                )
+            )
         }
         return indexes.Document(index.channeldata(per_subdir, info))
     rows = _visible_rows(session, owner_id, label, subdir, aud)

@@ -88,7 +88,7 @@ def _packages(
             .join(Label, and_(Label.id == FileLabel.label_id, Label.name == channel.label))
             .where(CranFile.owner_id == owner.id, CranFile.kind == kind, CranFile.r_version == r_version)
         ).all()
-        visible = [index.Row(p, v, fields) for p, v, fields, pid in rows if pid in aud.visible]
+        visible = [index.Row(p, v, fields) for p, v, fields, pid in rows if aud.sees(pid)]
         return indexes.Document(index.packages(visible), media_type="text/plain; charset=utf-8")
 
     doc = request.app.state.index_cache.get_or_build(

@@ -125,7 +125,6 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
     media = _negotiate(request)
     aud = channels.audience(session, identity, index.owner.id, PypiFile, "pypi")
     aud.require_some(identity, f"the index of {index.owner.login}")
-    visible = aud.visible
     facts = front.Facts(
         _ROOT_FACTS,
         {
@@ -151,7 +150,7 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
                 and_(Event.owner == index.owner.login, func.lower(Event.package) == Package.name_key),
                 isouter=True,
             )
-            .where(Package.owner_id == index.owner.id, Package.id.in_(visible))
+            .where(Package.owner_id == index.owner.id, aud.only_visible(Package.id))
             .group_by(Package.id)
         ).all()
         projects = [(name, serial or 0) for name, serial in rows]
