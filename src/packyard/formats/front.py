@@ -112,6 +112,7 @@ class Front:
                 self._touch(key)
                 await _send(entry, scope, headers, send)
                 return
+            self._forget(key, entry)  # the route publishes the new answer, if it is one to publish
         await self.app({**scope, _SLOT: (self, key)}, receive, send)
 
     async def _read(self, facts: Facts) -> tuple[Any, ...]:
@@ -127,6 +128,12 @@ class Front:
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
+
+    def _forget(self, key: tuple[str, bytes, str], entry: _Entry) -> None:
+        with self._lock:
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+                self._bytes -= _size(key, entry)
 
     def remember(self, key: tuple[str, bytes, str], entry: _Entry) -> None:
         with self._lock:
