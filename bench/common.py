@@ -1,8 +1,7 @@
 """Helpers shared by the benchmark scripts: servers on random ports, wrk runs, the machine's load, the report.
 
-These are the helpers bench/conda_index.py defines for itself (free_port, wait_for, Server, the wrk parser, ms,
-Report, phase), generalised a little (a report title, wrk's -s/-H options and thread count); conda_index.py keeps
-its own copies for now.
+bench/conda_index.py takes its servers, memory readings, `ms` and `phase` from here; it keeps its own wrk parser
+and report, whose shapes came first and whose results docs/benchmarks.md quotes.
 """
 
 from __future__ import annotations

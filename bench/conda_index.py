@@ -34,7 +34,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,7 +43,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,15 @@ from urllib.parse import quote
 
 import httpx
 import zstandard
+from common import (  # bench/common.py: the script's folder is first on sys.path
+    Server,
+    free_port,
+    memory,
+    ms,
+    phase,
+    start_packyard,
+    wait_for,
+)
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, insert, select
@@ -475,60 +483,6 @@ def generations(data: Path, login: str) -> dict[tuple[str, str], int]:
 # --- servers ----------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_packyard(data: Path, log: Path, workers: int = 1) -> Server:
-    """`python -m packyard.cli.main serve` on a random port, as tests/conftest.py's start_server does."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PACKYARD_DATA": str(data),
-        "PACKYARD_PORT": str(port),
-        "PACKYARD_HOST": "127.0.0.1",
-        "PACKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "packyard.cli.main", "serve", "--workers", str(workers)],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    wait_for(f"{server.url}/health", process, log)
-    return server
-
-
 def start_static(root: Path, tmp: Path) -> tuple[Server, str]:
     """nginx (Debian's) serving `root`, or uvicorn + Starlette StaticFiles when nginx is not installed."""
     port = free_port()
@@ -582,21 +536,6 @@ http {{
 
 
 Memory = tuple[int, int]
-
-
-def memory(pid: int) -> Memory:
-    """(VmRSS, VmHWM) in bytes, of the process and its children (uvicorn's workers)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(child) for child in children]
-    rss = hwm = 0
-    for one in pids:
-        with contextlib.suppress(OSError):
-            status = Path(f"/proc/{one}/status").read_text()
-            rss += int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) * 1024
-            hwm += int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) * 1024
-    return rss, hwm
 
 
 # --- the REST API, as anaconda-client drives it -----------------------------------------------------------------
@@ -882,7 +821,7 @@ def measure_load_workers2(
     data: Path, tmp: Path, seconds: float, connections: int
 ) -> tuple[dict[str, Load], Memory]:
     """The same load against `serve --workers 2` (each worker has its own index cache)."""
-    server = start_packyard(data, tmp / "server2.log", workers=2)
+    server = start_packyard(data, tmp / "server2.log", workers=2, admin_password=ADMIN_PASSWORD)
     try:
         url = f"{channel_url(server.url, OWNER, SLICE[0])}/{SLICE[1]}"
         loads = {}
@@ -1052,10 +991,6 @@ def measure_baseline(root: Path, tmp: Path, files: int) -> Baseline:
 
 
 # --- report -----------------------------------------------------------------------------------------------------
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.0f} ms" if seconds >= 0.01 else f"{seconds * 1000:.1f} ms"
 
 
 def mb(size: float) -> str:
@@ -1283,17 +1218,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def phase(name: str, timings: dict[str, float], key: str | None = None) -> Iterator[None]:
-    console.log(f"{name}...")
-    start = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - start
-    if key:
-        timings[key] = elapsed
-    console.log(f"{name}: {elapsed:.1f} s")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))  # for tests.builders
@@ -1314,7 +1238,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         memories: dict[str, Memory] = {}
         with phase("starting packyard", timings):
-            server = start_packyard(data, tmp / "server.log")
+            server = start_packyard(data, tmp / "server.log", admin_password=ADMIN_PASSWORD)
             servers.append(server)
             memories["idle, after start-up"] = memory(server.process.pid)
         with phase("a. commit -> visible", timings):

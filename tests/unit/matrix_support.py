@@ -434,3 +434,31 @@ class Caller:
             else:
                 raise AssertionError(f"unknown credential form {cred.form}")
         return self.client.request(method, path, headers=headers, **kw)
+
+
+@dataclass(frozen=True)
+class MatrixCases:
+    """Every (identity, column, action) of a matrix, each with the credential form it uses (`@form` in its id)."""
+
+    actions: tuple[str, ...]
+    forms: tuple[str, ...]
+
+    def form(self, identity: str, column: str, action: str) -> str:
+        """Rotate the credential forms so that each identity, package and action meets all of them."""
+        if identity == "anonymous":
+            return "none"
+        i = IDENTITIES.index(identity) + COLUMNS.index(column) + self.actions.index(action)
+        return self.forms[i % len(self.forms)]
+
+    def params(self) -> list[Any]:
+        return [
+            pytest.param(
+                identity,
+                column,
+                action,
+                id=f"{column}/{identity}/{action}@{self.form(identity, column, action)}",
+            )
+            for column in COLUMNS
+            for identity in IDENTITIES
+            for action in self.actions
+        ]

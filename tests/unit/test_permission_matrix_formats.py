@@ -52,7 +52,6 @@ from tests.unit.matrix_support import (
     ACCESSES,
     COLUMNS,
     GROUPS,
-    IDENTITIES,
     LISTING_GROUPS,
     NAMESPACE_ADMIN,
     NAMESPACE_LOGIN,
@@ -63,6 +62,7 @@ from tests.unit.matrix_support import (
     USER_OF,
     Caller,
     Credential,
+    MatrixCases,
     SetupError,
     World,
     answer,
@@ -835,28 +835,8 @@ ACTIONS: dict[str, tuple[str, str, Callable[[Case], str]]] = {
     "cran-upload": ("cran", UPLOAD, do_cran_upload),
     "cran-alone": ("cran", ALONE, do_cran_packages),
 }
-ACTION_NAMES = tuple(ACTIONS)
-
-
-def form_for(identity: str, column: str, action: str) -> str:
-    """Rotate the credential forms so that each identity, package and action meets all of them."""
-    if identity == "anonymous":
-        return "none"
-    i = IDENTITIES.index(identity) + COLUMNS.index(column) + ACTION_NAMES.index(action)
-    return FORMS[i % len(FORMS)]
-
-
-CASES = [
-    pytest.param(
-        identity,
-        column,
-        action,
-        id=f"{column}/{identity}/{action}@{form_for(identity, column, action)}",
-    )
-    for column in COLUMNS
-    for identity in IDENTITIES
-    for action in ACTIONS
-]
+MATRIX = MatrixCases(tuple(ACTIONS), FORMS)
+CASES = MATRIX.params()
 
 
 @pytest.mark.parametrize(("identity", "column", "action"), CASES)
@@ -868,7 +848,7 @@ def test_format_matrix(fw: FormatWorld, identity: str, column: str, action: str)
     if place == "solo":
         check_setup(fw, solo_owner(access, namespace))
     target = fw.targets[(column, place)]
-    cred = credential(fw, identity, namespace, target.owner, form_for(identity, column, action))
+    cred = credential(fw, identity, namespace, target.owner, MATRIX.form(identity, column, action))
     observed = do(Case(fw, identity, target, cred))
     want = expected(TABLES[family][identity][column], kind, identity)
     assert observed == want, (

@@ -58,7 +58,6 @@ from tests.unit.formats.named_support import env_yaml, notebook_bytes, project_t
 from tests.unit.matrix_support import (
     ACCESSES,
     COLUMNS,
-    IDENTITIES,
     NAMESPACE_ADMIN,
     NAMESPACE_LOGIN,
     NAMESPACES,
@@ -67,6 +66,7 @@ from tests.unit.matrix_support import (
     USER_OF,
     Caller,
     Credential,
+    MatrixCases,
     World,
     answer,
     auth_header,
@@ -560,28 +560,8 @@ ACTIONS: dict[str, tuple[str, Callable[[Case], str]]] = {
     "upload-file": (UPLOAD, do_upload_file),
     "file-reupload": (UPLOAD, do_file_reupload),
 }
-ACTION_NAMES = tuple(ACTIONS)
-
-
-def form_for(identity: str, column: str, action: str) -> str:
-    """Rotate the credential forms so that each identity, package and action meets all of them."""
-    if identity == "anonymous":
-        return "none"
-    i = IDENTITIES.index(identity) + COLUMNS.index(column) + ACTION_NAMES.index(action)
-    return FORMS[i % len(FORMS)]
-
-
-CASES = [
-    pytest.param(
-        identity,
-        column,
-        action,
-        id=f"{column}/{identity}/{action}@{form_for(identity, column, action)}",
-    )
-    for column in COLUMNS
-    for identity in IDENTITIES
-    for action in ACTIONS
-]
+MATRIX = MatrixCases(tuple(ACTIONS), FORMS)
+CASES = MATRIX.params()
 
 
 @pytest.mark.parametrize(("identity", "column", "action"), CASES)
@@ -590,7 +570,7 @@ def test_named_matrix(nw: NamedWorld, identity: str, column: str, action: str) -
     namespace = column.split("-")[1]
     check_setup(nw, namespace, identity)
     target = nw.targets[column]
-    cred = credential(nw, identity, namespace, form_for(identity, column, action))
+    cred = credential(nw, identity, namespace, MATRIX.form(identity, column, action))
     observed = do(Case(nw, identity, target, cred))
     want = expected(TABLE[identity][column], kind, identity)
     assert observed == want, (
