@@ -22,6 +22,7 @@ import base64
 import hashlib
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -462,3 +463,43 @@ class MatrixCases:
             for identity in IDENTITIES
             for action in self.actions
         ]
+
+
+def scope_cases(scopes: Sequence[str], actions: Sequence[str], forms: Sequence[str]) -> list[Any]:
+    """(scope, action) for a token of olivia's with only that scope, acting on her private package."""
+    pairs = [(scope, action) for scope in scopes for action in actions]
+    return [
+        pytest.param(scope, action, id=f"private-user/scope={scope}/{action}@{forms[i % len(forms)]}")
+        for i, (scope, action) in enumerate(pairs)
+    ]
+
+
+# `anaconda auth --create --org acme` (by otto) acts as otto inside acme only; elsewhere it is just a valid token,
+# which reads public and `authenticated` packages. gone signing in with the password is refused everywhere (401),
+# even for public things. The last column is otto's own private package: otto may do anything with it, his acme
+# token nothing.
+#                          user namespace      org namespace     otto's own
+#                          pub  auth priv      pub  auth priv    priv
+ORG_TOKEN_TABLE = """
+org-token                  R    R    -         A    A    A       -
+disabled-password          x    x    x         x    x    x       x
+"""
+ORG_COLUMNS = (*COLUMNS, "private-otto")
+ORG_ROWS = parse_table(ORG_TOKEN_TABLE, ORG_COLUMNS, ("org-token", "disabled-password"))
+
+
+def org_cases(actions: Sequence[str], forms: Sequence[str]) -> list[Any]:
+    """(identity, column, action) for the org token (forms rotated) and gone's password (always Basic)."""
+    triples = [
+        (identity, column, action) for identity in ORG_ROWS for column in ORG_COLUMNS for action in actions
+    ]
+    return [
+        pytest.param(
+            identity,
+            column,
+            action,
+            id=f"{column}/{identity}/{action}@"
+            + ("basic" if identity == "disabled-password" else forms[i % len(forms)]),
+        )
+        for i, (identity, column, action) in enumerate(triples)
+    ]

@@ -61,6 +61,7 @@ from tests.unit.matrix_support import (
     NAMESPACE_ADMIN,
     NAMESPACE_LOGIN,
     NAMESPACES,
+    ORG_ROWS,
     PASSWORD,
     READS,
     USER_OF,
@@ -74,8 +75,10 @@ from tests.unit.matrix_support import (
     create_token,
     expect,
     fast_passwords,
+    org_cases,
     parse_table,
     refused,
+    scope_cases,
     target_name,
 )
 
@@ -618,13 +621,7 @@ SCOPE_ACTIONS = (
 )
 
 
-@pytest.mark.parametrize(
-    ("scope", "action"),
-    [
-        pytest.param(scope, action, id=f"private-user/scope={scope}/{action}@{FORMS[i % len(FORMS)]}")
-        for i, (scope, action) in enumerate((s, a) for s in SCOPE_LEVELS for a in SCOPE_ACTIONS)
-    ],
-)
+@pytest.mark.parametrize(("scope", "action"), scope_cases(tuple(SCOPE_LEVELS), tuple(SCOPE_ACTIONS), FORMS))
 def test_scopes_through_the_named_routes(
     nw: NamedWorld, scope: str, action: str, request: pytest.FixtureRequest
 ) -> None:
@@ -648,37 +645,10 @@ def test_scopes_through_the_named_routes(
 
 # --- an organization's token, and a disabled user signing in with the password ------------------------------------
 
-# `anaconda auth --create --org acme` (by otto) acts as otto inside acme only; elsewhere it is just a valid token,
-# which reads public and `authenticated` packages. gone signing in with the password is refused everywhere (401),
-# even for public things. The last column is otto's own private package: otto may do anything with it, his acme
-# token nothing.
-#                          user namespace      org namespace     otto's own
-#                          pub  auth priv      pub  auth priv    priv
-ORG_TOKEN_TABLE = """
-org-token                  R    R    -         A    A    A       -
-disabled-password          x    x    x         x    x    x       x
-"""
-ORG_COLUMNS = (*COLUMNS, "private-otto")
-ORG_ROWS = parse_table(ORG_TOKEN_TABLE, ORG_COLUMNS, ("org-token", "disabled-password"))
+# The table is matrix_support.ORG_TOKEN_TABLE.
 
 
-@pytest.mark.parametrize(
-    ("identity", "column", "action"),
-    [
-        pytest.param(
-            identity,
-            column,
-            action,
-            id=f"{column}/{identity}/{action}@{'basic' if identity == 'disabled-password' else FORMS[i % len(FORMS)]}",
-        )
-        for i, (identity, column, action) in enumerate(
-            (identity, column, action)
-            for identity in ORG_ROWS
-            for column in ORG_COLUMNS
-            for action in ACTIONS
-        )
-    ],
-)
+@pytest.mark.parametrize(("identity", "column", "action"), org_cases(tuple(ACTIONS), FORMS))
 def test_org_token_and_disabled_user(
     nw: NamedWorld, identity: str, column: str, action: str, request: pytest.FixtureRequest
 ) -> None:
