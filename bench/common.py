@@ -1,7 +1,7 @@
 """Helpers shared by the benchmark scripts: servers on random ports, wrk runs, the machine's load, the report.
 
-bench/conda_index.py takes its servers, memory readings, `ms` and `phase` from here; it keeps its own wrk parser
-and report, whose shapes came first and whose results docs/benchmarks.md quotes.
+bench/conda_index.py takes its servers, wrk runs, memory readings, `ms` and `phase` from here; it keeps its own
+report, whose shape came first and whose results docs/benchmarks.md quotes.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ from urllib.parse import quote
 import httpx
 import zstandard
 from common import (  # bench/common.py: the script's folder is first on sys.path
+    Load,
     Server,
     free_port,
     memory,
@@ -59,6 +60,7 @@ from common import (  # bench/common.py: the script's folder is first on sys.pat
     phase,
     start_packyard,
     wait_for,
+    wrk,
 )
 from rich.console import Console
 from rich.table import Table
@@ -691,59 +693,8 @@ def measure_visibility(server: Server, data: Path, tmp: Path, owner: str, repeat
 # --- b. load ----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Load:
-    tool: str
-    requests: int
-    seconds: float
-    bytes_read: int
-    errors: int
-    p50: float
-    p99: float
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-    @property
-    def mbps(self) -> float:
-        return self.bytes_read / self.seconds / 1e6
-
-
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "B": 1.0}
-
-
-def _quantity(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)([a-zA-Z]*)", value).groups()
-    scale = {"KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}.get(unit) or _UNITS.get(unit, 1.0)
-    return float(number) * scale
-
-
 def load_wrk(url: str, seconds: float, connections: int) -> Load:
-    threads = max(1, min(connections, os.cpu_count() or 1))
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "60s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    done = re.search(r"(\d+) requests in ([\d.]+\w+), ([\d.]+\w+) read", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    p50 = re.search(r"50%\s+([\d.]+\w+)", out)
-    p99 = re.search(r"99%\s+([\d.]+\w+)", out)
-    if not (done and p50 and p99):
-        raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    return Load(
-        tool=f"wrk -t{threads} -c{connections}",
-        requests=int(done.group(1)),
-        seconds=_quantity(done.group(2)),
-        bytes_read=int(_quantity(done.group(3))),
-        errors=(int(errors.group(1)) if errors else 0)
-        + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
-        p50=_quantity(p50.group(1)),
-        p99=_quantity(p99.group(1)),
-    )
+    return wrk(url, seconds, connections, threads=max(1, min(connections, os.cpu_count() or 1)))
 
 
 def load_python(url: str, seconds: float, connections: int) -> Load:
