@@ -18,17 +18,17 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import zstandard
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from packyard.core import db
 from packyard.core.models import IndexGeneration
 
 
 def bump(session: Session, fmt: str, owner_id: int, label: str, key: str) -> None:
     """Mark a slice stale (an upsert, so concurrent writers never collide)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(IndexGeneration).values(format=fmt, owner_id=owner_id, label=label, key=key, generation=1)
+    stmt = db.insert(session, IndexGeneration).values(
+        format=fmt, owner_id=owner_id, label=label, key=key, generation=1
+    )
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=["format", "owner_id", "label", "key"],

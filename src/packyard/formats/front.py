@@ -47,6 +47,12 @@ class Facts:
     statement: Executable
     params: Mapping[str, Any]
 
+    @classmethod
+    def of_slice(cls, statement: Executable, owner: Account, label: str, key: str, **more: Any) -> Facts:
+        """The parameters `generation()` and `OWNER` read, for one slice of `owner`'s index, plus `more`."""
+        params = {"owner_id": owner.id, "label": label, "key": key, "login_key": owner.login_key, **more}
+        return cls(statement, params)
+
     def read(self, db: Session | Connection) -> tuple[Any, ...]:
         return tuple(db.execute(self.statement, self.params).one())
 

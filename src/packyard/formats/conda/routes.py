@@ -79,16 +79,7 @@ def _document(
 ) -> Response:
     aud = channels.audience(session, identity, channel.owner.id, CondaRecord, "conda")
     aud.require_some(identity, f"the channel {channel.owner.login}")
-    facts = front.Facts(
-        _FACTS,
-        {
-            "owner_id": channel.owner.id,
-            "label": channel.label,
-            "key": subdir,
-            "channel_key": store.CHANNEL_KEY,
-            "login_key": channel.owner.login_key,
-        },
-    )
+    facts = front.Facts.of_slice(_FACTS, channel.owner, channel.label, subdir, channel_key=store.CHANNEL_KEY)
     values = facts.read(session)
     key = ("conda", channel.owner.id, channel.label, subdir, kind, values[0], aud.key)
     cache: indexes.IndexCache = request.app.state.index_cache

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import delete, exists, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from packyard.core import indexes, queries
+from packyard.core import db, indexes, queries
 from packyard.core.errors import Conflict
 from packyard.core.models import Event, Package
 from packyard.formats.conda import index
@@ -36,15 +34,12 @@ def on_event(session: Session, event: Event) -> None:
         if kind == "file.added":
             _add_record(session, owner_id, event)
         file_id = _file_id(session, event)
-        name = (
-            session.scalar(select(CondaRecord.name).where(CondaRecord.file_id == file_id))
-            if file_id
-            else None
-        )
+        name = None
         if file_id is not None:
+            name = session.scalar(select(CondaRecord.name).where(CondaRecord.file_id == file_id))
             _set_members(session, kind, owner_id, subdir, file_id, labels)
-        if kind == "file.removed":
-            session.execute(delete(CondaRecord).where(CondaRecord.file_id == file_id))
+            if kind == "file.removed":
+                session.execute(delete(CondaRecord).where(CondaRecord.file_id == file_id))
         for label in labels:
             touch(session, owner_id, label, subdir, name)
     elif kind == "access.changed":
@@ -87,11 +82,10 @@ def _set_members(
             )
         )
     else:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         rows = [
             {"owner_id": owner_id, "label": label, "subdir": subdir, "file_id": file_id} for label in labels
         ]
-        session.execute(insert(CondaMember).values(rows).on_conflict_do_nothing())
+        session.execute(db.insert(session, CondaMember).values(rows).on_conflict_do_nothing())
 
 
 def _add_record(session: Session, owner_id: int, event: Event) -> None:
@@ -152,9 +146,8 @@ def rebuild_shard(session: Session, owner_id: int, label: str, subdir: str, name
     package_id = package_ids.pop()
     data = index.shard(index.Row(name, row.filename, row.record) for row in rows)
     sha = index.shard_sha256(data)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(CondaShard)
+        db.insert(session, CondaShard)
         .values(sha256=sha, owner_id=owner_id, package_id=package_id, data=data)
         .on_conflict_do_nothing()
     )

@@ -75,9 +75,7 @@ def _packages(
     aud = channels.audience(session, identity, owner.id, CranFile, "cran")
     aud.require_some(identity, f"the R repository of {owner.login}")
     key = store.slice_key(kind, r_version)
-    facts = front.Facts(
-        _FACTS, {"owner_id": owner.id, "label": channel.label, "key": key, "login_key": owner.login_key}
-    )
+    facts = front.Facts.of_slice(_FACTS, owner, channel.label, key)
     values = facts.read(session)
     generation = values[0]
 

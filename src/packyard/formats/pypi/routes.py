@@ -125,15 +125,8 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
     media = _negotiate(request)
     aud = channels.audience(session, identity, index.owner.id, PypiFile, "pypi")
     aud.require_some(identity, f"the index of {index.owner.login}")
-    facts = front.Facts(
-        _ROOT_FACTS,
-        {
-            "owner_id": index.owner.id,
-            "label": index.label,
-            "key": store.ROOT_KEY,
-            "login": index.owner.login,
-            "login_key": index.owner.login_key,
-        },
+    facts = front.Facts.of_slice(
+        _ROOT_FACTS, index.owner, index.label, store.ROOT_KEY, login=index.owner.login
     )
     values = facts.read(session)
     gen, last_serial, _ = values
@@ -194,20 +187,17 @@ def _project(
     aud = channels.audience_of(identity, pkgs, "pypi")
     aud.require_some(identity, f"{index.owner.login}/{project}")
     visible = [p for p in pkgs if p.id in aud.visible]
-    facts = front.Facts(
+    facts = front.Facts.of_slice(
         _PROJECT_FACTS,
-        {
-            "owner_id": index.owner.id,
-            "label": index.label,
-            "key": project,
-            "login": index.owner.login,
-            "names": [p.name.lower() for p in visible],
-            "login_key": index.owner.login_key,
-        },
+        index.owner,
+        index.label,
+        project,
+        login=index.owner.login,
+        names=[p.name.lower() for p in visible],
     )
     values = facts.read(session)
     gen, serial, _ = values
-    serial = serial or 0
+    serial = serial or 0  # rendered into the page as well as the header
     key = (
         "pypi",
         index.owner.id,
