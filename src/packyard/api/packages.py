@@ -215,14 +215,14 @@ def search(
     platform: str | None = None,
 ) -> list[dict[str, Any]]:
     """Packages whose name or summary contain the query, that the caller may see."""
-    from sqlalchemy import or_
+    from sqlalchemy import func, or_
 
     query_text = name.strip().lower()
     with svc.db.read() as session:
         query = queries.package_query()
         if query_text:
             like = f"%{query_text.replace('%', '').replace('_', '')}%"
-            query = query.where(or_(Package.name_key.like(like), Package.summary.ilike(like)))
+            query = query.where(or_(func.lower(Package.name).like(like), Package.summary.ilike(like)))
         rows = session.scalars(query.order_by(Package.name_key).limit(2000)).unique().all()
         found = [p for p in rows if permissions.can_see(ident, p)]
         if type:

@@ -23,7 +23,7 @@ from packyard.api.deps import Services, Svc, resolve_identity
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import BadRequest, Conflict, PackyardError, Unauthorized
-from packyard.core.models import File, Package, Release
+from packyard.core.models import File, Package, Release, package_key
 from packyard.core.multipart import read_form
 from packyard.core.permissions import Permission
 from packyard.core.services import packages as pkg_service
@@ -190,7 +190,9 @@ def _identical_exists(
     """
     with svc.db.read() as session:
         pkg = session.scalar(
-            select(Package).where(Package.owner_id == owner_id, Package.name_key == artifact.name.lower())
+            select(Package).where(
+                Package.owner_id == owner_id, Package.name_key == package_key(artifact.name)
+            )
         )
         if pkg is None or not permissions.can(identity, Permission.WRITE, pkg, via=via):
             return False
@@ -208,6 +210,6 @@ def _versions(svc: Services, owner_id: int, name: str) -> list[str]:
             session.scalars(
                 select(Release.version)
                 .join(Package, Package.id == Release.package_id)
-                .where(Package.owner_id == owner_id, Package.name_key == name.lower())
+                .where(Package.owner_id == owner_id, Package.name_key == package_key(name))
             )
         )

@@ -24,9 +24,13 @@ app = typer.Typer(
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 org_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+names_app = typer.Typer(help="Check package names (identity follows PEP 503).", no_args_is_help=True)
+package_app = typer.Typer(help="Administer packages (e.g. to resolve name collisions).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
+app.add_typer(names_app, name="names")
+app.add_typer(package_app, name="package")
 console = Console()
 err = Console(stderr=True)
 
@@ -39,8 +43,38 @@ def _bootstrap(settings: Settings) -> tuple[object, str | None]:
     settings.data.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.sqlalchemy_url)
     db = Database(settings.sqlalchemy_url)
+    _refuse_name_collisions(db)
     password = ensure_admin(db, settings.admin_user, settings.admin_password)
     return db, password
+
+
+NAME_COLLISIONS_EXIT = 3
+
+
+def _refuse_name_collisions(db: Database) -> None:
+    """Key the packages freed since the last start; stop if some still share a key (migration 0008).
+
+    Serving two packages under one PEP 503 name would let either shadow the other, and merging them silently
+    would hand one's files to the other's writers: an administrator decides (docs/operations.md).
+    """
+    from packyard.core import queries
+    from packyard.core.services.packages import rekey
+
+    rekey(db)
+    with db.read() as session:
+        collisions = queries.name_collisions(session)
+    if collisions:
+        shown = "; ".join(f"{c.owner}: {', '.join(p.name for p in c.packages)}" for c in collisions[:5]) + (
+            "; ..." if len(collisions) > 5 else ""
+        )
+        err.print(
+            f"error: {len(collisions)} set(s) of packages have names that are one name under PEP 503 "
+            f"normalisation ({shown}). Packyard will not start until each set is down to one package: "
+            "list them with `packyard names check`, then delete or transfer the extra ones with "
+            "`packyard package delete OWNER NAME` or `packyard package transfer OWNER NAME TO` "
+            '(docs/operations.md, "Package name collisions").'
+        )
+        raise typer.Exit(NAME_COLLISIONS_EXIT)
 
 
 @app.command()
@@ -109,6 +143,7 @@ def migrate() -> None:
     settings = Settings()
     settings.data.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.sqlalchemy_url)
+    _refuse_name_collisions(_db())
     console.print("database is up to date")
 
 
@@ -290,6 +325,87 @@ def token_create(
     except PackyardError as exc:
         raise _fail(exc) from None
     print(secret)
+
+
+@names_app.command("check")
+def names_check() -> None:
+    """List packages whose names are one name under PEP 503 (exit 1 if there are any)."""
+    from packyard.core import queries
+
+    with _db().read() as session:
+        collisions = queries.name_collisions(session)
+    if not collisions:
+        console.print("no package name collisions")
+        return
+    table = Table("owner", "PEP 503 name", "package", "types", "files", "id")
+    for c in collisions:
+        for p in c.packages:
+            table.add_row(c.owner, c.key, p.name, ",".join(p.package_types), str(p.files), str(p.id))
+    console.print(table)
+    console.print(
+        f"{len(collisions)} collision(s): keep one package of each set and delete or transfer the others "
+        "(`packyard package delete OWNER NAME`, `packyard package transfer OWNER NAME TO`)."
+    )
+    raise typer.Exit(1)
+
+
+def _admin(db: Database, login: str | None) -> Identity:
+    from packyard.core.errors import BadRequest
+
+    identity = _as_user(db, login or Settings().admin_user)
+    if identity.account is None or not identity.account.is_admin:
+        raise BadRequest(f"{identity.login} is not a site administrator (give one with --as)")
+    return identity
+
+
+_EXACT = "the package's exact name (as `packyard names check` shows it)"
+_AS = typer.Option(None, "--as", help="Site administrator to act as (default PACKYARD_ADMIN_USER).")
+
+
+@package_app.command("delete")
+def package_delete(
+    owner: str,
+    name: str = typer.Argument(..., help=_EXACT),
+    as_: str | None = _AS,
+) -> None:
+    """Delete a package with all its releases and files (their blobs go at the next `fsck --clean`)."""
+    from packyard.core import queries
+    from packyard.core.errors import PackyardError
+    from packyard.core.services.packages import delete_package
+
+    db = _db()
+    try:
+        identity = _admin(db, as_)
+        with db.read() as session:
+            pkg = queries.package_named_exactly(session, owner, name)
+        delete_package(db, identity, pkg)
+    except PackyardError as exc:
+        raise _fail(exc) from None
+    console.print(f"deleted {owner}/{name}")
+
+
+@package_app.command("transfer")
+def package_transfer(
+    owner: str,
+    name: str = typer.Argument(..., help=_EXACT),
+    to: str = typer.Argument(..., help="The user or organization that receives it."),
+    as_: str | None = _AS,
+) -> None:
+    """Move a package, files and all, to another owner (e.g. to keep a colliding package aside)."""
+    from packyard.core import queries
+    from packyard.core.errors import PackyardError
+    from packyard.core.services.packages import transfer
+
+    db = _db()
+    try:
+        identity = _admin(db, as_)
+        with db.read() as session:
+            pkg = queries.package_named_exactly(session, owner, name)
+            dest = queries.owner(session, to)
+        transfer(db, identity, pkg, dest)
+    except PackyardError as exc:
+        raise _fail(exc) from None
+    console.print(f"moved {owner}/{name} to {to}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 from typing import Annotated, Any
 
+from packaging.utils import canonicalize_name
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -88,6 +89,17 @@ class Account(Base):
     created_at: Mapped[created]
 
 
+def package_key(name: str) -> str:
+    """The identity of a package name within its owner: PEP 503's normal form (lower case, runs of -_. -> -).
+
+    One rule for every type, because one package may hold several (a conda package and its wheel, an R package
+    and a notebook) and any package may be given a wheel: if two packages could share a PEP 503 form, they would
+    share one PyPI project page, and an uploader allowed to write one could publish into the other's name
+    (docs/architecture.md, "Package names").
+    """
+    return canonicalize_name(name)
+
+
 class Package(Base):
     __tablename__ = "packages"
     __table_args__ = (UniqueConstraint("owner_id", "name_key"),)
@@ -96,7 +108,7 @@ class Package(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str] = mapped_column(String(200))
-    """Lower-cased name: package names are case-insensitive within an owner, as on anaconda.org."""
+    """`package_key(name)`: names that differ only in case or in runs of '-', '_', '.' are one package."""
     summary: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     license: Mapped[str | None] = mapped_column(String(200))

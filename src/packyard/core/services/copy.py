@@ -50,7 +50,7 @@ def copy_files(
             raise NotFound(f"no files of {owner}/{name}/{version} carry the label {from_label!r}")
         dest = queries.owner(session, to_owner or owner)
         dest_pkg = session.scalar(
-            select(Package).where(Package.owner_id == dest.id, Package.name_key == pkg.name.lower())
+            select(Package).where(Package.owner_id == dest.id, Package.name_key == pkg.name_key)
         )
         existing = (
             {

@@ -12,7 +12,7 @@ from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, NotFound
-from packyard.core.models import Account, File, FileLabel, Label, Package, Release
+from packyard.core.models import Account, File, FileLabel, Label, Package, Release, package_key
 from packyard.core.permissions import Permission
 from packyard.core.services.events import emit
 from packyard.core.services.packages import validate_label
@@ -55,7 +55,7 @@ def _matching_files(
     )
     query = query.where(Package.owner_id == owner.id)
     if package:
-        query = query.where(Package.name_key == package.lower())
+        query = query.where(Package.name_key == package_key(package))
     if version:
         query = query.where(Release.version == version)
     if basename:

@@ -26,6 +26,7 @@ from packyard.core.models import (
     GroupPackage,
     GroupPerm,
     Package,
+    package_key,
 )
 from packyard.core.permissions import Permission
 from packyard.core.services.events import emit
@@ -212,7 +213,7 @@ def set_group_package(
     with db.write() as session:
         group = _group(session, org, name)
         pkg = session.scalar(
-            select(Package).where(Package.owner_id == org.id, Package.name_key == package.lower())
+            select(Package).where(Package.owner_id == org.id, Package.name_key == package_key(package))
         )
         if pkg is None:
             raise NotFound(f"package {org.login}/{package} not found")

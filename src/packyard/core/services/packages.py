@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from packyard.core import permissions
+from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, NotFound
@@ -28,6 +28,7 @@ from packyard.core.models import (
     Label,
     Package,
     Release,
+    package_key,
     utcnow,
 )
 from packyard.core.permissions import Permission
@@ -108,10 +109,14 @@ def create_package(db: Database, identity: Identity, owner: Account, name: str, 
         raise BadRequest(f"access must be one of {', '.join(Access)}")
     with db.write() as session:
         if session.scalar(
-            select(Package.id).where(Package.owner_id == owner.id, Package.name_key == name.lower())
+            select(Package.id).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
         ):
-            raise Conflict(f"package {owner.login}/{name} already exists")
-        pkg = Package(owner_id=owner.id, name=name, name_key=name.lower(), access=access, package_types=[])
+            raise Conflict(
+                f"package {owner.login}/{name} already exists (names differing only in case or '-_.' are one)"
+            )
+        pkg = Package(
+            owner_id=owner.id, name=name, name_key=package_key(name), access=access, package_types=[]
+        )
         _apply(pkg, info)
         session.add(pkg)
         session.flush()
@@ -164,6 +169,19 @@ def delete_package(db: Database, identity: Identity, pkg: Package) -> None:
         emit(session, "package.removed", identity, pkg.owner.login, pkg.name)
 
 
+def rekey(db: Database) -> int:
+    """Give every package whose stored key predates `package_key` its key, unless that would merge it.
+
+    Migration 0008 leaves colliding packages on their old keys; once an administrator has deleted or
+    transferred one of them, the next start (or `packyard migrate`) keys the other. Returns how many changed.
+    """
+    with db.write() as session:
+        _collisions, stale = queries.stale_keys(session)
+        for pkg_id, key in stale.items():
+            session.execute(update(Package).where(Package.id == pkg_id).values(name_key=key))
+    return len(stale)
+
+
 def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> None:
     """Give a package to another owner the caller administers; its files keep their labels' names."""
     permissions.require(identity, Permission.ADMIN, pkg)
@@ -172,7 +190,7 @@ def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> Non
         raise BadRequest(f"{pkg.owner.login}/{pkg.name} already belongs to {to.login}")
     with db.write() as session:
         if session.scalar(
-            select(Package.id).where(Package.owner_id == to.id, Package.name_key == pkg.name_key)
+            select(Package.id).where(Package.owner_id == to.id, Package.name_key == package_key(pkg.name))
         ):
             raise Conflict(f"{to.login} already has a package named {pkg.name}")
         row = session.get_one(Package, pkg.id)
@@ -184,6 +202,9 @@ def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> Non
             _emit_file_removed(session, identity, row, f.release, f)
         session.execute(delete(GroupPackage).where(GroupPackage.package_id == row.id))
         row.owner_id = to.id
+        row.name_key = package_key(
+            row.name
+        )  # a package left on the old key by migration 0008 gets the new one
         row.modified_at = utcnow()
         session.flush()
         for f in files:
@@ -300,7 +321,7 @@ def add_file(
     """
     art = new.artifact
     name = art.name
-    if package_name is not None and _norm(package_name) != _norm(name):
+    if package_name is not None and package_key(package_name) != package_key(name):
         raise BadRequest(f"the file is package {name!r} but the upload is for package {package_name!r}")
     if version is not None and version != art.version:
         raise BadRequest(f"the file is version {art.version!r} but the upload is for version {version!r}")
@@ -311,14 +332,18 @@ def add_file(
     labels = _validate_labels(new.labels)
     with db.write() as session:
         pkg = session.scalar(
-            select(Package).where(Package.owner_id == owner.id, Package.name_key == name.lower())
+            select(Package).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
         )
         if pkg is None:
             permissions.require(identity, Permission.WRITE, owner, via=via)
             if not create_package:
                 raise NotFound(f"package {owner.login}/{name} not found")
             pkg = Package(
-                owner_id=owner.id, name=name, name_key=name.lower(), package_types=[], access=Access.PUBLIC
+                owner_id=owner.id,
+                name=name,
+                name_key=package_key(name),
+                package_types=[],
+                access=Access.PUBLIC,
             )
             info = package_info or PackageInfo()
             _apply(pkg, info)
@@ -395,10 +420,6 @@ def _basename_per_release(package_type: str) -> bool:
     from packyard.formats.registry import basename_per_release
 
     return basename_per_release(package_type)
-
-
-def _norm(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
 
 
 def remove_file(db: Database, identity: Identity, f: File) -> None:

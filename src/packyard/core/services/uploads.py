@@ -24,7 +24,7 @@ from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from packyard.core.models import Account, File, Package, Release, Stage, utcnow
+from packyard.core.models import Account, File, Package, Release, Stage, package_key, utcnow
 from packyard.core.permissions import Permission
 from packyard.core.services.packages import NewFile, add_file, validate_label
 from packyard.core.storage import BlobRef, BlobStore, Incoming
@@ -182,7 +182,7 @@ def commit(
     if (
         row is None
         or row.owner_id != owner.id
-        or row.package.lower() != package.lower()
+        or package_key(row.package) != package_key(package)
         or row.version != version
     ):
         raise NotFound("no such staged upload for this file")

@@ -164,6 +164,6 @@ def _package_slices(session: Session, owner_id: int, package: str) -> set[tuple[
         select(CondaMember.label, CondaMember.subdir)
         .join(CondaRecord, CondaRecord.file_id == CondaMember.file_id)
         .join(Package, Package.id == CondaRecord.package_id)
-        .where(Package.owner_id == owner_id, Package.name_key == package.lower())
+        .where(Package.owner_id == owner_id, queries.named_exactly(package))
     )
     return {(label, subdir) for label, subdir in rows}

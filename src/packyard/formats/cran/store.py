@@ -52,7 +52,7 @@ def on_event(session: Session, event: Event) -> None:
             .join(FileLabel, FileLabel.label_id == Label.id)
             .join(CranFile, CranFile.file_id == FileLabel.file_id)
             .join(Package, Package.id == CranFile.package_id)
-            .where(Package.owner_id == owner_id, Package.name_key == (event.package or "").lower())
+            .where(Package.owner_id == owner_id, queries.named_exactly(event.package or ""))
         )
         for label, kind_, r_version in set(rows):
             indexes.bump(session, FORMAT, owner_id, label, slice_key(kind_, r_version))

@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from packyard.core import permissions
-from packyard.core.models import Access, Account, Event, Package
+from packyard.core.models import Access, Account, Event, Package, package_key
 from packyard.formats.pypi.catalog import DEFAULT_LABEL, Scope
 
 MAX_ENTRIES = 50_000
@@ -273,7 +273,11 @@ class Journal:
             self._current[key] = self.session.scalar(
                 select(Package)
                 .join(Account, Account.id == Package.owner_id)
-                .where(Account.login_key == key[0], Package.name_key == key[1])
+                .where(
+                    Account.login_key == key[0],
+                    Package.name_key == package_key(key[1]),
+                    func.lower(Package.name) == key[1],
+                )
             )
         return self._current[key]
 
@@ -314,7 +318,7 @@ def project_serial(session: Session, pkg: Package) -> int:
     found = session.scalar(
         select(func.max(Event.serial)).where(
             Event.owner == pkg.owner.login,
-            func.lower(Event.package) == pkg.name_key,
+            func.lower(Event.package) == pkg.name.lower(),
             Event.kind.in_(_KINDS),
         )
     )
@@ -332,7 +336,7 @@ def project_serials(session: Session, pkgs: list[Package]) -> dict[int, int]:
         .group_by(Event.owner, func.lower(Event.package))
     ).all()
     serials = {(owner, name): int(serial) for owner, name, serial in rows}
-    return {p.id: serials.get((p.owner.login, p.name_key), 0) for p in pkgs}
+    return {p.id: serials.get((p.owner.login, p.name.lower()), 0) for p in pkgs}
 
 
 __all__ = [

@@ -140,7 +140,7 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
             .join(Label, and_(Label.id == FileLabel.label_id, Label.name == index.label))
             .join(
                 Event,
-                and_(Event.owner == index.owner.login, func.lower(Event.package) == Package.name_key),
+                and_(Event.owner == index.owner.login, func.lower(Event.package) == func.lower(Package.name)),
                 isouter=True,
             )
             .where(Package.owner_id == index.owner.id, aud.only_visible(Package.id))

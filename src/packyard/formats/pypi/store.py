@@ -46,7 +46,7 @@ def on_event(session: Session, event: Event) -> None:
             .join(FileLabel, FileLabel.label_id == Label.id)
             .join(PypiFile, PypiFile.file_id == FileLabel.file_id)
             .join(Package, Package.id == PypiFile.package_id)
-            .where(Package.owner_id == owner_id, Package.name_key == (event.package or "").lower())
+            .where(Package.owner_id == owner_id, queries.named_exactly(event.package or ""))
         )
         for label, project in set(rows):
             _bump(session, owner_id, label, project)
