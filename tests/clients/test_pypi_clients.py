@@ -363,6 +363,37 @@ def test_admin_can_upload_for_a_user_and_names_normalise(
     assert httpx.get(f"{index}/pk-admin/", timeout=30).status_code == 200
 
 
+def test_write_group_member_cannot_shadow_a_project_with_a_name_variant(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Issue #10: twine-uploading `Shared_Lib` must not give `pip download shared-lib` someone else's wheel."""
+    tag = uuid.uuid4().hex[:6]
+    org, boss, dev = f"acme{tag}", f"boss{tag}", f"dev{tag}"
+    for login in (boss, dev):
+        live_server.create_user(login, PASSWORD)
+    headers = {"Authorization": f"token {token_for(live_server, boss)}"}
+    assert (
+        httpx.post(f"{live_server.api}/orgs/{org}", headers=headers, json={}, timeout=30).status_code == 201
+    )
+    group = f"{live_server.api}/group/{org}/devs"
+    assert httpx.post(group, headers=headers, json={"perms": "write"}, timeout=30).status_code == 204
+    assert httpx.put(f"{group}/members/{dev}", headers=headers, timeout=30).status_code == 204
+    built = {}
+    for name, version in (("shared-lib", "1.0"), ("Shared_Lib", "9.0")):
+        folder = tmp_path / f"{name}-{version}"
+        folder.mkdir()
+        built[name] = build_wheel(folder, name=name, version=version)
+    upload_url = f"{live_server.url}/pypi/{org}/"
+    twine(tmp_path, upload_url, boss, PASSWORD, built["shared-lib"])
+    refused = twine(tmp_path, upload_url, dev, PASSWORD, built["Shared_Lib"], check=False)
+    assert refused.returncode != 0
+    assert "403" in refused.stdout + refused.stderr
+    target = tmp_path / "downloaded"
+    index = f"{live_server.url}/pypi/{org}/simple"
+    run(tmp_path, "pip", "download", "--no-deps", "--index-url", index, "-d", str(target), "shared-lib")
+    assert [p.name for p in target.iterdir()] == [built["shared-lib"].name]
+
+
 def test_xmlrpc_over_http_and_pip_search(
     live_server: LiveServer, owner: str, tmp_path: Path, published: dict[str, Path]
 ) -> None:
