@@ -1,7 +1,8 @@
 """Helpers shared by the benchmark scripts: servers on random ports, wrk runs, the machine's load, the report.
 
 bench/conda_index.py takes its servers, wrk runs, memory readings, `ms` and `phase` from here; it keeps its own
-report, whose shape came first and whose results docs/benchmarks.md quotes.
+report, whose shape came first and whose results docs/benchmarks.md quotes. bench/bytes.py takes its nginx from here
+(`start_nginx`) and the wheel writer, token and twine-style uploads from bench/pypi_simple.py.
 """
 
 from __future__ import annotations
