@@ -1,7 +1,8 @@
 """Helpers shared by the benchmark scripts: servers on random ports, wrk runs, the machine's load, the report.
 
 bench/conda_index.py takes its servers, wrk runs, memory readings, `ms` and `phase` from here; it keeps its own
-report, whose shape came first and whose results docs/benchmarks.md quotes.
+report, whose shape came first and whose results docs/benchmarks.md quotes. bench/bytes.py takes its nginx from here
+(`start_nginx`) and the wheel writer, token and twine-style uploads from bench/pypi_simple.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib.util
 import os
 import platform
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -81,6 +83,56 @@ def start_packyard(
     server = Server(f"http://127.0.0.1:{port}", process, log)
     wait_for(f"{server.url}/health", process, log)
     return server
+
+
+def start_nginx(root: Path, tmp: Path, workers: int | str = "auto") -> tuple[Server, str]:
+    """nginx serving `root` on a random port, with its own config, logs and pid file under tmp/nginx: the static
+    baseline (sendfile on, access log on, `index.html` for folder URLs). Returns the server and its description.
+
+    It writes `root/ping` to know when nginx answers. bench/conda_index.py has its own copy, which falls back to
+    Starlette's StaticFiles when nginx is missing; the scripts that compare bytes against nginx need the real one.
+    """
+    nginx = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/sbin/nginx") if Path(p).exists()), None
+    )
+    if nginx is None:
+        raise SystemExit("nginx is needed for the static baseline: apt-get install -y nginx-light")
+    port = free_port()
+    prefix = tmp / "nginx"
+    prefix.mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"""
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    types {{ text/html html; application/json json; application/zstd zst; }}
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }}
+}}
+"""
+    )
+    log = prefix / "stdout.log"
+    cmd = [nginx, "-e", str(prefix / "error.log"), "-p", f"{prefix}/", "-c", str(conf)]
+    version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+    process = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    (root / "ping").write_text("ok")
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    wait_for(f"{server.url}/ping", process, prefix / "error.log")
+    name = f"{version.replace('nginx version: ', '')} (worker_processes {workers}, sendfile, access log on)"
+    return server, name
 
 
 def packyard_env(data: Path, port: int = 0, admin_password: str = "bench-admin-password-1") -> dict[str, str]:
