@@ -124,7 +124,11 @@ class PasswordCache:
     def _digest(self, account: Account, password: str) -> bytes:
         # The password goes last, so a NUL inside it cannot make two different triples collide.
         message = b"\0".join(
-            (str(account.id).encode(), (account.password_hash or "").encode(), password.encode())
+            (
+                str(account.id).encode(),
+                (account.password_hash or "").encode(),
+                password.encode("utf-8", "surrogatepass"),
+            )
         )
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
