@@ -17,6 +17,7 @@ from packyard.api.packages import readable_package
 from packyard.api.uploads import file_response
 from packyard.config import Settings
 from packyard.core import queries
+from packyard.core.auth import PasswordCache
 from packyard.core.db import Database
 from packyard.core.errors import PackyardError
 from packyard.core.indexes import IndexCache
@@ -52,7 +53,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    app.state.services = Services(settings=settings, db=db, store=LocalBlobStore(settings.blob_root))
+    app.state.services = Services(
+        settings=settings,
+        db=db,
+        store=LocalBlobStore(settings.blob_root),
+        password_cache=PasswordCache(settings.password_cache_size, settings.password_cache_ttl_seconds),
+    )
     app.state.index_cache = IndexCache()
     for path in ("/api", "/api/"):
         for method, endpoint in ROOT_ROUTES:

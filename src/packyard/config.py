@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     stage_ttl_seconds: int = 3600
     login_failures_allowed: int = 10
     login_failure_window_seconds: int = 300
+    password_cache_ttl_seconds: int = Field(
+        default=300, description="How long a successful password check is remembered; 0 turns the cache off."
+    )
+    password_cache_size: int = Field(
+        default=1000, description="Most successful password checks remembered per process; 0 turns it off."
+    )
     token_default_max_age_seconds: int | None = None
 
     @classmethod

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from packyard.app import create_app
 from packyard.cli.main import listener
 from packyard.config import Settings
+from packyard.core import auth as auth_module
 from packyard.core import migrate
 
 
@@ -74,6 +75,36 @@ def test_users_orgs_and_tokens(data: Path) -> None:
     not_owner = cli(data, "token", "create", "--user", "bob", "--name", "x", "--org", "acme", check=False)
     assert not_owner.returncode == 0  # bob is a site administrator: administrators may act for any org
     assert cli(data, "user", "disable", "nobody", check=False).returncode == 2
+
+
+def test_passwd_and_disable_in_another_process_refuse_a_remembered_password(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server remembers a successful password check; the CLI, another process, must still win at once."""
+    verified: list[str] = []
+    real_verify = auth_module.verify_password
+
+    def counting_verify(account, password: str) -> bool:
+        verified.append(password)
+        return real_verify(account, password)
+
+    monkeypatch.setattr(auth_module, "verify_password", counting_verify)
+    cli(data, "user", "create", "alice", "--password", "alice-password")
+    client = TestClient(create_app(Settings(data=data)))
+    for _ in range(3):
+        assert client.get("/api/user", auth=("alice", "alice-password")).status_code == 200
+    assert len(verified) == 1
+
+    cli(data, "user", "disable", "alice")
+    assert client.get("/api/user", auth=("alice", "alice-password")).status_code == 401
+    cli(data, "user", "disable", "alice", "--enable")
+    assert client.get("/api/user", auth=("alice", "alice-password")).status_code == 200
+
+    cli(data, "user", "passwd", "alice", "--password", "other-password")
+    assert client.get("/api/user", auth=("alice", "alice-password")).status_code == 401
+    assert client.get("/api/user", auth=("alice", "other-password")).status_code == 200
+    assert client.get("/api/user", auth=("alice", "other-password")).status_code == 200
+    assert len(verified) == 3
 
 
 def test_workers_share_a_listener_whose_connections_skip_nagle() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,6 +21,8 @@ class Services:
     settings: Settings
     db: Database
     store: BlobStore
+    password_cache: auth.PasswordCache = field(default_factory=lambda: auth.PasswordCache(0, 0))
+    """Successful password checks (core/auth.py); create_app sizes it from the settings. Default: off."""
 
 
 def services(request: Request) -> Services:
@@ -46,6 +48,7 @@ def resolve_identity(request: Request, svc: Services) -> Identity:
             remote_addr=request.client.host if request.client else "",
             allowed=svc.settings.login_failures_allowed,
             window_seconds=svc.settings.login_failure_window_seconds,
+            cache=svc.password_cache,
         )
     request.state.identity = identity
     return identity

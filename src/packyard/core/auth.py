@@ -11,9 +11,13 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import hmac
 import re
 import secrets
-from collections.abc import Mapping
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -90,6 +94,71 @@ def verify_password(account: Account, password: str) -> bool:
         return False
 
 
+class PasswordCache:
+    """Successful password checks of this process, remembered for a short time.
+
+    pip, uv and twine send the password with every request; argon2 costs ~150 ms and 64 MiB each time, which is
+    what makes guessing slow and has no other purpose. So a success is remembered, keyed by an HMAC (random key,
+    made here, never stored or shared) of the account id, the account's *current* password hash and the password.
+    A lookup needs the account row read in the same request, so changing the password (a new salted hash) makes
+    every entry of the old one unreachable at once, on every node; disabling is checked on the row each time.
+    Failures are never remembered: a wrong password always pays argon2 and counts toward the rate limit. Nothing
+    here is usable offline without the in-memory key, and no plaintext is kept.
+    """
+
+    def __init__(self, size: int, ttl_seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.size = size
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, float] = OrderedDict()  # digest -> expiry (clock), oldest use first
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.size > 0 and self.ttl_seconds > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _digest(self, account: Account, password: str) -> bytes:
+        # The password goes last, so a NUL inside it cannot make two different triples collide.
+        message = b"\0".join(
+            (
+                str(account.id).encode(),
+                (account.password_hash or "").encode(),
+                password.encode("utf-8", "surrogatepass"),
+            )
+        )
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def hit(self, account: Account, password: str) -> bool:
+        """Whether this password was verified against the account's current hash within the TTL."""
+        if not self.enabled or not account.password_hash:
+            return False
+        digest = self._digest(account, password)
+        with self._lock:
+            expires = self._entries.get(digest)
+            if expires is None:
+                return False
+            if expires <= self._clock():
+                del self._entries[digest]
+                return False
+            self._entries.move_to_end(digest)
+            return True
+
+    def remember(self, account: Account, password: str) -> None:
+        """Record a success; the least recently used entries go beyond `size`. The TTL runs from verification."""
+        if not self.enabled or not account.password_hash:
+            return
+        digest = self._digest(account, password)
+        with self._lock:
+            self._entries[digest] = self._clock() + self.ttl_seconds
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 def new_token() -> str:
     """A token conda accepts in `/t/TOKEN/` URLs: letters, digits and hyphens only."""
     return f"py-{secrets.token_hex(12)}-{secrets.token_hex(12)}"
@@ -161,9 +230,20 @@ def find_account(session: Session, login: str) -> Account | None:
 
 
 def authenticate_password(
-    db: Database, login: str, password: str, *, remote_addr: str, allowed: int, window_seconds: int
+    db: Database,
+    login: str,
+    password: str,
+    *,
+    remote_addr: str,
+    allowed: int,
+    window_seconds: int,
+    cache: PasswordCache | None = None,
 ) -> Identity:
-    """Check a password, refusing once `allowed` failures for this login happened within the window."""
+    """Check a password, refusing once `allowed` failures for this login happened within the window.
+
+    The rate limit and the account (its hash, kind, disabled flag) are read from the database on every call, also
+    when `cache` remembers this password: only argon2 is skipped, never a check of current state.
+    """
     key = login.lower()
     since = utcnow() - dt.timedelta(seconds=window_seconds)
     with db.read() as session:
@@ -177,13 +257,16 @@ def authenticate_password(
         raise TooManyRequests(
             f"too many failed logins for {login!r}; try again in {window_seconds // 60} minutes"
         )
-    if account is None or account.kind != "user" or not verify_password(account, password):
+    remembered = account is not None and cache is not None and cache.hit(account, password)
+    if account is None or account.kind != "user" or not (remembered or verify_password(account, password)):
         with db.write() as session:
             session.add(LoginFailure(login_key=key, remote_addr=remote_addr))
             session.execute(delete(LoginFailure).where(LoginFailure.at < since))
         raise Unauthorized("invalid username or password")
     if account.is_disabled:
         raise Unauthorized("this account is disabled")
+    if cache is not None and not remembered:
+        cache.remember(account, password)
     return identity_for(db, account)
 
 

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from packyard.core.models import Token
+from packyard.app import create_app
+from packyard.core import auth as auth_module
+from packyard.core.auth import PasswordCache
+from packyard.core.models import LoginFailure, Token
+from packyard.core.services.accounts import set_disabled, set_password
 from tests.unit.api.helpers import auth, login
 
 
@@ -152,3 +160,137 @@ def test_user_endpoints(client, make_user) -> None:
     assert missing.status_code == 404 and missing.json()["error"]
     assert client.get("/api/license").json() == []
     assert client.get("/api/authentication-type").json() == {"authentication_type": "password"}
+
+
+class CountingHasher(PasswordHasher):
+    """Cheap argon2 that counts verifications: the cost a password request pays is one verify call."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=64, parallelism=1)
+        self.verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+@pytest.fixture
+def argon2(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
+    hasher = CountingHasher()
+    monkeypatch.setattr(auth_module, "_hasher", hasher)
+    return hasher
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def failures(db, login: str) -> int:
+    with db.read() as session:
+        return session.scalar(
+            select(func.count()).select_from(LoginFailure).where(LoginFailure.login_key == login)
+        )
+
+
+def test_repeated_password_requests_run_argon2_once(client, make_user, argon2) -> None:
+    make_user("alice")
+    for _ in range(5):
+        response = client.get("/api/user", auth=("alice", "password-123"))
+        assert response.status_code == 200 and response.json()["login"] == "alice"
+    assert argon2.verified == 1
+    # What is remembered is a keyed digest: neither the password nor an unkeyed hash of it.
+    cache = client.app.state.services.password_cache
+    (digest,) = cache._entries
+    assert b"password-123" not in digest
+    assert digest not in {
+        hashlib.sha256(b"password-123").digest(),
+        hashlib.sha256(b"alice:password-123").digest(),
+    }
+
+
+def test_a_password_change_elsewhere_refuses_the_remembered_password_at_once(
+    settings, db, make_user, argon2
+) -> None:
+    make_user("alice")
+    with TestClient(create_app(settings, db=db)) as node_a, TestClient(create_app(settings, db=db)) as node_b:
+        for node in (node_a, node_b, node_a, node_b):
+            assert node.get("/api/user", auth=("alice", "password-123")).status_code == 200
+        assert argon2.verified == 2  # once per node (process): each has its own cache and key
+        set_password(db, "alice", "password-456")  # as `packyard user passwd` does, outside either app
+        for node in (node_a, node_b):
+            old = node.get("/api/user", auth=("alice", "password-123"))
+            assert old.status_code == 401 and "invalid" in old.json()["error"]
+        assert argon2.verified == 4  # the old password was checked afresh against the new hash
+        assert failures(db, "alice") == 2
+        for node in (node_a, node_a, node_b):
+            assert node.get("/api/user", auth=("alice", "password-456")).status_code == 200
+        assert argon2.verified == 6
+
+
+def test_disabling_refuses_the_remembered_password_at_once(client, db, make_user, argon2) -> None:
+    make_user("alice")
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert argon2.verified == 1
+    set_disabled(db, "alice", True)
+    refused = client.get("/api/user", auth=("alice", "password-123"))
+    assert refused.status_code == 401 and "disabled" in refused.json()["error"]
+    set_disabled(db, "alice", False)
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+
+
+def test_a_wrong_password_after_a_success_pays_argon2_and_counts(
+    client, db, make_user, argon2, settings
+) -> None:
+    make_user("alice")
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert argon2.verified == 1
+    for attempt in range(1, settings.login_failures_allowed + 1):
+        assert client.get("/api/user", auth=("alice", "password-12")).status_code == 401
+        assert argon2.verified == 1 + attempt
+        assert failures(db, "alice") == attempt
+    limited = client.get("/api/user", auth=("alice", "password-123"))  # remembered, but the limit comes first
+    assert limited.status_code == 429
+
+
+def test_a_remembered_password_expires_after_the_ttl(client, make_user, argon2) -> None:
+    clock = Clock()
+    client.app.state.services.password_cache = PasswordCache(10, 60, clock=clock)
+    make_user("alice")
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    clock.now += 59
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert argon2.verified == 1  # a hit does not extend the entry: it lives 60 s from its verification
+    clock.now += 1
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert argon2.verified == 2
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert argon2.verified == 2
+
+
+def test_the_password_cache_is_bounded(client, make_user, argon2) -> None:
+    client.app.state.services.password_cache = cache = PasswordCache(2, 60)
+    for user in ("alice", "bob", "carol"):
+        make_user(user)
+    for user in ("alice", "bob", "alice", "carol"):  # carol evicts bob, the least recently used
+        assert client.get("/api/user", auth=(user, "password-123")).status_code == 200
+    assert argon2.verified == 3 and len(cache) == 2
+    assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert client.get("/api/user", auth=("carol", "password-123")).status_code == 200
+    assert argon2.verified == 3
+    assert client.get("/api/user", auth=("bob", "password-123")).status_code == 200
+    assert argon2.verified == 4 and len(cache) == 2
+
+
+def test_the_password_cache_can_be_turned_off(settings, db, make_user, argon2) -> None:
+    settings.password_cache_ttl_seconds = 0
+    make_user("alice")
+    with TestClient(create_app(settings, db=db)) as client:
+        for _ in range(3):
+            assert client.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert argon2.verified == 3
