@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     login_failures_allowed: int = 10
     login_failure_window_seconds: int = 300
     token_default_max_age_seconds: int | None = None
+    db_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Database connections per pool and worker process; default: worker threads (40) + 2.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import file_response
+from packyard.api.uploads import Download, file_response
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -46,21 +46,33 @@ def _parse(session: Session, base: str, path: str) -> Index:
 def serve(path: str, request: Request, svc: Svc, base: str) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        index = _parse(session, base, path)
-        rest = index.rest
-        if rest and rest[0] == "simple":
-            if rest == ["simple"]:
-                return _redirect(request, f"{index.prefix}/simple/")
-            if rest == ["simple", ""]:
-                return _root(request, svc, session, identity, index)
-            project = rest[1]
-            if len(rest) == 2 or rest[2:] != [""]:
-                return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
-            if project != simple.normalize(project):
-                return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
-            return _project(request, svc, session, identity, index, project)
-        if len(rest) == 3 and rest[0] == "files":
-            return _file(request, svc, session, identity, index, rest[1], rest[2])
+        answer = _answer(path, request, svc, session, identity, base)
+    # Files are served once the read session is closed: counting a download takes a connection of its own.
+    if isinstance(answer, Download):
+        return file_response(svc, request, answer)
+    if isinstance(answer, _Metadata):
+        return _metadata_response(svc, answer)
+    return answer
+
+
+def _answer(
+    path: str, request: Request, svc: Svc, session: Session, identity: Identity, base: str
+) -> Response | Download | _Metadata:
+    index = _parse(session, base, path)
+    rest = index.rest
+    if rest and rest[0] == "simple":
+        if rest == ["simple"]:
+            return _redirect(request, f"{index.prefix}/simple/")
+        if rest == ["simple", ""]:
+            return _root(request, svc, session, identity, index)
+        project = rest[1]
+        if len(rest) == 2 or rest[2:] != [""]:
+            return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
+        if project != simple.normalize(project):
+            return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
+        return _project(request, svc, session, identity, index, project)
+    if len(rest) == 3 and rest[0] == "files":
+        return _file(session, identity, index, rest[1], rest[2])
     raise NotFound(f"not found: {base}/{path}")
 
 
@@ -253,15 +265,16 @@ def _project(
     )
 
 
+@dataclass(frozen=True)
+class _Metadata:
+    """A file's PEP 658 metadata, served (like the file) after the read session is closed."""
+
+    sha256: str
+
+
 def _file(
-    request: Request,
-    svc: Svc,
-    session: Session,
-    identity: Identity,
-    index: Index,
-    project: str,
-    filename: str,
-) -> Response:
+    session: Session, identity: Identity, index: Index, project: str, filename: str
+) -> Download | _Metadata:
     want_metadata = filename.endswith(".metadata")
     name = filename.removesuffix(".metadata") if want_metadata else filename
     row = session.execute(
@@ -276,21 +289,24 @@ def _file(
     if row is None or index.label not in {label.name for label in row[1].labels}:
         raise NotFound(f"no file {name} in {index.owner.login}/{project}")
     pypi_file, f = row
-    permissions.require(
-        identity, permissions.Permission.READ, session.get_one(Package, f.package_id), via="pypi"
-    )
+    pkg = session.get_one(Package, f.package_id)
+    permissions.require(identity, permissions.Permission.READ, pkg, via="pypi")
     if not want_metadata:
-        return file_response(svc, request, f)
+        return Download.of(f, pkg)
     if not pypi_file.metadata_sha256:
         raise NotFound(f"{name} has no separate metadata")
-    with svc.store.open(pypi_file.metadata_sha256) as fh:
+    return _Metadata(pypi_file.metadata_sha256)
+
+
+def _metadata_response(svc: Svc, metadata: _Metadata) -> Response:
+    with svc.store.open(metadata.sha256) as fh:
         data = fh.read()
     return Response(
         data,
         media_type="text/plain; charset=utf-8",
         headers={
             "Cache-Control": "public, max-age=31536000, immutable",
-            "ETag": f'"{pypi_file.metadata_sha256[:32]}"',
+            "ETag": f'"{metadata.sha256[:32]}"',
         },
     )
 
