@@ -6,7 +6,9 @@ Builds N projects x M tiny wheels (default 1000 x 20) in a folder, serves the sa
   - Packyard (a fresh data folder, every file uploaded through POST /pypi/OWNER/ as twine does, concurrently),
 and measures for each: project pages per second and p99 latency under wrk (a Lua script walking random project
 pages with pip's Accept header), and the wall time of `pip download --no-deps` of 50 projects. Packyard is
-measured with its default single worker and with `serve --workers 2`.
+measured with its default single worker and with `serve --workers 2`; on each fresh Packyard server it also times
+the first (cold: built from the database) and the following (warm: cached) GETs of the root page and of a project
+page.
 
 Run from the repository root: `python bench/pypi_simple.py` (`--quick` for a smoke run); see bench/README.md.
 It prints a table and writes the same as markdown to bench/results/pypi_simple.md.
@@ -348,6 +350,28 @@ def check_page(target: Target, project: str, files: int) -> Page:
     return Page(content_type, len(response.content), listed)
 
 
+def cold_and_warm(target: Target, project: str, repeats: int = 5) -> list[tuple[str, str, str]]:
+    """On a server that has just started: the first GET of the root page and of a project page, which builds the
+    document from the rows, and the median of `repeats` more, served from the cache. One keep-alive connection,
+    so with several workers every GET reaches the same one."""
+    rows = []
+    with httpx.Client(headers=dict([PIP_ACCEPT.split(": ", 1)]), timeout=600) as client:
+        for what, url in (
+            ("/simple/ (root)", target.simple),
+            (f"/simple/{project}/", f"{target.simple}{project}/"),
+        ):
+            times = []
+            for _ in range(1 + repeats):
+                t0 = time.perf_counter()
+                client.get(url).raise_for_status()
+                times.append(time.perf_counter() - t0)
+            console.log(
+                f"{target.label}: {what} cold {ms(times[0])}, warm {ms(statistics.median(times[1:]))}"
+            )
+            rows.append((f"{target.label}: {what}", ms(times[0]), ms(statistics.median(times[1:]))))
+    return rows
+
+
 def warm(target: Target, projects: int, passes: int) -> float:
     """GET every project page `passes` times (4 at a time, a new connection each, so every worker of a
     multi-process server sees some): each server's caches (pypiserver's digests, Packyard's rendered pages) are
@@ -624,6 +648,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{ms(cuts[49])}, p99 {ms(cuts[98])}",
                 )
             )
+            builds = report.table(
+                "First GET on a fresh server (the page is built from the database) and warm GETs (median of 5, "
+                "from the cache), pip's Accept",
+                "page",
+                "cold",
+                "warm",
+            )
             for key, workers, label in (
                 ("packyard", 1, "Packyard, 1 worker"),
                 ("packyard-w2", 2, "Packyard, --workers 2"),
@@ -632,6 +663,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     server = start_packyard(data, tmp / f"{key}.log", workers=workers)
                     servers.append(server)
                     targets.append(Target(key, label, server, f"{server.url}/pypi/{OWNER}/simple/"))
+                    builds.extend(cold_and_warm(targets[-1], project_name(args.projects // 2)))
 
         sample = random.Random(5).sample(range(args.projects), args.pip_projects)
         pip_projects = [project_name(i) for i in sample]

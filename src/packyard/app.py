@@ -14,7 +14,7 @@ from packyard import __version__
 from packyard.api import ROOT_ROUTES, build_router, repo
 from packyard.api.deps import Caller, Services, Svc
 from packyard.api.packages import readable_package
-from packyard.api.uploads import file_response
+from packyard.api.uploads import Download, file_response
 from packyard.config import Settings
 from packyard.core import queries
 from packyard.core.auth import PasswordCache
@@ -43,7 +43,7 @@ def error_response(status: int, message: str) -> Response:
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
-    db = db or Database(settings.sqlalchemy_url)
+    db = db or Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
     app = FastAPI(
         title="Packyard",
         version=__version__,
@@ -95,8 +95,8 @@ def _public_download(
 ) -> Response:
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-        f = queries.file(queries.release(pkg, version), basename)
-    return file_response(svc, request, f)
+        found = Download.of(queries.file(queries.release(pkg, version), basename), pkg)
+    return file_response(svc, request, found)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

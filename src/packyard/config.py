@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default=1000, description="Most successful password checks remembered per process; 0 turns it off."
     )
     token_default_max_age_seconds: int | None = None
+    db_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Database connections per pool and worker process; default: worker threads (40) + 2.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -6,21 +6,39 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+WORKER_THREADS = 40
+"""anyio's default thread limiter: how many sync routes (and run_in_threadpool calls) a worker runs at once."""
 
-def make_engine(url: str, *, immediate: bool = False) -> Engine:
+
+def default_pool_size() -> int:
+    """One connection per worker thread, plus two for the event loop (formats/front.py reads there on SQLite).
+
+    A request holds at most one connection at a time (routes close their read session before they count a
+    download), so with this many no thread ever waits for the pool.
+    """
+    return WORKER_THREADS + 2
+
+
+def make_engine(url: str, *, immediate: bool = False, pool_size: int | None = None) -> Engine:
+    size = pool_size or default_pool_size()
+    # A fixed size and no overflow: PACKYARD_DB_POOL_SIZE is the real cap per pool and worker process.
+    pool = {"pool_size": size, "max_overflow": 0}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        memory = make_url(url).database in (None, "", ":memory:")  # a single-connection pool, not a queue
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **({} if memory else pool)
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers queue on busy_timeout instead of
         # failing with "database is locked" when a read transaction upgrades to a write.
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
@@ -53,13 +71,17 @@ _PG_WRITE_LOCK = (
 class Database:
     """The engines and sessions. Reads and writes use separate SQLite pools so only writers take the lock.
 
-    Writers are serialized on both backends (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock).
+    Writers are serialized on both backends (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock). Code holds
+    one session at a time: a `read()` or `write()` opened while another is open takes a second connection, and
+    once every worker thread waits for its second one the pool is exhausted for good (until its timeout).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        self.write_engine = make_engine(url, immediate=True) if url.startswith("sqlite") else self.engine
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.write_engine = (
+            make_engine(url, immediate=True, pool_size=pool_size) if url.startswith("sqlite") else self.engine
+        )
         self._serialize_writers = self.engine.dialect.name == "postgresql"
         self._readers = sessionmaker(self.engine, expire_on_commit=False)
         self._writers = sessionmaker(self.write_engine, expire_on_commit=False)

@@ -13,7 +13,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import file_response
+from packyard.api.uploads import Download, file_response
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -49,21 +49,28 @@ _MEDIA = {
 def conda(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        channel = channels.parse(session, path)
-        rest = channel.rest
-        if rest == ["channeldata.json"]:
-            return _document(request, svc, session, identity, channel, "", "channeldata", "json")
-        if len(rest) < 2 or not _SUBDIR.match(rest[0]):
-            raise NotFound(f"not a conda channel path: /conda/{path}")
-        subdir = rest[0]
-        if len(rest) == 2 and rest[1] in _DOCUMENTS:
-            kind, encoding = _DOCUMENTS[rest[1]]
-            return _document(request, svc, session, identity, channel, subdir, kind, encoding)
-        if len(rest) == 3 and rest[1] == "shards" and (match := _SHARD.match(rest[2])):
-            return _shard(session, identity, channel, subdir, match.group(1))
-        if len(rest) == 2:
-            f = _package_file(session, identity, channel, subdir, rest[1])
-            return file_response(svc, request, f)
+        answer = _answer(path, request, svc, session, identity)
+    # A package file is served once the read session is closed: counting the download takes a connection.
+    return file_response(svc, request, answer) if isinstance(answer, Download) else answer
+
+
+def _answer(
+    path: str, request: Request, svc: Svc, session: Session, identity: Identity
+) -> Response | Download:
+    channel = channels.parse(session, path)
+    rest = channel.rest
+    if rest == ["channeldata.json"]:
+        return _document(request, svc, session, identity, channel, "", "channeldata", "json")
+    if len(rest) < 2 or not _SUBDIR.match(rest[0]):
+        raise NotFound(f"not a conda channel path: /conda/{path}")
+    subdir = rest[0]
+    if len(rest) == 2 and rest[1] in _DOCUMENTS:
+        kind, encoding = _DOCUMENTS[rest[1]]
+        return _document(request, svc, session, identity, channel, subdir, kind, encoding)
+    if len(rest) == 3 and rest[1] == "shards" and (match := _SHARD.match(rest[2])):
+        return _shard(session, identity, channel, subdir, match.group(1))
+    if len(rest) == 2:
+        return _package_file(session, identity, channel, subdir, rest[1])
     raise NotFound(f"not found: /conda/{path}")
 
 
@@ -176,7 +183,7 @@ def _shard(
 
 def _package_file(
     session: Session, identity: Identity, channel: channels.Channel, subdir: str, filename: str
-) -> File:
+) -> Download:
     f = session.scalar(
         select(File)
         .join(Package, Package.id == File.package_id)
@@ -192,4 +199,4 @@ def _package_file(
         )
     pkg = session.get_one(Package, f.package_id)
     permissions.require(identity, permissions.Permission.READ, pkg, via="conda")
-    return f
+    return Download.of(f, pkg)

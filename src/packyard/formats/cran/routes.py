@@ -18,7 +18,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import file_response
+from packyard.api.uploads import Download, file_response
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -48,16 +48,21 @@ def _slice(rest: list[str]) -> tuple[str, str, list[str]] | None:
 def serve(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        channel = channels.parse(session, path)
-        found = _slice(channel.rest)
-        if found is None:
-            raise NotFound(f"not a CRAN repository path: {path}")
-        kind, r_version, rest = found
-        if rest in (["PACKAGES"], ["PACKAGES.gz"]):
-            return _packages(request, session, identity, channel, kind, r_version, gz=rest[0].endswith(".gz"))
-        if len(rest) == 1 or (len(rest) == 3 and rest[0] == "Archive"):
-            f = _file(session, identity, channel, kind, r_version, rest[-1])
-            return file_response(svc, request, f)
+        answer = _answer(path, request, session, identity)
+    # A package file is served once the read session is closed: counting the download takes a connection.
+    return file_response(svc, request, answer) if isinstance(answer, Download) else answer
+
+
+def _answer(path: str, request: Request, session: Session, identity: Identity) -> Response | Download:
+    channel = channels.parse(session, path)
+    found = _slice(channel.rest)
+    if found is None:
+        raise NotFound(f"not a CRAN repository path: {path}")
+    kind, r_version, rest = found
+    if rest in (["PACKAGES"], ["PACKAGES.gz"]):
+        return _packages(request, session, identity, channel, kind, r_version, gz=rest[0].endswith(".gz"))
+    if len(rest) == 1 or (len(rest) == 3 and rest[0] == "Archive"):
+        return _file(session, identity, channel, kind, r_version, rest[-1])
     raise NotFound(f"not found: {path}")
 
 
@@ -110,7 +115,7 @@ _FACTS = select(front.generation(store.FORMAT), front.OWNER)
 
 def _file(
     session: Session, identity: Identity, channel: channels.Channel, kind: str, r_version: str, filename: str
-) -> File:
+) -> Download:
     if not _FILE.match(filename):
         raise NotFound(f"not an R package file name: {filename}")
     row = session.execute(
@@ -127,7 +132,7 @@ def _file(
         raise NotFound(f"{filename} is not in this repository")
     pkg = session.get_one(Package, row[1].package_id)
     permissions.require(identity, permissions.Permission.READ, pkg, via="cran")
-    return row[1]
+    return Download.of(row[1], pkg)
 
 
 @router.api_route("/cran/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)

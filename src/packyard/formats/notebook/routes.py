@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import file_response
+from packyard.api.uploads import Download, file_response
 from packyard.core.errors import NotFound
 from packyard.formats import serving
 from packyard.formats.notebook.parse import PACKAGE_TYPE
@@ -34,10 +34,11 @@ def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | Non
     with svc.db.read() as session:
         pkg = serving.readable(session, identity, owner, name)
         _rel, f = serving.pick(pkg, PACKAGE_TYPE, version, "notebook")
-        if "download" in request.query_params:
-            return file_response(svc, request, f)
+        download = Download.of(f, pkg) if "download" in request.query_params else None
         page = (f.extra or {}).get("html")
         access = pkg.access
+    if download is not None:  # after the read session: counting the download takes a connection
+        return file_response(svc, request, download)
     if not page:
         raise NotFound(f"{owner}/{name} has no rendered page; download it with ?download")
     return serving.blob_response(

@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import file_response
+from packyard.api.uploads import Download, file_response
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -46,21 +46,33 @@ def _parse(session: Session, base: str, path: str) -> Index:
 def serve(path: str, request: Request, svc: Svc, base: str) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        index = _parse(session, base, path)
-        rest = index.rest
-        if rest and rest[0] == "simple":
-            if rest == ["simple"]:
-                return _redirect(request, f"{index.prefix}/simple/")
-            if rest == ["simple", ""]:
-                return _root(request, svc, session, identity, index)
-            project = rest[1]
-            if len(rest) == 2 or rest[2:] != [""]:
-                return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
-            if project != simple.normalize(project):
-                return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
-            return _project(request, svc, session, identity, index, project)
-        if len(rest) == 3 and rest[0] == "files":
-            return _file(request, svc, session, identity, index, rest[1], rest[2])
+        answer = _answer(path, request, svc, session, identity, base)
+    # Files are served once the read session is closed: counting a download takes a connection of its own.
+    if isinstance(answer, Download):
+        return file_response(svc, request, answer)
+    if isinstance(answer, _Metadata):
+        return _metadata_response(svc, answer)
+    return answer
+
+
+def _answer(
+    path: str, request: Request, svc: Svc, session: Session, identity: Identity, base: str
+) -> Response | Download | _Metadata:
+    index = _parse(session, base, path)
+    rest = index.rest
+    if rest and rest[0] == "simple":
+        if rest == ["simple"]:
+            return _redirect(request, f"{index.prefix}/simple/")
+        if rest == ["simple", ""]:
+            return _root(request, svc, session, identity, index)
+        project = rest[1]
+        if len(rest) == 2 or rest[2:] != [""]:
+            return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
+        if project != simple.normalize(project):
+            return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
+        return _project(request, svc, session, identity, index, project)
+    if len(rest) == 3 and rest[0] == "files":
+        return _file(session, identity, index, rest[1], rest[2])
     raise NotFound(f"not found: {base}/{path}")
 
 
@@ -133,20 +145,7 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
     key = ("pypi-root", index.owner.id, index.label, gen, aud.key, media)
 
     def build() -> indexes.Document:
-        rows = session.execute(
-            select(Package.name, func.max(Event.serial))
-            .join(PypiFile, PypiFile.package_id == Package.id)
-            .join(FileLabel, FileLabel.file_id == PypiFile.file_id)
-            .join(Label, and_(Label.id == FileLabel.label_id, Label.name == index.label))
-            .join(
-                Event,
-                and_(Event.owner == index.owner.login, func.lower(Event.package) == func.lower(Package.name)),
-                isouter=True,
-            )
-            .where(Package.owner_id == index.owner.id, aud.only_visible(Package.id))
-            .group_by(Package.id)
-        ).all()
-        projects = [(name, serial or 0) for name, serial in rows]
+        projects = _root_projects(session, index, aud)
         serial = max((s for _, s in projects), default=0)
         body = (
             simple.root_json(projects, serial)
@@ -166,6 +165,41 @@ def _root(request: Request, svc: Svc, session: Session, identity: Identity, inde
         etag=doc.etag,
         headers=_headers(last_serial, aud.public_only),
     )
+
+
+def _root_projects(session: Session, index: Index, aud: channels.Audience) -> list[tuple[str, int]]:
+    """(name, last serial) of every visible project with a file in the label, in two statements linear in rows.
+
+    The projects: one range scan of the owner's packages, each checked for a labelled file by an EXISTS that
+    stops at the first one. The serials: the owner's events grouped by package, one scan of
+    `ix_events_owner_package_serial`. Joining events to every file instead made the first build O(files x
+    events): SQLite matched `lower(package)` against a column on the index's `owner` prefix only, so each file
+    scanned all of the owner's events; and joining the grouped events in SQL lets the planner scan them once per
+    project. Matching the two lists here is a dict lookup per project.
+    """
+    labelled = (
+        select(PypiFile.file_id)
+        .join(FileLabel, FileLabel.file_id == PypiFile.file_id)
+        .join(Label, Label.id == FileLabel.label_id)
+        .where(
+            PypiFile.package_id == Package.id,
+            Label.owner_id == index.owner.id,
+            Label.name == index.label,
+        )
+        .exists()
+    )
+    projects = session.execute(
+        select(Package.name).where(Package.owner_id == index.owner.id, aud.only_visible(Package.id), labelled)
+    ).scalars()
+    serials = dict(
+        session.execute(
+            select(func.lower(Event.package), func.max(Event.serial))
+            .where(Event.owner == index.owner.login)
+            .group_by(func.lower(Event.package))
+        ).all()
+    )
+    # Events carry the package's exact name; `name_key` is its PEP 503 form, which lower() does not give.
+    return [(name, serials.get(name.lower()) or 0) for name in projects]
 
 
 def _project(
@@ -253,15 +287,16 @@ def _project(
     )
 
 
+@dataclass(frozen=True)
+class _Metadata:
+    """A file's PEP 658 metadata, served (like the file) after the read session is closed."""
+
+    sha256: str
+
+
 def _file(
-    request: Request,
-    svc: Svc,
-    session: Session,
-    identity: Identity,
-    index: Index,
-    project: str,
-    filename: str,
-) -> Response:
+    session: Session, identity: Identity, index: Index, project: str, filename: str
+) -> Download | _Metadata:
     want_metadata = filename.endswith(".metadata")
     name = filename.removesuffix(".metadata") if want_metadata else filename
     row = session.execute(
@@ -276,21 +311,24 @@ def _file(
     if row is None or index.label not in {label.name for label in row[1].labels}:
         raise NotFound(f"no file {name} in {index.owner.login}/{project}")
     pypi_file, f = row
-    permissions.require(
-        identity, permissions.Permission.READ, session.get_one(Package, f.package_id), via="pypi"
-    )
+    pkg = session.get_one(Package, f.package_id)
+    permissions.require(identity, permissions.Permission.READ, pkg, via="pypi")
     if not want_metadata:
-        return file_response(svc, request, f)
+        return Download.of(f, pkg)
     if not pypi_file.metadata_sha256:
         raise NotFound(f"{name} has no separate metadata")
-    with svc.store.open(pypi_file.metadata_sha256) as fh:
+    return _Metadata(pypi_file.metadata_sha256)
+
+
+def _metadata_response(svc: Svc, metadata: _Metadata) -> Response:
+    with svc.store.open(metadata.sha256) as fh:
         data = fh.read()
     return Response(
         data,
         media_type="text/plain; charset=utf-8",
         headers={
             "Cache-Control": "public, max-age=31536000, immutable",
-            "ETag": f'"{pypi_file.metadata_sha256[:32]}"',
+            "ETag": f'"{metadata.sha256[:32]}"',
         },
     )
 
