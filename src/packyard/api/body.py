@@ -141,7 +141,7 @@ def document_bodies(app: FastAPI) -> None:
                 if operation is None:
                     continue  # not in the schema (include_in_schema=False)
                 operation["requestBody"] = {
-                    "required": False,
+                    "required": any(field.is_required() for field in model.model_fields.values()),
                     "content": {
                         "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
                     },
