@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packyard import __version__
 from packyard.api import ROOT_ROUTES, build_router, repo
+from packyard.api.body import document_bodies
 from packyard.api.deps import Caller, Services, Svc
 from packyard.api.packages import readable_package
 from packyard.api.uploads import Download, file_response
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
     _add_error_handlers(app)
+    document_bodies(app)
     app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
     app.add_middleware(PathTokenMiddleware, domain=settings.domain)
     return app

@@ -720,9 +720,13 @@ def test_org_objects_and_listings(world: World) -> None:
     assert mine.status_code == 200
     assert [(o["login"], o["user_type"]) for o in mine.json()] == [("acme", "org")]
     assert mine.json()[0]["name"] == "Acme"
-    theirs = client.get("/api/users/otto/orgs")
+    # memberships are not public (docs/security.md): the member, the org's members and site admins see them
+    theirs = client.get("/api/users/otto/orgs", headers=world.headers("readers-listed", "org"))
     assert theirs.status_code == 200 and [o["login"] for o in theirs.json()] == ["acme"]
-    assert [o["login"] for o in client.get("/api/users/olivia/orgs").json()] == ["olivia-co"]
+    olivias = client.get("/api/users/olivia/orgs", headers=world.admin("user"))
+    assert [o["login"] for o in olivias.json()] == ["olivia-co"]
+    assert client.get("/api/users/otto/orgs").json() == []
+    assert client.get("/api/users/otto/orgs", headers=world.headers("stranger", "org")).json() == []
     assert client.get("/api/user/orgs").status_code == 401
 
 

@@ -75,6 +75,9 @@ def base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
+CHECK_CREDENTIALS = Depends(identity)
+"""For routes that answer everyone alike: a credential that is present must still be valid (else 401)."""
+
 Svc = Annotated[Services, Depends(services)]
 Caller = Annotated[Identity, Depends(identity)]
 SignedIn = Annotated[Identity, Depends(signed_in)]

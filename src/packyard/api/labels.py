@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api.body import json_body
+from packyard.api.body import body_of
 from packyard.api.deps import Caller, SignedIn, Svc
+from packyard.api.schemas import LabelFiles
 from packyard.core import permissions, queries
-from packyard.core.errors import BadRequest, NotFound
+from packyard.core.errors import NotFound
 from packyard.core.models import File, FileLabel, Label, Package, Release
 from packyard.core.services import labels as label_service
 
 router = APIRouter()
-
-
-def _spec(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-    values = tuple(body.get(k) for k in ("package", "version", "basename"))
-    if not all(v is None or isinstance(v, str) for v in values):
-        raise BadRequest("package, version and basename must be strings or null")
-    return values  # type: ignore[return-value]
 
 
 @router.get("/channels/{owner}")
@@ -80,8 +74,10 @@ def show_label(owner: str, label: str, ident: Caller, svc: Svc) -> dict[str, Any
 
 
 @router.post("/channels/{owner}/{label}", status_code=201)
-async def add_label(owner: str, label: str, request: Request, ident: SignedIn, svc: Svc) -> Response:
-    package, version, basename = _spec(await json_body(request))
+async def add_label(
+    owner: str, label: str, ident: SignedIn, svc: Svc, body: Annotated[LabelFiles, body_of(LabelFiles)]
+) -> Response:
+    package, version, basename = body.package, body.version, body.basename
 
     def work() -> None:
         with svc.db.read() as session:
@@ -93,8 +89,10 @@ async def add_label(owner: str, label: str, request: Request, ident: SignedIn, s
 
 
 @router.delete("/channels/{owner}/{label}", status_code=201)
-async def remove_label(owner: str, label: str, request: Request, ident: SignedIn, svc: Svc) -> Response:
-    package, version, basename = _spec(await json_body(request))
+async def remove_label(
+    owner: str, label: str, ident: SignedIn, svc: Svc, body: Annotated[LabelFiles, body_of(LabelFiles)]
+) -> Response:
+    package, version, basename = body.package, body.version, body.basename
 
     def work() -> None:
         with svc.db.read() as session:

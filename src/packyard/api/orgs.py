@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api import serializers as ser
-from packyard.api.body import json_body
+from packyard.api.body import body_of
 from packyard.api.deps import Caller, SignedIn, Svc, base_url
 from packyard.api.packages import readable_package
+from packyard.api.schemas import GroupCreate, OrgCreate, SetAccess, SignUp, Transfer
 from packyard.core import queries
-from packyard.core.errors import BadRequest, Forbidden
+from packyard.core.auth import Identity
+from packyard.core.errors import Forbidden
 from packyard.core.models import Account, Group
 from packyard.core.services import accounts, orgs
 from packyard.core.services import packages as pkg_service
@@ -38,10 +40,11 @@ def _group_json(group: Group) -> dict[str, Any]:
 
 
 @router.post("/orgs/{login}", status_code=201)
-async def create_org(login: str, request: Request, ident: SignedIn, svc: Svc) -> dict[str, Any]:
+async def create_org(
+    login: str, ident: SignedIn, svc: Svc, body: Annotated[OrgCreate, body_of(OrgCreate)]
+) -> dict[str, Any]:
     """Packyard extension: create an organization; the caller becomes its first owner."""
-    body = await json_body(request)
-    org = await run_in_threadpool(orgs.create_org, svc.db, ident, login, str(body.get("name") or ""))
+    org = await run_in_threadpool(orgs.create_org, svc.db, ident, login, body.name or "")
     return ser.user(org)
 
 
@@ -58,23 +61,29 @@ def my_orgs(ident: SignedIn, svc: Svc) -> list[dict[str, Any]]:
 
 
 @router.get("/users/{login}/orgs")
-def user_orgs(login: str, svc: Svc) -> list[dict[str, Any]]:
-    return [ser.user(o) for o in orgs.orgs_of(svc.db, login)]
+def user_orgs(login: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
+    """Only the memberships the caller may know of (docs/security.md): none for anonymous callers."""
+    return [ser.user(o) for o in orgs.orgs_of(svc.db, login, viewer=ident)]
 
 
-@router.post("/users", status_code=201)
-async def sign_up(request: Request, ident: Caller, svc: Svc) -> dict[str, Any]:
-    """Create a user: anyone when PACKYARD_ALLOW_SIGNUP is on, otherwise site administrators only."""
-    body = await json_body(request)
+def _may_sign_up(ident: Caller, svc: Svc) -> Identity:
+    """Checked before the body is read, so a refused caller learns nothing about what a sign-up needs."""
     is_admin = ident.account is not None and ident.account.is_admin
     if not (svc.settings.allow_signup or is_admin):
         raise Forbidden("sign-up is disabled on this server; ask an administrator for an account")
-    login, password = body.get("login"), body.get("password")
-    if not isinstance(login, str) or not isinstance(password, str):
-        raise BadRequest("login and password are required")
+    return ident
+
+
+@router.post("/users", status_code=201)
+async def sign_up(
+    svc: Svc,
+    _ident: Annotated[Identity, Depends(_may_sign_up)],
+    body: Annotated[SignUp, body_of(SignUp)],
+) -> dict[str, Any]:
+    """Create a user: anyone when PACKYARD_ALLOW_SIGNUP is on, otherwise site administrators only."""
     user = await run_in_threadpool(
         lambda: accounts.create_user(
-            svc.db, login, password, email=str(body.get("email") or ""), name=str(body.get("name") or "")
+            svc.db, body.login, body.password, email=body.email or "", name=body.name or ""
         )
     )
     return ser.user(user)
@@ -104,9 +113,10 @@ def get_group(org: str, name: str, ident: Caller, svc: Svc) -> dict[str, Any]:
 
 
 @router.post("/group/{org}/{name}", status_code=204)
-async def create_group(org: str, name: str, request: Request, ident: SignedIn, svc: Svc) -> Response:
-    body = await json_body(request)
-    perms = str(body.get("perms") or "read")
+async def create_group(
+    org: str, name: str, ident: SignedIn, svc: Svc, body: Annotated[GroupCreate, body_of(GroupCreate)]
+) -> Response:
+    perms = body.perms or "read"
     await run_in_threadpool(orgs.create_group, svc.db, ident, _account(svc, org), name, perms)
     return Response(status_code=204)
 
@@ -199,12 +209,16 @@ def remove_collaborator(owner: str, name: str, login: str, ident: SignedIn, svc:
 
 
 @router.post("/package/{owner}/{name}/transfer")
-async def transfer(owner: str, name: str, request: Request, ident: SignedIn, svc: Svc) -> dict[str, Any]:
+async def transfer(
+    owner: str,
+    name: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[Transfer, body_of(Transfer)],
+) -> dict[str, Any]:
     """Packyard extension: give a package to another owner you administer (yourself or your organization)."""
-    body = await json_body(request)
-    to = body.get("to_owner")
-    if not isinstance(to, str) or not to:
-        raise BadRequest("to_owner is required")
+    to = body.to_owner
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:
@@ -218,14 +232,15 @@ async def transfer(owner: str, name: str, request: Request, ident: SignedIn, svc
 
 
 @router.post("/packages/{owner}/access")
-async def set_access(owner: str, request: Request, ident: SignedIn, svc: Svc) -> list[dict[str, Any]]:
+async def set_access(
+    owner: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[SetAccess, body_of(SetAccess)],
+) -> list[dict[str, Any]]:
     """Packyard extension: set the access level of several packages at once, all or nothing."""
-    body = await json_body(request)
-    names, access = body.get("packages"), body.get("access")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
-        raise BadRequest("packages must be a non-empty list of package names")
-    if not isinstance(access, str):
-        raise BadRequest("access is required: public, authenticated or private")
+    names, access = body.packages, body.access
 
     def work() -> list[dict[str, Any]]:
         with svc.db.read() as session:

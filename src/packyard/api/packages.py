@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from packyard.api import serializers as ser
-from packyard.api.body import json_body
+from packyard.api.body import body_of
 from packyard.api.deps import Caller, SignedIn, Svc, base_url
+from packyard.api.schemas import (
+    CopyRequest,
+    License,
+    PackageAttrs,
+    PackageCreate,
+    PackageUpdate,
+    ReleaseCreate,
+    ReleaseUpdate,
+    YankRequest,
+)
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
-from packyard.core.errors import BadRequest
 from packyard.core.models import Package
 from packyard.core.permissions import Permission
 from packyard.core.services import packages as pkg_service
@@ -27,26 +36,24 @@ def readable_package(session: Session, ident: Identity, owner: str, name: str) -
     return pkg
 
 
-def _info(body: dict[str, Any]) -> pkg_service.PackageInfo:
-    attrs = body.get("public_attrs") or {}
-    if not isinstance(attrs, dict):
-        raise BadRequest("public_attrs must be an object")
-    lic = attrs.get("license")
+def _info(body: PackageUpdate) -> pkg_service.PackageInfo:
+    attrs = body.public_attrs or PackageAttrs()
+    lic = attrs.license
     info = pkg_service.PackageInfo(
-        summary=attrs.get("summary"),
-        description=attrs.get("description"),
-        license=(lic.get("name") if isinstance(lic, dict) else lic) or None,
-        license_url=(lic.get("url") if isinstance(lic, dict) else attrs.get("license_url")) or None,
-        license_family=(lic.get("family") if isinstance(lic, dict) else attrs.get("license_family")) or None,
-        home=attrs.get("home") or attrs.get("home_page") or None,
-        dev_url=attrs.get("dev_url") or None,
-        doc_url=attrs.get("doc_url") or None,
-        source_git_url=attrs.get("source_git_url") or None,
+        summary=attrs.summary,
+        description=attrs.description,
+        license=(lic.name if isinstance(lic, License) else lic) or None,
+        license_url=(lic.url if isinstance(lic, License) else attrs.license_url) or None,
+        license_family=(lic.family if isinstance(lic, License) else attrs.license_family) or None,
+        home=attrs.home or attrs.home_page or None,
+        dev_url=attrs.dev_url or None,
+        doc_url=attrs.doc_url or None,
+        source_git_url=attrs.source_git_url or None,
     )
-    if "access" in body:
-        info.access = str(body["access"])
-    elif "public" in body:
-        info.access = "public" if body["public"] else "private"
+    if body.access is not None:
+        info.access = body.access
+    elif body.public is not None:
+        info.access = "public" if body.public else "private"
     return info
 
 
@@ -58,15 +65,14 @@ def get_package(owner: str, name: str, request: Request, ident: Caller, svc: Svc
 
 @router.post("/package/{owner}/{name}")
 async def create_package(
-    owner: str, name: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[PackageCreate, body_of(PackageCreate)],
 ) -> dict[str, Any]:
-    body = await json_body(request)
-    info = _info(body)
-    if body.get("package_types") or (body.get("public_attrs") or {}).get("package_types"):
-        types = body.get("package_types") or body["public_attrs"]["package_types"]
-        unknown = [t for t in types if t not in pkg_service.PACKAGE_TYPES]
-        if unknown:
-            raise BadRequest(f"unknown package type(s) {unknown}; use {', '.join(pkg_service.PACKAGE_TYPES)}")
+    info = _info(body)  # package_types are validated by the model; the files uploaded decide them
     return await _run(request, lambda: _create(svc, ident, owner, name, info, base_url(request)))
 
 
@@ -88,9 +94,14 @@ async def _run(request: Request, fn: Any) -> Any:
 
 @router.patch("/package/{owner}/{name}")
 async def update_package(
-    owner: str, name: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[PackageUpdate, body_of(PackageUpdate)],
 ) -> dict[str, Any]:
-    info = _info(await json_body(request))
+    info = _info(body)
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:
@@ -121,10 +132,18 @@ def get_release(
 
 @router.post("/release/{owner}/{name}/{version}")
 async def create_release(
-    owner: str, name: str, version: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    version: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[ReleaseCreate, body_of(ReleaseCreate)],
 ) -> dict[str, Any]:
-    body = await json_body(request)
-    attrs = {k: v for k, v in body.items() if k not in ("requirements", "announce", "description", "version")}
+    given = body.model_dump(exclude_unset=True)
+    attrs = {
+        k: v for k, v in given.items() if k not in ("requirements", "announce", "description", "version")
+    }
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:
@@ -134,11 +153,11 @@ async def create_release(
             ident,
             pkg,
             version,
-            summary=str(body.get("summary") or ""),
-            description=str(body.get("description") or ""),
-            announce=body.get("announce"),
-            home=body.get("home_page") or body.get("home"),
-            attrs={k: v for k, v in attrs.items() if isinstance(k, str)},
+            summary=body.summary or "",
+            description=body.description or "",
+            announce=body.announce,
+            home=body.home_page or body.home,
+            attrs=attrs,
         )
         with svc.db.read() as session:
             pkg = queries.package(session, owner, name)
@@ -149,12 +168,18 @@ async def create_release(
 
 @router.patch("/release/{owner}/{name}/{version}")
 async def update_release(
-    owner: str, name: str, version: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    version: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[ReleaseUpdate, body_of(ReleaseUpdate)],
 ) -> dict[str, Any]:
-    body = await json_body(request)
-    attrs = body.get("public_attrs", body)
-    if not isinstance(attrs, dict):
-        raise BadRequest("public_attrs must be an object")
+    given = (
+        body.public_attrs or body
+    )  # anaconda-client sends {public_attrs}; curl users often the attrs alone
+    attrs = {k: v for k, v in given.model_dump(exclude_unset=True).items() if k != "public_attrs"}
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:
@@ -237,10 +262,16 @@ def search(
 
 
 async def copy(
-    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    version: str,
+    basename: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[CopyRequest, body_of(CopyRequest)],
 ) -> list[dict[str, Any]]:
     """POST copies, PUT replaces what exists at the destination, PATCH updates (skips identical files)."""
-    body = await json_body(request)
     mode = {"POST": "copy", "PUT": "replace", "PATCH": "update"}[request.method]
 
     def work() -> list[dict[str, Any]]:
@@ -251,9 +282,9 @@ async def copy(
             name,
             version,
             basename or None,
-            to_owner=body.get("to_owner") or ident.login,
-            from_label=body.get("from_channel") or "main",
-            to_label=body.get("to_channel") or "main",
+            to_owner=body.to_owner or ident.login,
+            from_label=body.from_channel or "main",
+            to_label=body.to_channel or "main",
             mode=mode,
         )
         base = base_url(request)
@@ -279,15 +310,18 @@ for _method in ("POST", "PUT", "PATCH"):
 
 @router.post("/yank/{owner}/{name}/{version}/{basename:path}")
 async def yank(
-    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    version: str,
+    basename: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[YankRequest, body_of(YankRequest)],
 ) -> dict[str, Any]:
     """Packyard extension, PEP 592: installers skip a yanked file unless it is pinned with ==. Body: {reason}."""
-    body = await json_body(request)
-    reason = body.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise BadRequest("reason must be a string")
     return await _run(
-        request, lambda: _set_yanked(svc, ident, request, owner, name, version, basename, reason)
+        request, lambda: _set_yanked(svc, ident, request, owner, name, version, basename, body.reason)
     )
 
 

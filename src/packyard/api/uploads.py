@@ -7,7 +7,7 @@ signed at stage time and works once. Its errors are S3-style XML, which is what 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -16,9 +16,10 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api import serializers as ser
-from packyard.api.body import json_body
+from packyard.api.body import body_of
 from packyard.api.deps import Caller, SignedIn, Svc, base_url
 from packyard.api.packages import readable_package
+from packyard.api.schemas import CommitRequest, StageRequest
 from packyard.core import queries
 from packyard.core.errors import BadRequest, Forbidden, NotFound, PackyardError
 from packyard.core.models import Access, File, Package
@@ -32,9 +33,16 @@ router = APIRouter()
 
 @router.post("/stage/{owner}/{name}/{version}/{basename:path}")
 async def stage(
-    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    version: str,
+    basename: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[StageRequest, body_of(StageRequest)],
 ) -> dict[str, Any]:
-    payload = await json_body(request)
+    payload = body.model_dump()
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:
@@ -125,12 +133,16 @@ async def _receive(stage_id: str, request: Request, svc: Svc) -> Response:
 
 @router.post("/commit/{owner}/{name}/{version}/{basename:path}")
 async def commit(
-    owner: str, name: str, version: str, basename: str, request: Request, ident: SignedIn, svc: Svc
+    owner: str,
+    name: str,
+    version: str,
+    basename: str,
+    request: Request,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[CommitRequest, body_of(CommitRequest)],
 ) -> dict[str, Any]:
-    body = await json_body(request)
-    dist_id = body.get("dist_id")
-    if not isinstance(dist_id, str):
-        raise BadRequest("dist_id (from the stage response) is required")
+    dist_id = body.dist_id
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:

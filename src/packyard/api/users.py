@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from packyard.api import serializers as ser
-from packyard.api.deps import Caller, SignedIn, Svc, base_url, resolve_identity
+from packyard.api.body import body_of
+from packyard.api.deps import CHECK_CREDENTIALS, Caller, SignedIn, Svc, base_url, resolve_identity
+from packyard.api.schemas import TokenRequest
 from packyard.core import permissions, queries
+from packyard.core.auth import Identity
 from packyard.core.errors import BadRequest, Unauthorized
 from packyard.core.models import Package, utcnow
 from packyard.core.services import tokens
@@ -18,7 +21,11 @@ router = APIRouter()
 
 
 def head_root() -> Response:
-    """anaconda-client's check_server(): HEAD on the base URL must answer 200, without a redirect."""
+    """anaconda-client's check_server(): HEAD on the base URL must answer 200, without a redirect.
+
+    Credentials are not read: `anaconda login` sends the stored token, which may have expired, before it logs
+    in again, and a 401 here would leave no way to log in again.
+    """
     return Response(status_code=200)
 
 
@@ -30,52 +37,43 @@ def root() -> dict[str, Any]:
 
 @router.get("/authentication-type")
 def authentication_type() -> dict[str, str]:
+    """Asked by `anaconda login` with the stored, possibly expired, token: so it reads no credentials."""
     return {"authentication_type": "password"}
 
 
-def _json_body(raw: bytes) -> dict[str, Any]:
-    import orjson
-
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return body
+def _logging_in(ident: Caller) -> Identity:
+    if ident.is_anonymous:
+        raise Unauthorized("log in with HTTP Basic authentication (username and password)")
+    return ident
 
 
 @router.post("/authentications")
-async def create_authentication(request: Request, svc: Svc) -> dict[str, Any]:
+async def create_authentication(
+    request: Request,
+    svc: Svc,
+    ident: Annotated[Identity, Depends(_logging_in)],
+    body: Annotated[TokenRequest, body_of(TokenRequest)],
+) -> dict[str, Any]:
     """Log in (Basic user:password) and get a token; also `anaconda auth --create`."""
     from starlette.concurrency import run_in_threadpool
 
-    body = _json_body(await request.body())
-    ident = await run_in_threadpool(resolve_identity, request, svc)
-    if ident.is_anonymous:
-        raise Unauthorized("log in with HTTP Basic authentication (username and password)")
     org = None
-    if body.get("user"):
+    if body.user:
         with svc.db.read() as session:
-            org = queries.owner(session, str(body["user"]))
-    max_age = body.get("max-age", body.get("max_age"))
-    if max_age is not None and not isinstance(max_age, int):
-        raise BadRequest("max-age must be an integer number of seconds")
+            org = queries.owner(session, body.user)
     token, secret = await run_in_threadpool(
         lambda: tokens.create_token(
             svc.db,
             ident,
-            name=str(body.get("note") or ""),
-            scopes=body.get("scopes"),
-            max_age=max_age or svc.settings.token_default_max_age_seconds,
+            name=body.note or "",
+            scopes=body.scopes,
+            max_age=body.max_age or svc.settings.token_default_max_age_seconds,
             org=org,
-            fail_if_exists=bool(body.get("fail-if-exists")),
+            fail_if_exists=bool(body.fail_if_exists),
             remote_addr=request.client.host if request.client else "",
-            hostname=str(body.get("hostname") or ""),
-            note_url=str(body.get("note_url") or ""),
-            strength=str(body.get("strength") or "strong"),
+            hostname=body.hostname or "",
+            note_url=body.note_url or "",
+            strength=body.strength or "strong",
         )
     )
     return {**ser.token(token), "token": secret, "user": ident.login}
@@ -119,7 +117,7 @@ def remove_org_authentication(org: str, name: str, ident: SignedIn, svc: Svc) ->
     return Response(status_code=201)
 
 
-@router.get("/scopes")
+@router.get("/scopes", dependencies=[CHECK_CREDENTIALS])
 def list_scopes() -> dict[str, str]:
     return {name: description for name, (_, _, description) in permissions.SCOPES.items()}
 
@@ -130,13 +128,13 @@ def current_user(ident: SignedIn) -> dict[str, Any]:
     return ser.user(ident.account)
 
 
-@router.get("/user/{login}")
+@router.get("/user/{login}", dependencies=[CHECK_CREDENTIALS])
 def get_user(login: str, svc: Svc) -> dict[str, Any]:
     with svc.db.read() as session:
         return ser.user(queries.owner(session, login))
 
 
-@router.get("/license")
+@router.get("/license", dependencies=[CHECK_CREDENTIALS])
 def user_licenses() -> list[Any]:
     """Packyard has no paid licences; anaconda-client's `user_licenses()` gets an empty list."""
     return []
@@ -199,8 +197,11 @@ def user_packages(
 
 
 @router.get("/package_listing")
-async def package_listing(request: Request, svc: Svc) -> list[dict[str, Any]]:
-    """`all_packages(modified_after)`: the client sends the filter as a form body on a GET."""
+async def package_listing(
+    request: Request, svc: Svc, modified_after: str | None = None
+) -> list[dict[str, Any]]:
+    """`all_packages(modified_after)`: the client sends the filter as a form body on a GET (which OpenAPI cannot
+    describe), others as the query parameter declared here."""
     import datetime as dt
     from urllib.parse import parse_qs
 
@@ -208,11 +209,11 @@ async def package_listing(request: Request, svc: Svc) -> list[dict[str, Any]]:
 
     ident = await run_in_threadpool(resolve_identity, request, svc)
     raw = (await request.body()).decode("utf-8", "replace")
-    values = parse_qs(raw) | parse_qs(request.url.query)
+    given = modified_after or next(iter(parse_qs(raw).get("modified_after", [])), None)
     after = None
-    if values.get("modified_after"):
+    if given:
         try:
-            after = dt.datetime.fromisoformat(values["modified_after"][0])
+            after = dt.datetime.fromisoformat(given)
         except ValueError:
             raise BadRequest("modified_after must be an ISO 8601 date or datetime") from None
         if after.tzinfo is None:

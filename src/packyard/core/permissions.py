@@ -121,6 +121,23 @@ def is_member(identity: Identity, org: Account) -> bool:
     return account.is_admin or account.id == org.id or org.id in identity.grants.member_of
 
 
+def can_see_membership(identity: Identity, member: Account, org: Account) -> bool:
+    """May the identity know that `member` belongs to `org` (GET /api/users/LOGIN/orgs)?
+
+    anaconda.org lists only the memberships a member made public; Packyard has no public memberships, so only
+    the member, site administrators and the organization's members (who see its groups anyway) may know. A
+    token must allow reading through the REST API, and an organization token speaks only for its organization.
+    """
+    account = identity.account
+    if account is None:
+        return False
+    if account.id == member.id:
+        return True
+    if identity.token is not None and not scope_allows(identity.scopes, Permission.READ, "api"):
+        return False
+    return _scoped(identity, org.id) and is_member(identity, org)
+
+
 def can(
     identity: Identity, permission: Permission, target: Package | PackageRef | Account, *, via: str = "api"
 ) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -98,3 +99,50 @@ def upload(
         headers=auth(token),
         json={"dist_id": staged.json()["dist_id"]},
     )
+
+
+# --- walking every route ---------------------------------------------------------------------------------------
+
+BASENAME = "noarch/demo-1.0-0.tar.bz2"
+
+VALUES = {
+    "owner": "alice",
+    "login": "alice",
+    "name": "demo",
+    "version": "1.0",
+    "basename": BASENAME,
+    "org": "acme",
+    "label": "main",
+    "to_label": "copied",
+    "package": "demo",
+    "stage_id": "0" * 24,
+    "project": "demo",
+    "revision": "1",
+}
+"""Path parameter -> a value naming something that exists (a route with a new parameter name fails loudly)."""
+
+SPECIAL = {
+    ("/conda/{path}", "path"): "alice/noarch/repodata.json",
+    ("/pypi/{path}", "path"): "alice/simple/demo/",
+    ("/cran/{path}", "path"): "alice/src/contrib/PACKAGES",
+    ("/api/repo/{path}", "path"): "alice/simple/",
+    ("/api/authentications/name/{name}", "name"): "kept",
+    ("/api/authentications/org/{org}/name/{name}", "name"): "kept",
+    ("/api/group/{org}/{name}", "name"): "owners",
+    ("/api/group/{org}/{name}/members", "name"): "owners",
+    ("/api/group/{org}/{name}/members/{login}", "name"): "owners",
+    ("/api/group/{org}/{name}/packages", "name"): "owners",
+    ("/api/group/{org}/{name}/packages/{package}", "name"): "owners",
+}
+
+
+def fill(template: str) -> str:
+    """A route's path template with plausible values: `/api/package/{owner}/{name}` -> `/api/package/alice/demo`."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if (template, name) in SPECIAL:
+            return SPECIAL[template, name]
+        return quote(VALUES[name], safe="/")
+
+    return re.sub(r"\{(\w+)(?::\w+)?\}", value, template)

@@ -34,7 +34,39 @@ def test_org_namespace_is_shared_with_users(client, people, acme) -> None:
     assert [o["login"] for o in client.get("/api/user/orgs", headers=auth(people["owner"])).json()] == [
         "acme"
     ]
-    assert [o["login"] for o in client.get("/api/users/owner/orgs").json()] == ["acme"]
+    assert [
+        o["login"] for o in client.get("/api/users/owner/orgs", headers=auth(people["owner"])).json()
+    ] == ["acme"]
+
+
+def test_memberships_are_visible_to_the_member_fellow_members_and_admins_only(
+    client, people, acme, make_user
+) -> None:
+    """anaconda.org lists only public memberships; Packyard has none, so strangers see an empty list."""
+    owner = auth(people["owner"])
+    assert client.post("/api/group/acme/devs", headers=owner, json={"perms": "read"}).status_code == 204
+    assert client.put("/api/group/acme/devs/members/dev", headers=owner).status_code == 204
+    make_user("root", is_admin=True)
+    upload_only = client.post(
+        "/api/authentications", headers=owner, json={"note": "up", "scopes": ["pypi:upload"]}
+    ).json()["token"]
+
+    def seen(login: str, headers: dict[str, str]) -> list[str]:
+        response = client.get(f"/api/users/{login}/orgs", headers=headers)
+        assert response.status_code == 200, response.text
+        return [o["login"] for o in response.json()]
+
+    assert seen("dev", auth(people["dev"])) == ["acme"]  # their own
+    assert seen("dev", owner) == ["acme"]  # a fellow member
+    assert seen("dev", auth(login(client, "root", "password-123"))) == ["acme"]  # a site administrator
+    assert seen("dev", {}) == []  # anonymous: `anaconda show dev` still works, without the memberships
+    assert seen("dev", auth(people["outsider"])) == []
+    assert seen("dev", auth(people["viewer"])) == []
+    assert seen("dev", auth(upload_only)) == []  # the owner's token that may not read through the REST API
+    assert seen("owner", auth(upload_only)) == [
+        "acme"
+    ]  # ... still sees its own account's, like /api/user/orgs
+    assert client.get("/api/users/dev/orgs", headers=auth("py-0-garbage")).status_code == 401
 
 
 def test_groups_flow_and_status_codes(client, people, acme) -> None:

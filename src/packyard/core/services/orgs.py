@@ -85,10 +85,11 @@ def _require_org(account: Account) -> None:
         raise BadRequest(f"{account.login} is a user, not an organization")
 
 
-def orgs_of(db: Database, login: str) -> Sequence[Account]:
+def orgs_of(db: Database, login: str, viewer: Identity | None = None) -> Sequence[Account]:
+    """The organizations `login` belongs to; with a `viewer`, only the memberships that viewer may know of."""
     with db.read() as session:
         user = queries.owner(session, login)
-        return session.scalars(
+        orgs = session.scalars(
             select(Account)
             .join(Group, Group.org_id == Account.id)
             .join(GroupMember, GroupMember.group_id == Group.id)
@@ -96,6 +97,9 @@ def orgs_of(db: Database, login: str) -> Sequence[Account]:
             .distinct()
             .order_by(Account.login_key)
         ).all()
+        if viewer is None:
+            return orgs
+        return [org for org in orgs if permissions.can_see_membership(viewer, user, org)]
 
 
 def _group(session: Session, org: Account, name: str) -> Group:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -36,6 +36,8 @@ from packyard.core.services.events import emit
 from packyard.core.services.orgs import list_into_writer_groups
 from packyard.core.storage import BlobRef
 from packyard.formats.base import Artifact
+
+_Row = TypeVar("_Row", Package, Release, File)
 
 PACKAGE_TYPES = ("conda", "pypi", "r", "file", "ipynb", "env", "project", "installer")
 _FROM_ARTIFACT = ("summary", "description", "license", "home")
@@ -101,6 +103,19 @@ def _lock_owner(session: Session, owner: Account) -> Account:
     return session.get_one(Account, owner.id)
 
 
+def _current(session: Session, model: type[_Row], row_id: int, what: str) -> _Row:
+    """The row as it is inside this write transaction.
+
+    Callers looked the row up in an earlier read; a concurrent request may have removed it since (four clients
+    deleting the same release at once). Writers are serialised, so the losers find it gone here: a 404, as if
+    they had come a moment later, instead of the ORM's NoResultFound (a 500).
+    """
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{what} not found: it was removed by another request")
+    return row
+
+
 def create_package(db: Database, identity: Identity, owner: Account, name: str, info: PackageInfo) -> Package:
     validate_package_name(name)
     permissions.require(identity, Permission.WRITE, owner)
@@ -135,7 +150,7 @@ def update_package(db: Database, identity: Identity, pkg: Package, info: Package
     if info.access is not None and info.access != pkg.access:
         set_access(db, identity, [pkg], info.access)
     with db.write() as session:
-        row = session.get_one(Package, pkg.id)
+        row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
         _apply(row, info)
         row.modified_at = utcnow()
         emit(session, "package.updated", identity, pkg.owner.login, pkg.name)
@@ -149,7 +164,7 @@ def set_access(db: Database, identity: Identity, pkgs: Sequence[Package], access
         permissions.require(identity, Permission.ADMIN, pkg)
     with db.write() as session:
         for pkg in pkgs:
-            row = session.get_one(Package, pkg.id)
+            row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
             if row.access != access:
                 emit(
                     session, "access.changed", identity, pkg.owner.login, pkg.name, old=row.access, new=access
@@ -161,7 +176,7 @@ def set_access(db: Database, identity: Identity, pkgs: Sequence[Package], access
 def delete_package(db: Database, identity: Identity, pkg: Package) -> None:
     permissions.require(identity, Permission.ADMIN, pkg)
     with db.write() as session:
-        row = session.get_one(Package, pkg.id)
+        row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
         for rel in row.releases:
             for f in rel.files:
                 _emit_file_removed(session, identity, pkg, rel, f)
@@ -193,7 +208,7 @@ def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> Non
             select(Package.id).where(Package.owner_id == to.id, Package.name_key == package_key(pkg.name))
         ):
             raise Conflict(f"{to.login} already has a package named {pkg.name}")
-        row = session.get_one(Package, pkg.id)
+        row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
         files = [f for rel in row.releases for f in rel.files]
         _check_unlocked(session, files)
         old = row.owner.login
@@ -263,7 +278,7 @@ def _new_release(session: Session, identity: Identity, pkg: Package, version: st
 
 def update_release(db: Database, identity: Identity, rel: Release, attrs: dict[str, Any]) -> None:
     with db.write() as session:
-        row = session.get_one(Release, rel.id)
+        row = _current(session, Release, rel.id, f"release {rel.version}")
         pkg = row.package
         permissions.require(identity, Permission.WRITE, pkg)
         for key in ("summary", "description", "announce", "home"):
@@ -279,7 +294,7 @@ def update_release(db: Database, identity: Identity, rel: Release, attrs: dict[s
 
 def delete_release(db: Database, identity: Identity, rel: Release) -> None:
     with db.write() as session:
-        row = session.get_one(Release, rel.id)
+        row = _current(session, Release, rel.id, f"release {rel.version}")
         pkg = row.package
         permissions.require(identity, Permission.WRITE, pkg)
         _check_unlocked(session, row.files)
@@ -491,7 +506,7 @@ def _get_labels(session: Session, owner: Account, names: Sequence[str], *, for_c
 def set_yanked(db: Database, identity: Identity, f: File, yanked: bool, reason: str | None = None) -> None:
     """PEP 592: a yanked file stays downloadable, but installers skip it unless it is pinned exactly."""
     with db.write() as session:
-        row = session.get_one(File, f.id)
+        row = _current(session, File, f.id, f"file {f.basename}")
         pkg = row.release.package
         permissions.require(identity, Permission.WRITE, pkg)
         row.attrs = {**(row.attrs or {}), "yanked": yanked, "yanked_reason": reason if yanked else None}

@@ -14,6 +14,9 @@ from packyard.core.db import Database
 from packyard.core.errors import BadRequest, NotFound
 from packyard.core.models import Account, Token, utcnow
 
+MAX_TOKEN_AGE_SECONDS = 100 * 365 * 24 * 3600
+"""A hundred years: longer is no policy, and far enough in the future it no longer fits in a date."""
+
 
 def normalise_scopes(scopes: Sequence[str] | str | None) -> list[str]:
     """anaconda-client sends a list whose items may hold several space-separated scopes; none means full access."""
@@ -49,8 +52,8 @@ def create_token(
         raise BadRequest("tokens can only be created with a password or a token that has the 'all' scope")
     if org is not None:
         permissions.require(identity, permissions.Permission.ADMIN, org)
-    if max_age is not None and max_age <= 0:
-        raise BadRequest("max-age must be a positive number of seconds")
+    if max_age is not None and not 0 < max_age <= MAX_TOKEN_AGE_SECONDS:
+        raise BadRequest(f"max-age must be a positive number of seconds, at most {MAX_TOKEN_AGE_SECONDS}")
     name = (name or f"token-{secrets.token_hex(4)}")[:300]
     secret = new_token()
     with db.write() as session:

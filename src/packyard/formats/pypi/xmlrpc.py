@@ -66,6 +66,7 @@ router = APIRouter()
 
 async def handle(request: Request, svc: Services, owner: str | None) -> Response:
     """Answer one XML-RPC call; `owner` limits it to one owner's projects (None: every owner)."""
+    await run_in_threadpool(resolve_identity, request, svc)  # a wrong credential is a 401 whatever the body
     body = await _read_body(request)
     if body is None:
         return _respond(xmlrpc.client.Fault(INVALID_REQUEST, f"request body over {MAX_BODY} bytes"), 413)

@@ -1,0 +1,203 @@
+"""The JSON request bodies of the REST API, one model per body, with anaconda-client's field names.
+
+Field names and shapes follow what anaconda-client 1.16 sends (binstar_client/__init__.py and mixins); values
+whose meaning a service checks (access levels, group permissions, label names, scopes) stay strings here so the
+service's message, which lists the valid values, is the one the caller reads.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, ConfigDict, Field, field_validator
+
+from packyard.api.body import JsonBody
+from packyard.core.services.packages import PACKAGE_TYPES
+from packyard.core.services.tokens import MAX_TOKEN_AGE_SECONDS
+
+Text = str | None
+
+
+def _check_package_types(types: list[str] | None) -> list[str] | None:
+    unknown = [t for t in types or () if t not in PACKAGE_TYPES]
+    if unknown:
+        raise ValueError(f"unknown package type(s) {unknown}; use {', '.join(PACKAGE_TYPES)}")
+    return types
+
+
+# --- tokens and users -----------------------------------------------------------------------------------------
+
+
+class TokenRequest(JsonBody):
+    """`POST /api/authentications`: log in, or `anaconda auth --create`."""
+
+    note: Text = Field(None, description="the token's name")
+    scopes: list[str] | str | None = Field(None, description="none means `all`; see GET /api/scopes")
+    max_age: Annotated[int, Field(gt=0, le=MAX_TOKEN_AGE_SECONDS)] | None = Field(
+        None,
+        validation_alias=AliasChoices("max-age", "max_age"),
+        serialization_alias="max-age",
+        description="lifetime in seconds",
+    )
+    user: Text = Field(None, description="an organization to create the token for")
+    fail_if_exists: bool | None = Field(
+        None,
+        validation_alias=AliasChoices("fail-if-exists", "fail_if_exists"),
+        serialization_alias="fail-if-exists",
+    )
+    hostname: Text = None
+    note_url: Text = None
+    strength: Text = Field(None, description="strong or weak (both give the same token)")
+
+
+class SignUp(JsonBody):
+    """`POST /api/users`."""
+
+    login: str
+    password: str
+    email: Text = None
+    name: Text = None
+
+
+class OrgCreate(JsonBody):
+    """`POST /api/orgs/ORG`."""
+
+    name: Text = Field(None, description="the organization's display name")
+
+
+class GroupCreate(JsonBody):
+    """`POST /api/group/ORG/GROUP`."""
+
+    perms: Text = Field(None, description="read (the default), write or admin")
+
+
+# --- packages and releases ------------------------------------------------------------------------------------
+
+
+class License(JsonBody):
+    """anaconda-client's `add_package` sends the licence as an object."""
+
+    name: Text = None
+    url: Text = None
+    family: Text = None
+
+
+class PackageAttrs(JsonBody):
+    """`public_attrs` of a package: what anaconda-client read from the file's metadata."""
+
+    summary: Text = None
+    description: Text = None
+    license: License | str | None = None
+    license_url: Text = None
+    license_family: Text = None
+    home: Text = None
+    home_page: Text = None
+    dev_url: Text = None
+    doc_url: Text = None
+    source_git_url: Text = None
+    package_types: list[str] | None = None
+
+    @field_validator("package_types")
+    @classmethod
+    def known_package_types(cls, types: list[str] | None) -> list[str] | None:
+        return _check_package_types(types)
+
+
+class PackageUpdate(JsonBody):
+    """`PATCH /api/package/OWNER/NAME` (`anaconda update`)."""
+
+    public_attrs: PackageAttrs | None = None
+    access: Text = Field(None, description="public, authenticated or private")
+    public: bool | None = Field(None, description="true: public; false: private (when access is not given)")
+
+
+class PackageCreate(PackageUpdate):
+    """`POST /api/package/OWNER/NAME`."""
+
+    publish: bool | None = None
+    package_types: list[str] | None = None
+
+    @field_validator("package_types")
+    @classmethod
+    def known_package_types(cls, types: list[str] | None) -> list[str] | None:
+        return _check_package_types(types)
+
+
+class ReleaseAttrs(JsonBody):
+    """A release's attributes: the named ones are typed, any other is kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    summary: Text = None
+    description: Text = None
+    announce: Text = None
+    home: Text = None
+    home_page: Text = None
+
+
+class ReleaseCreate(ReleaseAttrs):
+    """`POST /api/release/OWNER/NAME/VERSION`."""
+
+    requirements: Any = None
+    version: Text = None
+
+
+class ReleaseUpdate(ReleaseAttrs):
+    """`PATCH /api/release/OWNER/NAME/VERSION`: the attributes under `public_attrs`, or at the top level."""
+
+    public_attrs: ReleaseAttrs | None = None
+
+
+class Transfer(JsonBody):
+    """`POST /api/package/OWNER/NAME/transfer`."""
+
+    to_owner: str = Field(min_length=1)
+
+
+class SetAccess(JsonBody):
+    """`POST /api/packages/OWNER/access`."""
+
+    packages: list[str] = Field(min_length=1)
+    access: str = Field(description="public, authenticated or private")
+
+
+# --- files --------------------------------------------------------------------------------------------------------
+
+
+class StageRequest(JsonBody):
+    """`POST /api/stage/OWNER/NAME/VERSION/BASENAME`."""
+
+    distribution_type: Text = None
+    description: Text = None
+    attrs: dict[str, Any] | None = None
+    dependencies: Any = None
+    channels: list[str] | None = Field(None, description="labels; none means main")
+    sha256: Text = None
+
+
+class CommitRequest(JsonBody):
+    """`POST /api/commit/OWNER/NAME/VERSION/BASENAME`."""
+
+    dist_id: str = Field(description="from the stage response")
+
+
+class CopyRequest(JsonBody):
+    """`POST/PUT/PATCH /api/copy/package/OWNER/NAME/VERSION/[BASENAME]`."""
+
+    to_owner: Text = Field(None, description="default: the caller")
+    from_channel: Text = Field(None, description="default: main")
+    to_channel: Text = Field(None, description="default: main")
+
+
+class YankRequest(JsonBody):
+    """`POST /api/yank/OWNER/NAME/VERSION/BASENAME`."""
+
+    reason: Text = None
+
+
+class LabelFiles(JsonBody):
+    """`POST/DELETE /api/channels/OWNER/LABEL`: which files; all null means every file of the owner."""
+
+    package: Text = None
+    version: Text = None
+    basename: Text = None
