@@ -12,7 +12,7 @@ from packyard.api.body import json_body
 from packyard.api.deps import Caller, SignedIn, Svc, base_url
 from packyard.api.packages import readable_package
 from packyard.core import queries
-from packyard.core.errors import BadRequest, Forbidden
+from packyard.core.errors import BadRequest
 from packyard.core.models import Account, Group
 from packyard.core.services import accounts, orgs
 from packyard.core.services import packages as pkg_service
@@ -66,15 +66,15 @@ def user_orgs(login: str, svc: Svc) -> list[dict[str, Any]]:
 async def sign_up(request: Request, ident: Caller, svc: Svc) -> dict[str, Any]:
     """Create a user: anyone when PACKYARD_ALLOW_SIGNUP is on, otherwise site administrators only."""
     body = await json_body(request)
-    is_admin = ident.account is not None and ident.account.is_admin
-    if not (svc.settings.allow_signup or is_admin):
-        raise Forbidden("sign-up is disabled on this server; ask an administrator for an account")
-    login, password = body.get("login"), body.get("password")
-    if not isinstance(login, str) or not isinstance(password, str):
-        raise BadRequest("login and password are required")
     user = await run_in_threadpool(
-        lambda: accounts.create_user(
-            svc.db, login, password, email=str(body.get("email") or ""), name=str(body.get("name") or "")
+        lambda: accounts.sign_up(
+            svc.db,
+            ident,
+            body.get("login"),
+            body.get("password"),
+            open_signup=svc.settings.allow_signup,
+            email=str(body.get("email") or ""),
+            name=str(body.get("name") or ""),
         )
     )
     return ser.user(user)
