@@ -503,3 +503,55 @@ def org_cases(actions: Sequence[str], forms: Sequence[str]) -> list[Any]:
         )
         for i, (identity, column, action) in enumerate(triples)
     ]
+
+
+# --- kinds of credential, for the matrices of what a credential may do with tokens and the account ----------------
+
+ALL_SCOPES = (
+    "all",
+    "api",
+    "api:read",
+    "api:write",
+    "conda",
+    "conda:download",
+    "pypi",
+    "pypi:download",
+    "pypi:upload",
+    "cran",
+    "cran:download",
+    "repos",
+    "repo",
+)
+"""Every scope GET /api/scopes lists (test_every_scope_is_in_the_tables keeps this true)."""
+
+CREDENTIAL_KINDS: dict[str, dict[str, Any]] = {
+    "anonymous": {},
+    "password": {},
+    "token-expiring": {"scopes": ["all"], "max-age": 3600},
+    **{f"scope={scope}": {"scopes": [scope]} for scope in ALL_SCOPES},
+    "org-token": {"scopes": ["all"], "org": True},
+    "org-token-api": {"scopes": ["api"], "org": True},
+    "org-token-conda": {"scopes": ["conda"], "org": True},
+}
+"""How each kind of credential is made, by its holder's full token: `scopes`, `max-age`, and `org` (a token
+`anaconda auth --create --org ORG` makes for an organization the holder owns)."""
+
+
+def make_credential(client: TestClient, full_token: str, login: str, kind: str, org: str) -> dict[str, str]:
+    """Fresh headers of one kind for `login` (whose full-access token is `full_token`); org tokens are for `org`."""
+    if kind == "anonymous":
+        return {}
+    if kind == "password":
+        return {"Authorization": basic(login, PASSWORD)}
+    spec = CREDENTIAL_KINDS[kind]
+    body: dict[str, Any] = {"note": f"kind-{kind}-{time.monotonic_ns()}", "scopes": spec["scopes"]}
+    if "max-age" in spec:
+        body["max-age"] = spec["max-age"]
+    if spec.get("org"):
+        body["user"] = org
+    response = expect(
+        client.post("/api/authentications", headers=auth_header(full_token), json=body),
+        200,
+        what=f"a {kind} token for {login}",
+    )
+    return auth_header(response.json()["token"])

@@ -12,8 +12,11 @@ Case ids read `private-org/readers-listed/download`: package, identity, action.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -23,19 +26,26 @@ from packyard.app import create_app
 from packyard.config import Settings
 from packyard.core import migrate
 from packyard.core.db import Database
+from tests.builders import build_conda, build_r_source, build_wheel
 from tests.conftest import ADMIN_PASSWORD
+from tests.unit.api.helpers import post_form
 from tests.unit.matrix_support import (
     ACCESSES,
+    ALL_SCOPES,
     COLUMNS,
+    CREDENTIAL_KINDS,
     IDENTITIES,
     NAMESPACE_LOGIN,
     NAMESPACES,
     PASSWORD,
     USER_OF,
     World,
+    auth_header,
     build_world,
     create_token,
+    expect,
     file_bytes,
+    make_credential,
     parse_table,
     refused,
     target_name,
@@ -457,17 +467,19 @@ def test_create_in_namespace(world: World, identity: str, namespace: str) -> Non
 
 # What each token scope allows through the REST API on olivia's own private package (olivia may do anything
 # with it, so the scope alone decides). Reading public packages needs no scope: the main matrix covers that.
+# The package holds a plain file (type `file`): the conda, PyPI and CRAN scopes write only their own types
+# (TYPES_TABLE below has packages of those types).
 SCOPES_TABLE = """
 all                        A
 api                        A      the whole REST API
 api:read                   R
 api:write                  W
-conda                      W      conda channels and the REST API
+conda                      R      conda channels and the REST API; writes conda packages only
 conda:download             R
-pypi                       W      PyPI and the REST API
+pypi                       R      PyPI and the REST API; writes PyPI packages only
 pypi:download              R
 pypi:upload                -      the PyPI upload API only: nothing through REST
-cran                       W      CRAN and the REST API
+cran                       R      CRAN and the REST API; writes R packages only
 cran:download              R
 repos                      R      reading, everywhere
 """
@@ -908,3 +920,520 @@ def test_open_sign_up(tmp_path: Path) -> None:
             assert client.post("/api/users", json=body).status_code == 409
     finally:
         db.dispose()
+
+
+# --- what a credential may do with tokens and with the account -----------------------------------------------------
+
+# Each row is a kind of credential of otto's (matrix_support.CREDENTIAL_KINDS: his password, a token with each scope,
+# a token of his that expires in an hour, and tokens he made for acme, which he owns); each column an action on
+# his tokens or his account. ok: it succeeds (and did what it says); otherwise the status, and nothing changed.
+#
+# A token may mint tokens at most as powerful as itself: scopes it covers (permission, interface and package
+# type), its own organization if it has one, an expiry no later than its own (token-expiring checks that the
+# new token expires by then); an org token for acme also needs ADMIN on acme. Listing and removing other tokens,
+# creating and deleting organizations and creating users (site administrators only, sign-up being closed: the
+# column uses the same kind of credential of an administrator's) need the account's own credential: the password
+# or a token with `all` and no organization. Any token may remove itself; a password has no token to remove.
+#
+#   mint-same      the credential's own scopes (and org)     mint-read      api:read, no org
+#   mint-all       all, no org                               mint-conda-dl  conda:download, no org
+#   mint-org       for acme, the credential's own scopes
+#                          whoami mint- mint- mint- mint-  mint- list remove remove remove create delete create
+#                                 same  all   read  condadl org              -org   -self  -org   -org   -user
+ACCOUNT_TABLE = """
+anonymous                  401    401   401   401   401    401   401  401    401    401    401    401    403
+password                   ok     ok    ok    ok    ok     ok    ok   ok     ok     400    ok     ok     ok
+token-expiring             ok     ok    ok    ok    ok     ok    ok   ok     ok     ok     ok     ok     ok
+scope=all                  ok     ok    ok    ok    ok     ok    ok   ok     ok     ok     ok     ok     ok
+scope=api                  ok     ok    403   ok    403    ok    403  403    403    ok     403    403    403
+scope=api:read             ok     ok    403   ok    403    403   403  403    403    ok     403    403    403
+scope=api:write            ok     ok    403   ok    403    403   403  403    403    ok     403    403    403
+scope=conda                ok     ok    403   403   ok     403   403  403    403    ok     403    403    403
+scope=conda:download       ok     ok    403   403   ok     403   403  403    403    ok     403    403    403
+scope=pypi                 ok     ok    403   403   403    403   403  403    403    ok     403    403    403
+scope=pypi:download        ok     ok    403   403   403    403   403  403    403    ok     403    403    403
+scope=pypi:upload          ok     ok    403   403   403    403   403  403    403    ok     403    403    403
+scope=cran                 ok     ok    403   403   403    403   403  403    403    ok     403    403    403
+scope=cran:download        ok     ok    403   403   403    403   403  403    403    ok     403    403    403
+scope=repos                ok     ok    403   ok    ok     403   403  403    403    ok     403    403    403
+scope=repo                 ok     ok    403   ok    ok     403   403  403    403    ok     403    403    403
+org-token                  ok     ok    403   403   403    ok    403  403    403    ok     403    403    403
+org-token-api              ok     ok    403   403   403    ok    403  403    403    ok     403    403    403
+org-token-conda            ok     403   403   403   403    403   403  403    403    ok     403    403    403
+"""
+ACCOUNT_ACTIONS = (
+    "whoami",
+    "mint-same",
+    "mint-all",
+    "mint-read",
+    "mint-conda-dl",
+    "mint-org",
+    "list",
+    "remove",
+    "remove-org",
+    "remove-self",
+    "create-org",
+    "delete-org",
+    "create-user",
+)
+ACCOUNT_RIGHTS = parse_table(
+    ACCOUNT_TABLE, ACCOUNT_ACTIONS, tuple(CREDENTIAL_KINDS), cells=("ok", "400", "401", "403")
+)
+SITE_ADMIN = "siteadmin"
+
+
+def site_admin(world: World) -> str:
+    """A site administrator with an organization of their own (made once per world); returns their full token."""
+    if SITE_ADMIN not in world.user_tokens:
+        from packyard.core.services.accounts import create_user
+
+        create_user(world.db, SITE_ADMIN, PASSWORD, is_admin=True)
+        token = create_token(world.client, SITE_ADMIN, "matrix")
+        expect(
+            world.client.post(f"/api/orgs/{SITE_ADMIN}-co", headers=auth_header(token), json={}),
+            201,
+            what="the site administrator's org",
+        )
+        world.user_tokens[SITE_ADMIN] = token
+    return world.user_tokens[SITE_ADMIN]
+
+
+class AccountCase:
+    """One kind of credential of otto's (or, for create-user, of the site administrator's), made for this case."""
+
+    def __init__(self, world: World, kind: str, action: str) -> None:
+        self.world = world
+        self.client = world.client
+        self.kind = kind
+        self.otto = world.admin("org")
+        login, full, org = "otto", world.user_tokens["otto"], "acme"
+        if action == "create-user":
+            login, full, org = SITE_ADMIN, site_admin(world), f"{SITE_ADMIN}-co"
+        elif action == "delete-org":
+            org = world.unique("doomed")
+            expect(self.client.post(f"/api/orgs/{org}", headers=self.otto, json={}), 201, what=f"org {org}")
+        self.org = org
+        self.headers = make_credential(self.client, full, login, kind, org)
+        spec = CREDENTIAL_KINDS[kind]
+        self.scopes: list[str] | None = spec.get("scopes")
+        self.own_org: str | None = org if spec.get("org") else None
+
+    def works(self, headers: dict[str, str]) -> bool:
+        return self.client.get("/api/user", headers=headers).status_code == 200
+
+    def own_expiry(self) -> str | None:
+        if self.kind in ("anonymous", "password"):
+            return None
+        return self.client.get("/api/authentication", headers=self.headers).json().get("expires")
+
+    def victim(self, org: str | None = None) -> tuple[str, dict[str, str]]:
+        """Another token of otto's (made with his full token): the one remove/remove-org try to remove."""
+        name = self.world.unique("victim")
+        body: dict[str, Any] = {"note": name, **({"user": org} if org else {})}
+        response = expect(
+            self.client.post("/api/authentications", headers=self.otto, json=body), 200, what=f"token {name}"
+        )
+        return name, auth_header(response.json()["token"])
+
+
+def account_outcome(response: httpx.Response, success: int, done: bool, what: str) -> str:
+    """ok when the action answered success and did what it says; a refusal must have changed nothing."""
+    if response.status_code == success:
+        return "ok" if done else f"{success} but {what} did not happen"
+    if done:
+        return f"{response.status_code} but {what} happened"
+    return answer(response)
+
+
+def do_whoami(case: AccountCase) -> str:
+    response = case.client.get("/api/user", headers=case.headers)
+    if response.status_code == 200:
+        return (
+            "ok" if response.json().get("login") == "otto" else f"200 with {response.json().get('login')!r}"
+        )
+    return answer(response)
+
+
+def mint(case: AccountCase, scopes: list[str] | None, org: str | None) -> str:
+    note = case.world.unique("minted")
+    body: dict[str, Any] = {
+        "note": note,
+        **({"scopes": scopes} if scopes else {}),
+        **({"user": org} if org else {}),
+    }
+    response = case.client.post("/api/authentications", headers=case.headers, json=body)
+    if response.status_code != 200:
+        listed = case.client.get("/api/authentications", headers=case.otto).text
+        return account_outcome(response, 200, note in listed, f"minting {note}")
+    minted = auth_header(response.json()["token"])
+    current = case.client.get("/api/authentication", headers=minted)
+    if current.status_code != 200:
+        return f"200 but the new token answers {current.status_code}"
+    got = current.json()
+    if got["scopes"] != (scopes or ["all"]) or got["org"] != org:
+        return f"200 but the new token has scopes {got['scopes']} and org {got['org']}"
+    own = case.own_expiry()
+    if own is not None and (got["expires"] is None or got["expires"] > own):
+        return f"200 but the new token expires at {got['expires']}, after the token that made it ({own})"
+    return "ok"
+
+
+def do_mint_same(case: AccountCase) -> str:
+    return mint(case, case.scopes, case.own_org)
+
+
+def do_mint_all(case: AccountCase) -> str:
+    return mint(case, ["all"], None)
+
+
+def do_mint_read(case: AccountCase) -> str:
+    return mint(case, ["api:read"], None)
+
+
+def do_mint_conda_dl(case: AccountCase) -> str:
+    return mint(case, ["conda:download"], None)
+
+
+def do_mint_org(case: AccountCase) -> str:
+    return mint(case, case.scopes, "acme")
+
+
+def do_list_tokens(case: AccountCase) -> str:
+    response = case.client.get("/api/authentications", headers=case.headers)
+    if response.status_code == 200:
+        names = {t.get("name") for t in response.json()}
+        return "ok" if "matrix" in names else f"200 but otto's tokens are {sorted(names)}"
+    if "matrix" in response.text:
+        return f"{response.status_code}, but the body names otto's tokens"
+    return answer(response)
+
+
+def do_remove(case: AccountCase) -> str:
+    name, victim = case.victim()
+    response = case.client.delete(f"/api/authentications/name/{name}", headers=case.headers)
+    return account_outcome(response, 201, not case.works(victim), f"removing {name}")
+
+
+def do_remove_org(case: AccountCase) -> str:
+    name, victim = case.victim("acme")
+    response = case.client.delete(f"/api/authentications/org/acme/name/{name}", headers=case.headers)
+    return account_outcome(response, 201, not case.works(victim), f"removing {name}")
+
+
+def do_remove_self(case: AccountCase) -> str:
+    response = case.client.delete("/api/authentications", headers=case.headers)
+    if case.kind in ("anonymous", "password"):
+        return answer(response)
+    return account_outcome(response, 201, not case.works(case.headers), "removing the token")
+
+
+def do_create_org(case: AccountCase) -> str:
+    org = case.world.unique("neworg")
+    response = case.client.post(f"/api/orgs/{org}", headers=case.headers, json={"name": org})
+    exists = case.client.get(f"/api/user/{org}").status_code == 200
+    return account_outcome(response, 201, exists, f"creating {org}")
+
+
+def do_delete_org(case: AccountCase) -> str:
+    response = case.client.delete(f"/api/orgs/{case.org}", headers=case.headers)
+    gone = case.client.get(f"/api/user/{case.org}").status_code == 404
+    return account_outcome(response, 201, gone, f"deleting {case.org}")
+
+
+def do_create_user(case: AccountCase) -> str:
+    login = case.world.unique("newuser")
+    response = case.client.post(
+        "/api/users", headers=case.headers, json={"login": login, "password": "new-user-pass-1"}
+    )
+    exists = case.client.get(f"/api/user/{login}").status_code == 200
+    return account_outcome(response, 201, exists, f"creating the user {login}")
+
+
+ACCOUNT_DOERS: dict[str, Callable[[AccountCase], str]] = {
+    "whoami": do_whoami,
+    "mint-same": do_mint_same,
+    "mint-all": do_mint_all,
+    "mint-read": do_mint_read,
+    "mint-conda-dl": do_mint_conda_dl,
+    "mint-org": do_mint_org,
+    "list": do_list_tokens,
+    "remove": do_remove,
+    "remove-org": do_remove_org,
+    "remove-self": do_remove_self,
+    "create-org": do_create_org,
+    "delete-org": do_delete_org,
+    "create-user": do_create_user,
+}
+assert tuple(ACCOUNT_DOERS) == ACCOUNT_ACTIONS
+
+
+@pytest.mark.parametrize(
+    ("kind", "action"),
+    [
+        pytest.param(kind, action, id=f"otto/{kind}/{action}")
+        for kind in CREDENTIAL_KINDS
+        for action in ACCOUNT_ACTIONS
+    ],
+)
+def test_tokens_and_the_account(world: World, kind: str, action: str) -> None:
+    check_setup(world, "org-owner", "org")
+    observed = ACCOUNT_DOERS[action](AccountCase(world, kind, action))
+    want = ACCOUNT_RIGHTS[kind][action]
+    assert observed == want, f"a {kind} credential: {action} got {observed}, want {want}"
+
+
+def test_every_scope_is_in_the_tables(world: World) -> None:
+    """A new scope must get its rows here (ACCOUNT_TABLE, TYPES_TABLE) before it can ship."""
+    assert set(world.client.get("/api/scopes").json()) == set(ALL_SCOPES) == set(TYPE_LEVELS)
+
+
+# --- writes through the REST API, by package type ------------------------------------------------------------------
+
+# What a token of olivia's with one scope may do through the REST API with her own private packages of each type
+# (she may do anything with them, so the scope alone decides): the conda, PyPI and CRAN scopes write only packages
+# of their own type (`r` for CRAN), as through their protocols; api, api:write and all write every type. Reading
+# is not by type (a conda token reads her private wheels through the REST API).
+#                          conda  pypi   r
+TYPES_TABLE = """
+all                        A      A      A
+api                        A      A      A
+api:read                   R      R      R
+api:write                  W      W      W
+conda                      W      R      R
+conda:download             R      R      R
+pypi                       R      W      R
+pypi:download              R      R      R
+pypi:upload                -      -      -      the PyPI upload API only: nothing through REST
+cran                       R      R      W
+cran:download              R      R      R
+repos                      R      R      R
+repo                       R      R      R
+"""
+PACKAGE_TYPES = ("conda", "pypi", "r")
+TYPE_LEVELS = parse_table(TYPES_TABLE, PACKAGE_TYPES, ALL_SCOPES)
+TYPE_NEEDS = {
+    "stage": "W",  # stage -> upload -> commit, the stage saying the type
+    "stage-untyped": "W",  # the same, the stage not saying it: checked at commit, on the type the server parsed
+    "remove": "W",
+    "remove-release": "W",
+    "edit-release": "W",
+    "edit-package": "W",
+    "label": "W",
+    "unlabel": "W",
+    "copy-label": "W",
+    "copy-owner": "W",  # to olivia-co, which olivia owns
+    "yank": "W",
+    "access": "A",
+    "delete": "A",
+}
+TYPE_SUCCESS = {"remove-release": "201", "label": "201", "unlabel": "201", "delete": "201"}
+
+
+class TypedFiles:
+    """olivia's private packages of each type, and files made in them on demand (with a pool, like World.take)."""
+
+    def __init__(self, world: World, files: Path) -> None:
+        self.world = world
+        self.files = files
+        self.olivia = world.admin("user")
+        self.pristine: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        self.shared_packages: dict[str, str] = {}
+        """Type -> the package that receives the files of the "file" pool and the stage cases' uploads."""
+
+    def build(self, ptype: str, name: str, version: str) -> tuple[Path, str]:
+        """A real package file of the type; returns it and its basename."""
+        folder = self.files / f"{name}-{version}"
+        folder.mkdir()
+        if ptype == "conda":
+            path = build_conda(folder, name=name, version=version, subdir="noarch", fmt="tar.bz2")
+            return path, f"noarch/{path.name}"
+        path = (build_wheel if ptype == "pypi" else build_r_source)(folder, name=name, version=version)
+        return path, path.name
+
+    def upload(
+        self, headers: dict[str, str], ptype: str, name: str, version: str, *, declare: bool = True
+    ) -> tuple[httpx.Response, str]:
+        """stage -> form POST -> commit; the first refusal or the commit's answer, and the file's basename."""
+        client = self.world.client
+        path, basename = self.build(ptype, name, version)
+        data = path.read_bytes()
+        where = f"olivia/{name}/{version}/{quote(basename)}"
+        body: dict[str, Any] = {"attrs": {}, "channels": [], "sha256": hashlib.sha256(data).hexdigest()}
+        if declare:
+            body["distribution_type"] = ptype
+        staged = client.post(f"/api/stage/{where}", headers=headers, json=body)
+        if staged.status_code != 200:
+            return staged, basename
+        posted = post_form(client, staged.json(), data, basename)
+        if posted.status_code != 201:
+            return posted, basename
+        return client.post(
+            f"/api/commit/{where}", headers=headers, json={"dist_id": staged.json()["dist_id"]}
+        ), basename
+
+    def new_package(self, ptype: str) -> str:
+        name = self.world.unique(f"typed{ptype}")
+        expect(
+            self.world.client.post(
+                f"/api/package/olivia/{name}", headers=self.olivia, json={"public": False}
+            ),
+            200,
+            what=f"create olivia/{name}",
+        )
+        return name
+
+    def take(self, kind: str, ptype: str) -> tuple[str, str, str]:
+        """(package, version, basename): a file in a package of its own ("package") or in the type's shared
+        package ("file"), exactly as uploaded by olivia."""
+        pool = self.pristine.setdefault((kind, ptype), [])
+        if pool:
+            return pool.pop()
+        name = self.new_package(ptype) if kind == "package" else self.shared(ptype)
+        version = f"1.{next(self.world.counter)}"
+        response, basename = self.upload(self.olivia, ptype, name, version)
+        expect(response, 200, what=f"upload {ptype} {name} {version}")
+        return name, version, basename
+
+    def shared(self, ptype: str) -> str:
+        if ptype not in self.shared_packages:
+            self.shared_packages[ptype] = self.new_package(ptype)
+        return self.shared_packages[ptype]
+
+    def give_back(self, kind: str, ptype: str, found: tuple[str, str, str]) -> None:
+        self.pristine.setdefault((kind, ptype), []).append(found)
+
+    def dist(self, name: str, version: str, basename: str) -> httpx.Response:
+        return self.world.client.get(f"/api/dist/olivia/{name}/{version}/{basename}", headers=self.olivia)
+
+
+@pytest.fixture(scope="module")
+def typed(world: World, tmp_path_factory: pytest.TempPathFactory) -> TypedFiles:
+    return TypedFiles(world, tmp_path_factory.mktemp("typed-files"))
+
+
+def typed_outcome(response: httpx.Response, success: str, done: bool, what: str) -> str:
+    if str(response.status_code) == success:
+        return success if done else f"{success} but {what} did not happen"
+    if done:
+        return f"{response.status_code} but {what} happened"
+    return answer(response)
+
+
+def type_write(typed: TypedFiles, headers: dict[str, str], ptype: str, action: str) -> str:
+    client, olivia = typed.world.client, typed.olivia
+    success = TYPE_SUCCESS.get(action, "200")
+    if action in ("stage", "stage-untyped"):
+        name, version = typed.shared(ptype), f"1.{next(typed.world.counter)}"
+        response, basename = typed.upload(headers, ptype, name, version, declare=action == "stage")
+        stored = typed.dist(name, version, basename).status_code == 200
+        return typed_outcome(response, success, stored, "the upload")
+    kind = "package" if action in ("access", "delete", "edit-package") else "file"
+    name, version, basename = found = typed.take(kind, ptype)
+    dist = f"olivia/{name}/{version}/{basename}"
+
+    def labels() -> list[str]:
+        return typed.dist(name, version, basename).json().get("labels", [])
+
+    if action == "remove":
+        response = client.delete(f"/api/dist/{dist}", headers=headers)
+        done = typed.dist(name, version, basename).status_code == 404
+    elif action == "remove-release":
+        response = client.delete(f"/api/release/olivia/{name}/{version}", headers=headers)
+        done = client.get(f"/api/release/olivia/{name}/{version}", headers=olivia).status_code == 404
+    elif action == "edit-release":
+        response = client.patch(
+            f"/api/release/olivia/{name}/{version}", headers=headers, json={"summary": "edited"}
+        )
+        done = (
+            client.get(f"/api/release/olivia/{name}/{version}", headers=olivia).json()["summary"] == "edited"
+        )
+    elif action == "edit-package":
+        response = client.patch(
+            f"/api/package/olivia/{name}", headers=headers, json={"public_attrs": {"summary": "edited"}}
+        )
+        done = client.get(f"/api/package/olivia/{name}", headers=olivia).json()["summary"] == "edited"
+    elif action == "label":
+        response = client.post(
+            "/api/channels/olivia/typed",
+            headers=headers,
+            json={"package": name, "version": version, "basename": basename},
+        )
+        done = "typed" in labels()
+    elif action == "unlabel":
+        response = client.request(
+            "DELETE",
+            "/api/channels/olivia/main",
+            headers=headers,
+            json={"package": name, "version": version, "basename": basename},
+        )
+        done = "main" not in labels()
+    elif action in ("copy-label", "copy-owner"):
+        body = {"to_owner": "olivia-co"} if action == "copy-owner" else {"to_channel": "copied"}
+        response = client.post(f"/api/copy/package/{dist}", headers=headers, json=body)
+        if action == "copy-owner":
+            there = f"/api/dist/olivia-co/{name}/{version}/{basename}"
+            done = client.get(there, headers=olivia).status_code == 200
+        else:
+            done = "copied" in labels()
+    elif action == "yank":
+        response = client.post(f"/api/yank/{dist}", headers=headers, json={"reason": "matrix"})
+        done = bool(typed.dist(name, version, basename).json()["attrs"].get("yanked"))
+    elif action == "access":
+        response = client.patch(f"/api/package/olivia/{name}", headers=headers, json={"access": "public"})
+        done = client.get(f"/api/package/olivia/{name}", headers=olivia).json()["access"] == "public"
+    else:
+        assert action == "delete"
+        response = client.delete(f"/api/package/olivia/{name}", headers=headers)
+        done = client.get(f"/api/package/olivia/{name}", headers=olivia).status_code == 404
+    if not done and str(response.status_code) != success:
+        typed.give_back(kind, ptype, found)
+    return typed_outcome(response, success, done, action)
+
+
+@pytest.mark.parametrize(
+    ("scope", "ptype", "action"),
+    [
+        pytest.param(scope, ptype, action, id=f"private-user/{ptype}/scope={scope}/{action}")
+        for scope in ALL_SCOPES
+        for ptype in PACKAGE_TYPES
+        for action in TYPE_NEEDS
+    ],
+)
+def test_writes_by_package_type(world: World, typed: TypedFiles, scope: str, ptype: str, action: str) -> None:
+    check_setup(world, "owner", "user")
+    identity = f"scope={scope}"
+    if (identity, "user") not in world.scoped_tokens:
+        world.scoped_tokens[(identity, "user")] = create_token(
+            world.client, "olivia", identity, scopes=[scope]
+        )
+    observed = type_write(typed, auth_header(world.scoped_tokens[(identity, "user")]), ptype, action)
+    level = TYPE_LEVELS[scope][ptype]
+    want = TYPE_SUCCESS.get(action, "200") if LEVEL[level] >= LEVEL[TYPE_NEEDS[action]] else "403"
+    assert observed == want, f"a {scope} token: {action} on a {ptype} package got {observed}, want {want}"
+
+
+def test_a_format_token_works_on_its_own_files_of_a_mixed_package(world: World, typed: TypedFiles) -> None:
+    """A package with a conda package and a wheel: the conda token opens a release and adds and removes conda
+    files there, but may not touch the wheel nor act on the package as a whole (it holds a PyPI file)."""
+    check_setup(world, "owner", "user")
+    client = world.client
+    conda = auth_header(create_token(client, "olivia", world.unique("mixed-conda"), scopes=["conda"]))
+    name = typed.new_package("conda")
+    wheel_version = f"1.{next(world.counter)}"
+    response, wheel = typed.upload(typed.olivia, "pypi", name, wheel_version)
+    assert response.status_code == 200, response.text
+    version = f"1.{next(world.counter)}"
+    assert client.post(f"/api/release/olivia/{name}/{version}", headers=conda, json={}).status_code == 200
+    response, basename = typed.upload(conda, "conda", name, version)
+    assert response.status_code == 200, response.text
+    assert client.delete(f"/api/dist/olivia/{name}/{version}/{basename}", headers=conda).status_code == 200
+    refused = client.delete(f"/api/dist/olivia/{name}/{wheel_version}/{wheel}", headers=conda)
+    assert refused.status_code == 403 and "pypi" in refused.json()["error"]
+    assert (
+        client.patch(
+            f"/api/package/olivia/{name}", headers=conda, json={"public_attrs": {"summary": "x"}}
+        ).status_code
+        == 403
+    )
+    assert client.delete(f"/api/package/olivia/{name}", headers=conda).status_code == 403
+    assert typed.dist(name, wheel_version, wheel).status_code == 200

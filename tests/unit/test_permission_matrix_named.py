@@ -590,17 +590,19 @@ def test_the_named_matrix_is_big_enough() -> None:
 
 # What a token of olivia's with one scope may do with her own private package through these routes (she may do
 # anything with it, so the scope alone decides): the REST API's column of the "Tokens" table in docs/security.md.
+# Notebooks, environments, projects and files are none of conda's, PyPI's or CRAN's types: those scopes read them
+# but do not upload them.
 SCOPES_TABLE = """
 all                        A
 api                        A      the whole REST API
 api:read                   R
 api:write                  W
-conda                      W      conda channels and the REST API
+conda                      R      conda channels and the REST API; writes conda packages only
 conda:download             R
-pypi                       W      PyPI and the REST API
+pypi                       R      PyPI and the REST API; writes PyPI packages only
 pypi:download              R
 pypi:upload                -      PyPI upload (twine) only: nothing here, not even a notebook upload to /api/repo
-cran                       W      CRAN and the REST API
+cran                       R      CRAN and the REST API; writes R packages only
 cran:download              R
 repos                      R      reading, everywhere
 repo                       R      the same as repos

@@ -12,9 +12,8 @@ from packyard.api.body import body_of
 from packyard.api.deps import Caller, SignedIn, Svc, base_url
 from packyard.api.packages import readable_package
 from packyard.api.schemas import GroupCreate, OrgCreate, SetAccess, SignUp, Transfer
-from packyard.core import queries
+from packyard.core import permissions, queries
 from packyard.core.auth import Identity
-from packyard.core.errors import Forbidden
 from packyard.core.models import Account, Group
 from packyard.core.services import accounts, orgs
 from packyard.core.services import packages as pkg_service
@@ -68,22 +67,29 @@ def user_orgs(login: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
 
 def _may_sign_up(ident: Caller, svc: Svc) -> Identity:
     """Checked before the body is read, so a refused caller learns nothing about what a sign-up needs."""
-    is_admin = ident.account is not None and ident.account.is_admin
-    if not (svc.settings.allow_signup or is_admin):
-        raise Forbidden("sign-up is disabled on this server; ask an administrator for an account")
+    if not svc.settings.allow_signup:
+        permissions.require_site_admin(
+            ident, "sign-up is disabled on this server (ask an administrator for an account): creating users"
+        )
     return ident
 
 
 @router.post("/users", status_code=201)
 async def sign_up(
     svc: Svc,
-    _ident: Annotated[Identity, Depends(_may_sign_up)],
+    ident: Annotated[Identity, Depends(_may_sign_up)],
     body: Annotated[SignUp, body_of(SignUp)],
 ) -> dict[str, Any]:
     """Create a user: anyone when PACKYARD_ALLOW_SIGNUP is on, otherwise site administrators only."""
     user = await run_in_threadpool(
-        lambda: accounts.create_user(
-            svc.db, body.login, body.password, email=body.email or "", name=body.name or ""
+        lambda: accounts.sign_up(
+            svc.db,
+            ident,
+            body.login,
+            body.password,
+            open_signup=svc.settings.allow_signup,
+            email=body.email or "",
+            name=body.name or "",
         )
     )
     return ser.user(user)

@@ -8,12 +8,19 @@ or `require`, which raises the error the caller should see. Two questions are co
    anybody may read a public package and any signed-in identity an `authenticated` one; nobody else may know that a
    private package exists. (The account's memberships arrive pre-loaded in `Identity.grants`.)
 2. What does the *credential* allow? A password or session allows everything its account has. A token allows at
-   most what its scopes grant through the interface (`via`) used — it never grants more than its owner has.
+   most what its scopes grant through the interface (`via`) used, and for writes only on the package types its
+   scopes cover (`SCOPE_TYPES`) — it never grants more than its owner has.
+
+Besides packages and namespaces, two questions about the credential itself live here: may it mint a given token
+(`require_mint`: only one at most as powerful as itself), and may it act for the account as a whole — manage its
+tokens, create organizations (`require_unrestricted`: only a password or an `all` token of no organization).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+from collections.abc import Collection
 from typing import Protocol
 
 from packyard.core.auth import Identity
@@ -56,18 +63,43 @@ SCOPES: dict[str, tuple[frozenset[Permission], frozenset[str], str]] = {
     "cran:download": (frozenset({_R}), frozenset({"cran", "api"}), "Download R packages"),
 }
 
+# scope -> the package types (File.package_type) it acts on; a scope not listed acts on every type. The
+# format scopes work through the REST API too, but only on their own format's packages: a `pypi` token may not
+# stage a conda package or remove an R file there, as it may not through conda or CRAN.
+SCOPE_TYPES: dict[str, frozenset[str]] = {
+    "conda": frozenset({"conda"}),
+    "conda:download": frozenset({"conda"}),
+    "pypi": frozenset({"pypi"}),
+    "pypi:download": frozenset({"pypi"}),
+    "pypi:upload": frozenset({"pypi"}),
+    "cran": frozenset({"r"}),
+    "cran:download": frozenset({"r"}),
+}
+
 INTERFACES = frozenset({"api", "conda", "pypi", "cran", "web"})
 
 
-def scope_allows(scopes: frozenset[str], permission: Permission, via: str) -> bool:
-    for scope in scopes:
-        granted = SCOPES.get(scope)
-        if granted is None:
-            continue
-        allowed, interfaces, _ = granted
-        if permission in allowed and ("*" in interfaces or via in interfaces):
-            return True
-    return False
+def _grants(scope: str, permission: Permission, via: str) -> bool:
+    granted = SCOPES.get(scope)
+    if granted is None:
+        return False
+    allowed, interfaces, _ = granted
+    return permission in allowed and ("*" in interfaces or via in interfaces)
+
+
+def _acts_on(scope: str, package_type: str | None) -> bool:
+    """Does the scope act on this package type? `None` stands for every type: only untyped scopes cover it."""
+    types = SCOPE_TYPES.get(scope)
+    return types is None or (package_type is not None and package_type in types)
+
+
+def scope_allows(
+    scopes: Collection[str], permission: Permission, via: str, types: Collection[str] = ()
+) -> bool:
+    """Do the scopes grant `permission` through `via`, on every one of `types` (when any are given)?"""
+    if not types:
+        return any(_grants(scope, permission, via) for scope in scopes)
+    return all(any(_grants(s, permission, via) and _acts_on(s, t) for s in scopes) for t in types)
 
 
 def _scoped(identity: Identity, owner_id: int) -> bool:
@@ -139,8 +171,15 @@ def can_see_membership(identity: Identity, member: Account, org: Account) -> boo
 
 
 def can(
-    identity: Identity, permission: Permission, target: Package | PackageRef | Account, *, via: str = "api"
+    identity: Identity,
+    permission: Permission,
+    target: Package | PackageRef | Account,
+    *,
+    via: str = "api",
+    types: Collection[str] | None = None,
 ) -> bool:
+    """`types`: the package types of the files the action touches (a stage, a file, a release's files). Left
+    out, a write to a package concerns every type the package has; `()` says it touches no file of any type."""
     level = (
         account_level(identity, target)
         if not isinstance(target, Account)
@@ -152,7 +191,17 @@ def can(
         return True
     if permission == Permission.READ and not isinstance(target, Account) and target.access == Access.PUBLIC:
         return True  # reading something public needs no scope: a token only narrows what its owner has
-    return scope_allows(identity.scopes, permission, via)
+    return scope_allows(identity.scopes, permission, via, _types_concerned(permission, target, types))
+
+
+def _types_concerned(
+    permission: Permission, target: Package | PackageRef | Account, types: Collection[str] | None
+) -> Collection[str]:
+    if types is not None:
+        return types
+    if permission >= Permission.WRITE and not isinstance(target, Account):
+        return getattr(target, "package_types", None) or ()
+    return ()
 
 
 class PackageRef(Protocol):
@@ -169,18 +218,29 @@ def can_see(identity: Identity, package: Package | PackageRef, *, via: str = "ap
 
 
 def require(
-    identity: Identity, permission: Permission, target: Package | Account, *, via: str = "api"
+    identity: Identity,
+    permission: Permission,
+    target: Package | Account,
+    *,
+    via: str = "api",
+    types: Collection[str] | None = None,
 ) -> None:
     """Raise what the caller should get: 401 (asking for credentials) when anonymous, 403 when they don't suffice."""
-    if can(identity, permission, target, via=via):
+    if can(identity, permission, target, via=via, types=types):
         return
     if identity.is_anonymous:
         name = f"{target.owner.login}/{target.name}" if not isinstance(target, Account) else target.login
         raise Unauthorized(f"{name}: this requires authentication")
-    raise Forbidden(_forbidden_message(identity, permission, target))
+    raise Forbidden(_forbidden_message(identity, permission, target, via, types))
 
 
-def _forbidden_message(identity: Identity, permission: Permission, target: Package | Account) -> str:
+def _forbidden_message(
+    identity: Identity,
+    permission: Permission,
+    target: Package | Account,
+    via: str,
+    types: Collection[str] | None,
+) -> str:
     name = f"{target.owner.login}/{target.name}" if not isinstance(target, Account) else target.login
     what = {Permission.READ: "read", Permission.WRITE: "write to", Permission.ADMIN: "administer"}[permission]
     level = (
@@ -189,5 +249,126 @@ def _forbidden_message(identity: Identity, permission: Permission, target: Packa
         else namespace_level(identity, target)
     )
     if identity.token is not None and level is not None and level >= permission:
-        return f"the token's scopes ({', '.join(sorted(identity.scopes))}) do not allow you to {what} {name}"
+        scopes = ", ".join(sorted(identity.scopes))
+        concerned = _types_concerned(permission, target, types)
+        if concerned and scope_allows(identity.scopes, permission, via):
+            return (
+                f"the token's scopes ({scopes}) do not cover {', '.join(sorted(concerned))} packages, so they "
+                f"do not allow you to {what} {name} with it; use a token with the matching scope or 'api:write'"
+            )
+        return f"the token's scopes ({scopes}) do not allow you to {what} {name}"
     return f"{identity.login} may not {what} {name}"
+
+
+# --- the credential itself: acting for the account, minting tokens -------------------------------------------------
+
+
+def is_unrestricted(identity: Identity) -> bool:
+    """Is this the account's own credential: a password or session, or a token with `all` and no organization?"""
+    if identity.account is None:
+        return False
+    token = identity.token
+    return token is None or (token.org_id is None and "all" in identity.scopes)
+
+
+def require_unrestricted(identity: Identity, action: str) -> None:
+    """Token management and account-level actions: a narrower token must not be able to widen itself (mint,
+    list or remove other tokens) nor act for the whole account (create organizations)."""
+    if identity.is_anonymous:
+        raise Unauthorized(f"{action} requires authentication: log in")
+    if is_unrestricted(identity):
+        return
+    raise Forbidden(
+        f"{action} needs your password or a token with the 'all' scope and no organization; "
+        f"{_restriction(identity)}"
+    )
+
+
+def _restriction(identity: Identity) -> str:
+    token = identity.token
+    assert token is not None
+    if token.org_id is not None:
+        return (
+            f"this token is restricted to the organization {token.org.login if token.org else token.org_id}"
+        )
+    return f"this token has the scopes {', '.join(sorted(identity.scopes))}"
+
+
+def covers(held: Collection[str], scope: str) -> bool:
+    """Do the `held` scopes grant everything `scope` does: each permission, through each interface, on each
+    package type?"""
+    allowed, interfaces, _ = SCOPES[scope]
+    vias = INTERFACES if "*" in interfaces else interfaces
+    types: Collection[str | None] = SCOPE_TYPES.get(scope) or (None,)
+    return all(
+        any(_grants(h, permission, via) and _acts_on(h, t) for h in held)
+        for permission in allowed
+        for via in vias
+        for t in types
+    )
+
+
+def mint_expiry(identity: Identity, requested: dt.datetime | None) -> dt.datetime | None:
+    """The expiry a token minted by `identity` gets: what was asked for, but never later than the minting
+    token's own (a token asked for without an expiry expires with the token that made it)."""
+    own = identity.token.expires_at if identity.token is not None else None
+    if own is None:
+        return requested
+    return own if requested is None or requested > own else requested
+
+
+def mint_refusal(
+    identity: Identity, scopes: Collection[str], org: Account | None, expires_at: dt.datetime | None
+) -> str | None:
+    """Why `identity` may not mint a token with these scopes, organization and expiry; None when it may.
+
+    A password mints anything its account may (org tokens: `require(ADMIN, org)` besides). A token mints only
+    tokens at most as powerful as itself: scopes it covers, its own organization when it has one, an expiry no
+    later than its own."""
+    token = identity.token
+    if identity.account is None:
+        return "a token must belong to a user"
+    if token is None:
+        return None
+    held = ", ".join(sorted(identity.scopes))
+    if token.org_id is not None and (org is None or org.id != token.org_id):
+        login = token.org.login if token.org else str(token.org_id)
+        return (
+            f"this token acts only inside the organization {login}, so it may only create tokens for "
+            f"{login} (anaconda auth --create --org {login})"
+        )
+    wider = [s for s in scopes if s not in SCOPES or not covers(identity.scopes, s)]
+    if wider:
+        return (
+            f"this token's scopes ({held}) do not include {', '.join(wider)}: a token may only create tokens "
+            "with the same or narrower scopes (use your password for more)"
+        )
+    if token.expires_at is not None and (expires_at is None or expires_at > token.expires_at):
+        return (
+            f"this token expires at {token.expires_at.isoformat()}; a token it creates may not expire later"
+        )
+    return None
+
+
+def may_mint(
+    identity: Identity, scopes: Collection[str], org: Account | None, expires_at: dt.datetime | None
+) -> bool:
+    return mint_refusal(identity, scopes, org, expires_at) is None
+
+
+def require_mint(
+    identity: Identity, scopes: Collection[str], org: Account | None, expires_at: dt.datetime | None
+) -> None:
+    if identity.is_anonymous:
+        raise Unauthorized("log in to create a token")
+    reason = mint_refusal(identity, scopes, org, expires_at)
+    if reason is not None:
+        raise Forbidden(reason)
+
+
+def require_site_admin(identity: Identity, action: str) -> None:
+    """Server-wide actions (creating users when sign-up is closed): a site administrator's own credential."""
+    account = identity.account
+    if account is None or not account.is_admin:
+        raise Forbidden(f"{action} is for site administrators")
+    require_unrestricted(identity, action)

@@ -6,7 +6,8 @@ import secrets
 
 from sqlalchemy import select
 
-from packyard.core.auth import hash_password, validate_login
+from packyard.core import permissions
+from packyard.core.auth import Identity, hash_password, validate_login
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict
 from packyard.core.models import Account, AccountKind
@@ -33,6 +34,29 @@ def create_user(
         )
         session.add(account)
     return account
+
+
+def sign_up(
+    db: Database,
+    identity: Identity,
+    login: object,
+    password: object,
+    *,
+    open_signup: bool,
+    email: str = "",
+    name: str = "",
+) -> Account:
+    """`POST /api/users`: anyone while sign-up is open; otherwise a site administrator's own credential.
+
+    `login` and `password` come straight from the request body: who may sign up is answered before what."""
+    if not open_signup:
+        permissions.require_site_admin(
+            identity,
+            "sign-up is disabled on this server (ask an administrator for an account): creating users",
+        )
+    if not isinstance(login, str) or not isinstance(password, str):
+        raise BadRequest("login and password are required")
+    return create_user(db, login, password, email=email, name=name)
 
 
 def ensure_admin(db: Database, login: str, password: str | None) -> str | None:

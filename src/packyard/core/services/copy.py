@@ -66,7 +66,7 @@ def copy_files(
         for f in files:
             label_service.add_label(db, identity, dest, to_label, pkg.name, version, f.basename)
         return [(dest.login, pkg.name, version, f.basename) for f in files]
-    permissions.require(identity, Permission.WRITE, dest_pkg or dest)
+    permissions.require(identity, Permission.WRITE, dest_pkg or dest, types={f.package_type for f in files})
     out = []
     for f in files:
         there = existing.get(f.basename)

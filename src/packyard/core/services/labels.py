@@ -44,7 +44,8 @@ def _require_files(
         permissions.require(identity, Permission.ADMIN, owner)
         return
     for pkg in {f.package_id: f.release.package for f in files}.values():
-        permissions.require(identity, Permission.WRITE, pkg)
+        types = {f.package_type for f in files if f.package_id == pkg.id}
+        permissions.require(identity, Permission.WRITE, pkg, types=types)
 
 
 def _matching_files(

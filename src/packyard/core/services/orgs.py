@@ -38,8 +38,7 @@ def create_org(db: Database, identity: Identity, login: str, name: str = "") -> 
         raise Unauthorized("log in to create an organization")
     if creator.kind != AccountKind.USER:
         raise BadRequest("organizations are created by users")
-    if identity.token is not None and not permissions.scope_allows(identity.scopes, Permission.ADMIN, "api"):
-        raise Forbidden("creating an organization needs a token with the 'all' or 'api' scope")
+    permissions.require_unrestricted(identity, "creating an organization")
     validate_login(login)
     with db.write() as session:
         if session.scalar(select(Account.id).where(Account.login_key == login.lower())) is not None:
@@ -56,9 +55,12 @@ def create_org(db: Database, identity: Identity, login: str, name: str = "") -> 
 
 
 def delete_org(db: Database, identity: Identity, org: Account) -> None:
-    """Delete an organization with everything in it (packages, files, labels, groups, its tokens)."""
+    """Delete an organization with everything in it (packages, files, labels, groups, its tokens).
+
+    Like creating one, an act for the account: it also ends every owner's tokens for the organization."""
     _require_org(org)
     permissions.require(identity, Permission.ADMIN, org)
+    permissions.require_unrestricted(identity, f"deleting the organization {org.login}")
     with db.write() as session:
         for pkg in session.scalars(select(Package).where(Package.owner_id == org.id)):
             for rel in pkg.releases:

@@ -253,7 +253,8 @@ def create_release(
     attrs: dict[str, Any] | None = None,
 ) -> Release:
     validate_version(version)
-    permissions.require(identity, Permission.WRITE, pkg)
+    # An empty release touches no file of any type: a conda token may open 2.0 of a package with wheels too.
+    permissions.require(identity, Permission.WRITE, pkg, types=())
     with db.write() as session:
         if session.scalar(select(Release.id).where(Release.package_id == pkg.id, Release.version == version)):
             raise Conflict(f"release {pkg.owner.login}/{pkg.name}/{version} already exists")
@@ -280,7 +281,7 @@ def update_release(db: Database, identity: Identity, rel: Release, attrs: dict[s
     with db.write() as session:
         row = _current(session, Release, rel.id, f"release {rel.version}")
         pkg = row.package
-        permissions.require(identity, Permission.WRITE, pkg)
+        permissions.require(identity, Permission.WRITE, pkg, types=_types(row.files))
         for key in ("summary", "description", "announce", "home"):
             if key in attrs and attrs[key] is not None:
                 setattr(row, key, str(attrs[key]))
@@ -296,7 +297,7 @@ def delete_release(db: Database, identity: Identity, rel: Release) -> None:
     with db.write() as session:
         row = _current(session, Release, rel.id, f"release {rel.version}")
         pkg = row.package
-        permissions.require(identity, Permission.WRITE, pkg)
+        permissions.require(identity, Permission.WRITE, pkg, types=_types(row.files))
         _check_unlocked(session, row.files)
         for f in row.files:
             _emit_file_removed(session, identity, pkg, row, f)
@@ -350,7 +351,7 @@ def add_file(
             select(Package).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
         )
         if pkg is None:
-            permissions.require(identity, Permission.WRITE, owner, via=via)
+            permissions.require(identity, Permission.WRITE, owner, via=via, types=[art.package_type])
             if not create_package:
                 raise NotFound(f"package {owner.login}/{name} not found")
             pkg = Package(
@@ -368,7 +369,7 @@ def add_file(
             session.flush()
             _created(session, identity, owner, pkg)
         else:
-            permissions.require(identity, Permission.WRITE, pkg, via=via)
+            permissions.require(identity, Permission.WRITE, pkg, via=via, types=[art.package_type])
         same_name = select(File).where(File.package_id == pkg.id, File.basename == art.basename)
         if _basename_per_release(art.package_type):
             same_name = same_name.join(Release, Release.id == File.release_id).where(
@@ -437,13 +438,18 @@ def _basename_per_release(package_type: str) -> bool:
     return basename_per_release(package_type)
 
 
+def _types(files: Iterable[File]) -> set[str]:
+    """The package types a change to these files concerns: a token's scopes must cover each of them."""
+    return {f.package_type for f in files}
+
+
 def remove_file(db: Database, identity: Identity, f: File) -> None:
     with db.write() as session:
         row = session.get(File, f.id)
         if row is None:
             raise NotFound(f"file {f.basename} not found")
         pkg = row.release.package
-        permissions.require(identity, Permission.WRITE, pkg)
+        permissions.require(identity, Permission.WRITE, pkg, types=[row.package_type])
         _check_unlocked(session, [row])
         _emit_file_removed(session, identity, pkg, row.release, row)
         session.delete(row)
@@ -508,7 +514,7 @@ def set_yanked(db: Database, identity: Identity, f: File, yanked: bool, reason: 
     with db.write() as session:
         row = _current(session, File, f.id, f"file {f.basename}")
         pkg = row.release.package
-        permissions.require(identity, Permission.WRITE, pkg)
+        permissions.require(identity, Permission.WRITE, pkg, types=[row.package_type])
         row.attrs = {**(row.attrs or {}), "yanked": yanked, "yanked_reason": reason if yanked else None}
         emit(
             session,

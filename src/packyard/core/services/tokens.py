@@ -1,4 +1,7 @@
-"""API tokens: created with a password (or an existing full-access credential), listed, removed."""
+"""API tokens: created with a password or by a token (at most as powerful as itself), listed, removed.
+
+Who may do which is `core/permissions.py`'s question (`require_mint`, `require_unrestricted`).
+"""
 
 from __future__ import annotations
 
@@ -48,12 +51,14 @@ def create_token(
     if account is None:
         raise BadRequest("a token must belong to a user")
     wanted = normalise_scopes(scopes)
-    if identity.token is not None and "all" not in identity.scopes:
-        raise BadRequest("tokens can only be created with a password or a token that has the 'all' scope")
     if org is not None:
         permissions.require(identity, permissions.Permission.ADMIN, org)
     if max_age is not None and not 0 < max_age <= MAX_TOKEN_AGE_SECONDS:
         raise BadRequest(f"max-age must be a positive number of seconds, at most {MAX_TOKEN_AGE_SECONDS}")
+    expires_at = permissions.mint_expiry(
+        identity, utcnow() + dt.timedelta(seconds=max_age) if max_age else None
+    )
+    permissions.require_mint(identity, wanted, org, expires_at)
     name = (name or f"token-{secrets.token_hex(4)}")[:300]
     secret = new_token()
     with db.write() as session:
@@ -72,7 +77,7 @@ def create_token(
             name=name,
             token_hash=token_hash(secret),
             scopes=wanted,
-            expires_at=utcnow() + dt.timedelta(seconds=max_age) if max_age else None,
+            expires_at=expires_at,
             remote_addr=remote_addr[:100],
             hostname=(hostname or "")[:300],
             note_url=(note_url or "")[:500],
@@ -89,6 +94,7 @@ def _org_is(org: Account | None):  # noqa: ANN202 - a SQL expression
 
 
 def list_tokens(db: Database, identity: Identity) -> Sequence[Token]:
+    permissions.require_unrestricted(identity, "listing your tokens")
     assert identity.account is not None
     with db.read() as session:
         return session.scalars(
@@ -99,8 +105,12 @@ def list_tokens(db: Database, identity: Identity) -> Sequence[Token]:
 def remove_token(
     db: Database, identity: Identity, *, name: str | None = None, org: Account | None = None
 ) -> None:
-    """Remove a token of the caller's by name (or by public id), or the token used for this request."""
+    """Remove a token of the caller's by name (or by public id), or the token used for this request.
+
+    Any token may remove itself (`anaconda logout`); removing others is token management."""
     assert identity.account is not None
+    if name is not None:
+        permissions.require_unrestricted(identity, "removing tokens")
     with db.write() as session:
         if name is None:
             if identity.token is None:

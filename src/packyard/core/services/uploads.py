@@ -92,7 +92,13 @@ def stage(
     ttl_seconds: int,
 ) -> tuple[Stage, str]:
     """Reserve an upload; returns the row and the signed single-use token for the upload form."""
-    permissions.require(identity, Permission.WRITE, pkg)
+    dtype = payload.get("distribution_type")
+    # The declared type lets a token of another format be refused before it sends any byte; an upload that does
+    # not say is checked at commit, against the type the server parsed (`add_file`).
+    declared = _canonical_type(dtype if isinstance(dtype, str) else None)
+    permissions.require(identity, Permission.WRITE, pkg, types=[declared] if declared else ())
+    if dtype is not None and not isinstance(dtype, str):
+        raise BadRequest("distribution_type must be a string")
     try:
         check_basename(basename)
     except InvalidPackage as exc:
@@ -102,9 +108,6 @@ def stage(
         raise BadRequest("channels must be a list of label names")
     for label in labels:
         validate_label(label)
-    dtype = payload.get("distribution_type")
-    if dtype is not None and not isinstance(dtype, str):
-        raise BadRequest("distribution_type must be a string")
     with db.write() as session:
         existing = select(File.id).where(File.package_id == pkg.id, File.basename == basename)
         if basename_per_release(dtype):
@@ -131,6 +134,14 @@ def stage(
         )
         session.add(row)
     return row, _sign(key, row.id)
+
+
+def _canonical_type(distribution_type: str | None) -> str | None:
+    """anaconda-client's name for a type ("PyPI", "standard_r"...) -> the stored one; None when unknown."""
+    try:
+        return spec_for(distribution_type).distribution_type if distribution_type else None
+    except InvalidPackage:
+        return None
 
 
 def load_stage(db: Database, stage_id: str) -> Stage:
