@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import Response
 
 from packyard import __version__
 from packyard.api import ROOT_ROUTES, build_router, repo
 from packyard.api.body import document_bodies
-from packyard.api.deps import Caller, Services, Svc
-from packyard.api.packages import readable_package
-from packyard.api.uploads import Download, file_response
 from packyard.config import Settings
 from packyard.core import queries
 from packyard.core.auth import PasswordCache
 from packyard.core.db import Database
-from packyard.core.errors import PackyardError
 from packyard.core.indexes import IndexCache
 from packyard.core.storage import LocalBlobStore
 from packyard.formats.conda import routes as conda_routes
@@ -33,14 +26,9 @@ from packyard.formats.pypi import json_api as pypi_json
 from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi import xmlrpc as pypi_xmlrpc
 from packyard.middleware import PathTokenMiddleware
-
-log = logging.getLogger("packyard")
-
-
-def error_response(status: int, message: str) -> Response:
-    headers = {"WWW-Authenticate": 'Basic realm="packyard"'} if status == 401 else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
+from packyard.web.deps import Caller, Services, Svc, readable_package
+from packyard.web.errors import add_error_handlers
+from packyard.web.serve import Download, file_response
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -81,7 +69,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         include_in_schema=False,
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
-    _add_error_handlers(app)
+    add_error_handlers(app)
     document_bodies(app)
     app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
     app.add_middleware(PathTokenMiddleware, domain=settings.domain)
@@ -99,28 +87,3 @@ def _public_download(
         pkg = readable_package(session, ident, owner, name)
         found = Download.of(queries.file(queries.release(pkg, version), basename), pkg)
     return file_response(svc, request, found)
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(PackyardError)
-    async def packyard_error(_request: Request, exc: PackyardError) -> Response:
-        return error_response(exc.status, exc.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
-        )
-        return error_response(400, f"invalid request: {problems}")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        message = exc.detail if isinstance(exc.detail, str) else "error"
-        if exc.status_code == 404 and message == "Not Found":
-            message = "not found"
-        return error_response(exc.status_code, message)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "internal server error; the server log has the details")

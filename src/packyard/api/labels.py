@@ -9,12 +9,12 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api.body import body_of
-from packyard.api.deps import Caller, SignedIn, Svc
 from packyard.api.schemas import LabelFiles
 from packyard.core import permissions, queries
 from packyard.core.errors import NotFound
 from packyard.core.models import File, FileLabel, Label, Package, Release
 from packyard.core.services import labels as label_service
+from packyard.web.deps import Caller, SignedIn, Svc
 
 router = APIRouter()
 

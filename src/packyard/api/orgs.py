@@ -9,14 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from packyard.api import serializers as ser
 from packyard.api.body import body_of
-from packyard.api.deps import Caller, SignedIn, Svc, base_url
-from packyard.api.packages import readable_package
 from packyard.api.schemas import GroupCreate, OrgCreate, SetAccess, SignUp, Transfer
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.models import Account, Group
 from packyard.core.services import accounts, orgs
 from packyard.core.services import packages as pkg_service
+from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
 
 router = APIRouter()
 

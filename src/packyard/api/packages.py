@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.orm import Session
 
 from packyard.api import serializers as ser
 from packyard.api.body import body_of
-from packyard.api.deps import Caller, SignedIn, Svc, base_url
 from packyard.api.schemas import (
     CopyRequest,
     License,
@@ -23,17 +21,11 @@ from packyard.api.schemas import (
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.models import Package
-from packyard.core.permissions import Permission
 from packyard.core.services import packages as pkg_service
 from packyard.core.services.copy import copy_files
+from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
 
 router = APIRouter()
-
-
-def readable_package(session: Session, ident: Identity, owner: str, name: str) -> Package:
-    pkg = queries.package(session, owner, name)
-    permissions.require(ident, Permission.READ, pkg)
-    return pkg
 
 
 def _info(body: PackageUpdate) -> pkg_service.PackageInfo:

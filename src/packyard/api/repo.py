@@ -19,7 +19,6 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api.deps import Services, Svc, resolve_identity
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import BadRequest, Conflict, PackyardError, Unauthorized
@@ -34,6 +33,7 @@ from packyard.formats.cran import routes as cran_routes
 from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi import xmlrpc
 from packyard.formats.pypi.simple import normalize
+from packyard.web.deps import Services, Svc, resolve_identity
 
 FILETYPES = {
     "sdist": ("pypi", "pypi"),

@@ -6,27 +6,22 @@ signed at stage time and works once. Its errors are S3-style XML, which is what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api import serializers as ser
 from packyard.api.body import body_of
-from packyard.api.deps import Caller, SignedIn, Svc, base_url
-from packyard.api.packages import readable_package
 from packyard.api.schemas import CommitRequest, StageRequest
 from packyard.core import queries
 from packyard.core.errors import BadRequest, Forbidden, NotFound, PackyardError
-from packyard.core.models import Access, File, Package
 from packyard.core.multipart import read_form
-from packyard.core.services import packages as pkg_service
 from packyard.core.services import uploads
 from packyard.formats.base import InvalidPackage
+from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
+from packyard.web.serve import Download, file_response
 
 router = APIRouter()
 
@@ -173,61 +168,3 @@ def download(
         pkg = readable_package(session, ident, owner, name)
         found = Download.of(queries.file(queries.release(pkg, version), basename), pkg)
     return file_response(svc, request, found)
-
-
-@dataclass(frozen=True)
-class Download:
-    """What serving a stored file needs, taken from the rows while the route's read session is open.
-
-    A route reads the file (and decides access) in its one read session and closes it before calling
-    `file_response`, which counts the download through a connection of its own: a route that held its read
-    connection while asking for another wedged the server once every worker thread held one (issue #10).
-    """
-
-    file_id: int
-    basename: str
-    sha256: str
-    md5: str
-    size: int
-    public: bool
-
-    @classmethod
-    def of(cls, f: File, pkg: Package) -> Download:
-        return cls(f.id, f.basename, f.sha256, f.md5, f.size, pkg.access == Access.PUBLIC)
-
-
-def file_response(svc: Svc, request: Request, f: Download) -> Response:
-    """The bytes of a stored file; `ETag: <md5>` on the request (binstar's md5 argument) gives a 304.
-
-    Call it after the read session is closed: it takes a write connection to count the download.
-    """
-    if (
-        request.headers.get("etag", "").strip('"') == f.md5
-        or request.headers.get("if-none-match", "").strip('"') == f.md5
-    ):
-        return Response(status_code=304, headers={"ETag": f'"{f.md5}"'})
-    pkg_service.increment_downloads(svc.db, f.file_id)
-    headers = {
-        "ETag": f'"{f.md5}"',
-        # Files never change; but a private one must not sit in shared caches.
-        "Cache-Control": f"{'public' if f.public else 'private'}, max-age=31536000, immutable",
-        "Content-Disposition": content_disposition(f.basename.rsplit("/", 1)[-1]),
-    }
-    path = svc.store.local_path(f.sha256)
-    if path is not None:
-        return FileResponse(path, media_type="application/octet-stream", headers=headers)
-    handle = svc.store.open(f.sha256)
-    return StreamingResponse(
-        iter(lambda: handle.read(1 << 16), b""),
-        media_type="application/octet-stream",
-        headers={**headers, "Content-Length": str(f.size)},
-    )
-
-
-def content_disposition(filename: str) -> str:
-    """`attachment` with the file name; RFC 6266's `filename*` carries names that are not plain ASCII
-    (a header is Latin-1 on the wire, so `données.csv` or `数据.csv` cannot go in `filename` as they are)."""
-    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    if plain == filename:
-        return f'attachment; filename="{filename}"'
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -9,13 +9,13 @@ from sqlalchemy import select
 
 from packyard.api import serializers as ser
 from packyard.api.body import body_of
-from packyard.api.deps import CHECK_CREDENTIALS, Caller, SignedIn, Svc, base_url, resolve_identity
 from packyard.api.schemas import TokenRequest
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import BadRequest, Unauthorized
 from packyard.core.models import Package, utcnow
 from packyard.core.services import tokens
+from packyard.web.deps import CHECK_CREDENTIALS, Caller, SignedIn, Svc, base_url, resolve_identity
 
 router = APIRouter()
 

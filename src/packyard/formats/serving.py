@@ -1,32 +1,17 @@
-"""What the notebook, environment and project routes share: finding the file a URL means, and serving a blob.
+"""What the notebook, environment and project routes share: finding the file a "latest version" URL means.
 
-Access is decided by `core.permissions` alone (through `readable`), via the REST interface: these documents are
-what the REST API's packages hold, so the same token scopes read them.
+Access is decided by `core.permissions` alone (through `web.deps.readable_package`), via the REST interface
+(`VIA`): these documents are what the REST API's packages hold, so the same token scopes read them. The bytes go
+out through `web.serve`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from fastapi import Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy.orm import Session
-
-from packyard.api.deps import Services
-from packyard.core import permissions, queries
-from packyard.core.auth import Identity
+from packyard.core import queries
 from packyard.core.errors import NotFound
-from packyard.core.models import Access, File, Package, Release
-from packyard.core.permissions import Permission
+from packyard.core.models import File, Package, Release
 
 VIA = "api"
-
-
-def readable(session: Session, identity: Identity, owner: str, name: str) -> Package:
-    """The package, if the caller may read it: 404 if there is none, 401 anonymous, 403 not allowed."""
-    pkg = queries.package(session, owner, name)
-    permissions.require(identity, Permission.READ, pkg, via=VIA)
-    return pkg
 
 
 def files_of(pkg: Package, package_type: str, version: str | None = None) -> list[tuple[Release, File]]:
@@ -50,28 +35,3 @@ def pick(pkg: Package, package_type: str, version: str | None, what: str) -> tup
     latest = max(queries.version_key(rel.version) for rel, _ in found)
     newest = [(rel, f) for rel, f in found if queries.version_key(rel.version) == latest]
     return max(newest, key=lambda pair: (pair[1].uploaded_at, pair[1].id))
-
-
-def cache_control(access: str) -> str:
-    """Latest-version URLs change when a version is uploaded: short-lived, and never shared when not public."""
-    return "public, max-age=60" if access == Access.PUBLIC else "private, max-age=0, must-revalidate"
-
-
-def blob_response(
-    svc: Services,
-    request: Request,
-    sha256: str,
-    *,
-    media_type: str,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """A stored blob (a file or a side document), with a strong ETag and 304 on `If-None-Match`."""
-    etag = f'"{sha256}"'
-    out = {"ETag": etag, "Vary": "Authorization", "X-Content-Type-Options": "nosniff", **(headers or {})}
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=out)
-    path = svc.store.local_path(sha256)
-    if path is not None:
-        return FileResponse(path, media_type=media_type, headers=out)
-    handle = svc.store.open(sha256)
-    return StreamingResponse(iter(lambda: handle.read(1 << 16), b""), media_type=media_type, headers=out)

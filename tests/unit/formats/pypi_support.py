@@ -12,11 +12,11 @@ from argon2 import PasswordHasher
 from fastapi import Request, Response
 from fastapi.testclient import TestClient
 
-from packyard.api.deps import services
 from packyard.app import create_app
 from packyard.core import auth as auth_module
 from packyard.formats.pypi import json_api
 from packyard.formats.pypi import xmlrpc as pypi_xmlrpc
+from packyard.web.deps import services
 from tests.builders import build_sdist, build_wheel
 from tests.unit.api.helpers import auth, upload
 

@@ -12,8 +12,6 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import Download, file_response
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -21,6 +19,8 @@ from packyard.core.models import File, Package
 from packyard.formats import channels, front
 from packyard.formats.conda import index, store
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
+from packyard.web.deps import Svc, resolve_identity
+from packyard.web.serve import Download, file_response
 
 router = APIRouter()
 _SUBDIR = re.compile(r"^(noarch|[a-z0-9]+-[a-z0-9_]+)$")

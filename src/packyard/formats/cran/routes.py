@@ -17,8 +17,6 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import Download, file_response
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -26,6 +24,8 @@ from packyard.core.models import File, FileLabel, Label, Package
 from packyard.formats import channels, front
 from packyard.formats.cran import index, store
 from packyard.formats.cran.models import CranFile
+from packyard.web.deps import Svc, resolve_identity
+from packyard.web.serve import Download, file_response
 
 router = APIRouter()
 _R_VERSION = re.compile(r"^\d+\.\d+$")

@@ -11,12 +11,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from packyard.api.deps import Svc, base_url, resolve_identity
 from packyard.core import permissions, queries
 from packyard.core.models import Package
 from packyard.core.services import packages as pkg_service
 from packyard.formats import serving
 from packyard.formats.env.parse import PACKAGE_TYPE
+from packyard.web import serve
+from packyard.web.deps import Svc, base_url, readable_package, resolve_identity
 
 router = APIRouter()
 
@@ -64,18 +65,18 @@ def env_version(owner: str, name: str, version: str, request: Request, svc: Svc)
 def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | None) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        pkg = serving.readable(session, identity, owner, name)
+        pkg = readable_package(session, identity, owner, name)
         rel, f = serving.pick(pkg, PACKAGE_TYPE, version, "environment")
         sha256, file_id, access = f.sha256, f.id, pkg.access
     if request.method == "GET":
         pkg_service.increment_downloads(svc.db, file_id)
-    return serving.blob_response(
+    return serve.blob_response(
         svc,
         request,
         sha256,
         media_type="application/yaml",
         headers={
-            "Cache-Control": serving.cache_control(access),
+            "Cache-Control": serve.cache_control(access),
             "X-Packyard-Version": rel.version,
         },
     )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import Download, file_response
 from packyard.core.errors import NotFound
 from packyard.formats import serving
 from packyard.formats.notebook.parse import PACKAGE_TYPE
 from packyard.formats.notebook.render import CONTENT_SECURITY_POLICY
+from packyard.web import serve
+from packyard.web.deps import Svc, readable_package, resolve_identity
+from packyard.web.serve import Download, file_response
 
 router = APIRouter()
 
@@ -32,7 +33,7 @@ def notebook_version(owner: str, name: str, version: str, request: Request, svc:
 def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | None) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        pkg = serving.readable(session, identity, owner, name)
+        pkg = readable_package(session, identity, owner, name)
         _rel, f = serving.pick(pkg, PACKAGE_TYPE, version, "notebook")
         download = Download.of(f, pkg) if "download" in request.query_params else None
         page = (f.extra or {}).get("html")
@@ -41,7 +42,7 @@ def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | Non
         return file_response(svc, request, download)
     if not page:
         raise NotFound(f"{owner}/{name} has no rendered page; download it with ?download")
-    return serving.blob_response(
+    return serve.blob_response(
         svc,
         request,
         page,
@@ -50,6 +51,6 @@ def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | Non
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY",
-            "Cache-Control": serving.cache_control(access),
+            "Cache-Control": serve.cache_control(access),
         },
     )

@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from packyard.api import serializers as ser
-from packyard.api.deps import Svc, base_url, resolve_identity
 from packyard.core import queries
 from packyard.core.models import File, Package, Release
 from packyard.formats import serving
 from packyard.formats.project.parse import PACKAGE_TYPE
+from packyard.web.deps import Svc, base_url, readable_package, resolve_identity
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
@@ -26,7 +26,7 @@ def project(owner: str, name: str, request: Request, svc: Svc) -> dict[str, Any]
     identity = resolve_identity(request, svc)
     base = base_url(request)
     with svc.db.read() as session:
-        pkg = serving.readable(session, identity, owner, name)
+        pkg = readable_package(session, identity, owner, name)
         found = serving.files_of(pkg, PACKAGE_TYPE)
         revisions: dict[str, dict[str, Any]] = {}
         for rel, f in found:
@@ -52,7 +52,7 @@ def revision_files(owner: str, name: str, revision: str, request: Request, svc: 
     """Path and size of every file in the revision's archive (the latest one, if several were uploaded)."""
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
-        pkg = serving.readable(session, identity, owner, name)
+        pkg = readable_package(session, identity, owner, name)
         queries.release(pkg, revision)  # 404 for a revision that does not exist
         _rel, f = serving.pick(pkg, PACKAGE_TYPE, revision, "project archive")
         return [{"path": item["path"], "size": item["size"]} for item in (f.attrs or {}).get("files", [])]

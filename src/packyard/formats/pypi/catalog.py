@@ -19,7 +19,6 @@ from packaging.version import Version
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from packyard.api.deps import base_url
 from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.models import (
@@ -38,6 +37,7 @@ from packyard.core.models import (
 from packyard.core.queries import version_key
 from packyard.formats.pypi.models import PypiFile
 from packyard.formats.pypi.store import normalize
+from packyard.web.deps import base_url
 
 DEFAULT_LABEL = "main"
 

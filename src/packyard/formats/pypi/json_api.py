@@ -25,7 +25,6 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from packyard.api.deps import Svc, resolve_identity
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -36,6 +35,7 @@ from packyard.formats.pypi.catalog import DEFAULT_LABEL, Dist
 from packyard.formats.pypi.journal import project_serial
 from packyard.formats.pypi.models import PypiFile
 from packyard.formats.pypi.store import normalize
+from packyard.web.deps import Svc, resolve_identity
 
 router = APIRouter()
 PUBLIC_MAX_AGE = 60

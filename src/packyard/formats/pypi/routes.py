@@ -15,8 +15,6 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from packyard.api.deps import Svc, resolve_identity
-from packyard.api.uploads import Download, file_response
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
@@ -24,6 +22,8 @@ from packyard.core.models import Account, Event, File, FileLabel, Label, Package
 from packyard.formats import channels, front
 from packyard.formats.pypi import simple, store
 from packyard.formats.pypi.models import PypiFile
+from packyard.web.deps import Svc, resolve_identity
+from packyard.web.serve import Download, file_response
 
 router = APIRouter()
 

@@ -35,7 +35,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api.deps import Services, resolve_identity, services
 from packyard.core import queries
 from packyard.core.errors import PackyardError
 from packyard.core.models import OWNERS_GROUP, Account, Collaborator, Group, GroupMember, Package
@@ -44,6 +43,7 @@ from packyard.formats.pypi import catalog
 from packyard.formats.pypi.catalog import Dist, Scope
 from packyard.formats.pypi.journal import MAX_ENTRIES, Journal, project_serials
 from packyard.formats.pypi.store import normalize
+from packyard.web.deps import Services, resolve_identity, services
 
 log = logging.getLogger("packyard.pypi.xmlrpc")
 

@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from packyard.config import Settings
-from packyard.core import auth
+from packyard.core import auth, permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import Unauthorized
+from packyard.core.models import Package
 from packyard.core.storage import BlobStore
 
 
@@ -81,3 +83,14 @@ CHECK_CREDENTIALS = Depends(identity)
 Svc = Annotated[Services, Depends(services)]
 Caller = Annotated[Identity, Depends(identity)]
 SignedIn = Annotated[Identity, Depends(signed_in)]
+
+
+def readable_package(
+    session: Session, ident: Identity, owner: str, name: str, *, via: str = "api"
+) -> Package:
+    """The package a URL names, if the caller may read it through `via`: 404 when there is none, 401 when
+    anonymous, 403 when not allowed (the permission function decides; private names answer like missing ones
+    to anonymous callers because `queries.package` and `require` are asked in this order)."""
+    pkg = queries.package(session, owner, name)
+    permissions.require(ident, permissions.Permission.READ, pkg, via=via)
+    return pkg
