@@ -30,6 +30,7 @@ from packyard.web.deps import Caller, Services, Svc, readable_package
 from packyard.web.errors import add_error_handlers
 from packyard.web.serve import Download, file_response
 
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     db = db or Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
