@@ -67,10 +67,10 @@ from rich.table import Table
 from sqlalchemy import func, insert, select
 
 from packyard.core import indexes, migrate
+from packyard.core.artifacts import Artifact
 from packyard.core.db import Database
 from packyard.core.models import Account, Event, File, FileLabel, IndexGeneration, Label, Package, Release
 from packyard.core.services.accounts import create_user
-from packyard.formats.base import Artifact
 from packyard.formats.conda import index, store
 from packyard.formats.conda.models import CondaMember, CondaRecord
 from packyard.formats.conda.parse import parse as parse_conda

@@ -7,24 +7,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+import packyard.formats  # noqa: F401  (registers every format before the app reads the registry)
 from packyard import __version__
 from packyard.api import ROOT_ROUTES, build_router, repo
 from packyard.api.body import document_bodies
 from packyard.config import Settings
-from packyard.core import queries
+from packyard.core import formats, queries
 from packyard.core.auth import PasswordCache
 from packyard.core.db import Database
 from packyard.core.indexes import IndexCache
 from packyard.core.storage import LocalBlobStore
-from packyard.formats.conda import routes as conda_routes
-from packyard.formats.cran import routes as cran_routes
-from packyard.formats.env import routes as env_routes
 from packyard.formats.front import Front
-from packyard.formats.notebook import routes as notebook_routes
-from packyard.formats.project import routes as project_routes
-from packyard.formats.pypi import json_api as pypi_json
-from packyard.formats.pypi import routes as pypi_routes
-from packyard.formats.pypi import xmlrpc as pypi_xmlrpc
 from packyard.middleware import PathTokenMiddleware
 from packyard.web.deps import Caller, Services, Svc, readable_package
 from packyard.web.errors import add_error_handlers
@@ -54,15 +47,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         for method, endpoint in ROOT_ROUTES:
             app.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
     app.include_router(build_router(), prefix="/api")
-    app.include_router(notebook_routes.router)
-    app.include_router(env_routes.router)
-    app.include_router(project_routes.router)
-    app.include_router(conda_routes.router)
-    app.include_router(repo.router)
-    app.include_router(pypi_xmlrpc.router)
-    app.include_router(pypi_json.router)  # before pypi_routes: its /pypi/{path} catch-all would swallow /json
-    app.include_router(pypi_routes.router)
-    app.include_router(cran_routes.router)
+    for router in formats.routers():
+        app.include_router(router)
+    app.include_router(
+        repo.router
+    )  # after the formats': its GET /api/repo/{path} only answers what they don't
     app.add_api_route(
         "/{owner}/{name}/{version}/download/{basename:path}",
         _public_download,
@@ -73,7 +62,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     add_error_handlers(app)
     document_bodies(app)
     app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
-    app.add_middleware(PathTokenMiddleware, domain=settings.domain)
+    app.add_middleware(
+        PathTokenMiddleware,
+        domain=settings.domain,
+        prefixes=[*formats.url_prefixes(), "api/repo", "api"],
+        subdomains=formats.url_prefixes(),
+    )
     return app
 
 

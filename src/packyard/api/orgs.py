@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api import serializers as ser
 from packyard.api.body import body_of
 from packyard.api.schemas import GroupCreate, OrgCreate, SetAccess, SignUp, Transfer
 from packyard.core import permissions, queries
@@ -15,6 +14,7 @@ from packyard.core.auth import Identity
 from packyard.core.models import Account, Group
 from packyard.core.services import accounts, orgs
 from packyard.core.services import packages as pkg_service
+from packyard.web import shapes as ser
 from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
 
 router = APIRouter()

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 
-from packyard.api import serializers as ser
 from packyard.api.body import body_of
 from packyard.api.schemas import (
     CopyRequest,
@@ -23,6 +22,7 @@ from packyard.core.auth import Identity
 from packyard.core.models import Package
 from packyard.core.services import packages as pkg_service
 from packyard.core.services.copy import copy_files
+from packyard.web import shapes as ser
 from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
 
 router = APIRouter()

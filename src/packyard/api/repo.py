@@ -19,44 +19,29 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from packyard.core import permissions, queries
+from packyard.core import formats, permissions, queries
+from packyard.core.artifacts import Artifact, InvalidPackage
 from packyard.core.auth import Identity
-from packyard.core.errors import BadRequest, Conflict, PackyardError, Unauthorized
+from packyard.core.errors import BadRequest, Conflict, NotFound, PackyardError, Unauthorized
 from packyard.core.models import File, Package, Release, package_key
 from packyard.core.multipart import read_form
 from packyard.core.permissions import Permission
 from packyard.core.services import packages as pkg_service
 from packyard.core.services import uploads
-from packyard.formats import registry
-from packyard.formats.base import Artifact, InvalidPackage
-from packyard.formats.cran import routes as cran_routes
-from packyard.formats.pypi import routes as pypi_routes
-from packyard.formats.pypi import xmlrpc
-from packyard.formats.pypi.simple import normalize
 from packyard.web.deps import Services, Svc, resolve_identity
 
-FILETYPES = {
-    "sdist": ("pypi", "pypi"),
-    "bdist_wheel": ("pypi", "pypi"),
-    "cran_source_package": ("r", "cran"),
-    "cran_binary_package": ("r", "cran"),
-    "ipynb": ("ipynb", "api"),
-    "env": ("env", "api"),
-    "project": ("project", "api"),
-    "file": ("file", "api"),
-}
-"""Form `filetype` -> (distribution type, interface its token scopes are checked against)."""
-_NAMED = ("ipynb", "project", "file", "env")
-"""Types whose name and version come from the form (`name`, `version`) rather than from the file alone."""
-
-
 router = APIRouter()
+"""Included after the formats' routers: they answer the reads under /api/repo (PyPI's simple pages and files,
+R's repository), and the GET route here only says what is not found there."""
 
 
 async def _post(owner: str, request: Request, svc: Svc) -> Response:
-    """POST /pypi/OWNER is twine's upload (multipart) or PyPI's XML-RPC (text/xml); /api/repo/OWNER likewise."""
-    if request.headers.get("content-type", "").startswith(("text/xml", "application/xml")):
-        return await xmlrpc.handle(request, svc, owner)
+    """POST /pypi/OWNER is twine's upload (multipart), or what a format posts there (PyPI's XML-RPC, text/xml);
+    /api/repo/OWNER likewise."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    other = formats.post_handler(media_type)
+    if other is not None:
+        return await other(request, owner)
     return await handle(request, svc, owner)
 
 
@@ -65,12 +50,9 @@ for _path in ("/pypi/{owner}", "/pypi/{owner}/", "/api/repo/{owner}", "/api/repo
 
 
 @router.api_route("/api/repo/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
-def repo_get(path: str, request: Request, svc: Svc) -> Response:
-    """Anaconda Server's read URLs: /api/repo/OWNER/simple/... (PyPI) and /api/repo/OWNER/cran/... (R)."""
-    owner, _, rest = path.partition("/")
-    if rest == "cran" or rest.startswith("cran/"):
-        return cran_routes.serve(f"{owner}/{rest[5:]}", request, svc)
-    return pypi_routes.serve(path, request, svc, "/api/repo")
+def repo_get(path: str) -> Response:
+    """Anaconda Server's read URLs are /api/repo/OWNER/simple/... (PyPI) and /api/repo/OWNER/cran/... (R)."""
+    raise NotFound(f"not found: /api/repo/{path}")
 
 
 async def handle(request: Request, svc: Services, owner: str) -> Response:
@@ -112,11 +94,13 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
         if form.filename is None:
             raise BadRequest("Upload payload does not have a file (a 'content' file part).")
         filetype = fields.get("filetype") or ""
-        if filetype not in FILETYPES:
+        found = formats.filetype(filetype)
+        if found is None:
             raise BadRequest(
-                f"Invalid value for filetype: {filetype!r}; expected one of {', '.join(FILETYPES)}"
+                f"Invalid value for filetype: {filetype!r}; expected one of {', '.join(formats.filetypes())}"
             )
-        dtype, via = FILETYPES[filetype]
+        spec, via = found
+        dtype = spec.distribution_type
         ref = await run_in_threadpool(incoming.digest)
         try:
             uploads.check_digests(ref, md5_hex=fields.get("md5_digest"), sha256=fields.get("sha256_digest"))
@@ -128,7 +112,7 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
         if declared_blake2 and declared_blake2.lower() != blake2.hexdigest():
             raise BadRequest("The digest supplied does not match a digest calculated from the uploaded file.")
         basename = form.filename.rsplit("/", 1)[-1]
-        named = {k: fields.get(k) or None for k in ("name", "version", "summary")} if dtype in _NAMED else {}
+        named = {k: fields.get(k) or None for k in ("name", "version", "summary")} if spec.named else {}
         labels = [v for v in (fields.get("label") or "main").split(",") if v]
         try:
             artifact = await run_in_threadpool(
@@ -136,12 +120,12 @@ async def _upload(request: Request, svc: Services, owner_login: str) -> Response
             )
         except InvalidPackage as exc:
             raise BadRequest(f"Invalid distribution file. {exc}") from None
-        if fields.get("name") and normalize(fields["name"]) != normalize(artifact.name):
+        if fields.get("name") and package_key(fields["name"]) != package_key(artifact.name):
             raise BadRequest(
                 f"Invalid value for name: the form says {fields['name']!r} but the file is {artifact.name!r}"
             )
-        chosen_version = artifact.version if fields.get("version") or dtype not in _NAMED else None
-        next_version = registry.spec_for(dtype).next_version
+        chosen_version = artifact.version if fields.get("version") or not spec.named else None
+        next_version = spec.next_version
         if chosen_version is None and next_version is not None:
             versions = await run_in_threadpool(_versions, svc, owner.id, artifact.name)
             artifact = dataclasses.replace(artifact, version=next_version(versions))

@@ -12,16 +12,17 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
 from packyard.api.body import JsonBody
-from packyard.core.services.packages import PACKAGE_TYPES
+from packyard.core import formats
 from packyard.core.services.tokens import MAX_TOKEN_AGE_SECONDS
 
 Text = str | None
 
 
 def _check_package_types(types: list[str] | None) -> list[str] | None:
-    unknown = [t for t in types or () if t not in PACKAGE_TYPES]
+    known = formats.distribution_types()
+    unknown = [t for t in types or () if t not in known]
     if unknown:
-        raise ValueError(f"unknown package type(s) {unknown}; use {', '.join(PACKAGE_TYPES)}")
+        raise ValueError(f"unknown package type(s) {unknown}; use {', '.join(known)}")
     return types
 
 

@@ -12,14 +12,14 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from packyard.api import serializers as ser
 from packyard.api.body import body_of
 from packyard.api.schemas import CommitRequest, StageRequest
 from packyard.core import queries
+from packyard.core.artifacts import InvalidPackage
 from packyard.core.errors import BadRequest, Forbidden, NotFound, PackyardError
 from packyard.core.multipart import read_form
 from packyard.core.services import uploads
-from packyard.formats.base import InvalidPackage
+from packyard.web import shapes as ser
 from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
 from packyard.web.serve import Download, file_response
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
-from packyard.api import serializers as ser
 from packyard.api.body import body_of
 from packyard.api.schemas import TokenRequest
 from packyard.core import permissions, queries
@@ -15,6 +14,7 @@ from packyard.core.auth import Identity
 from packyard.core.errors import BadRequest, Unauthorized
 from packyard.core.models import Package, utcnow
 from packyard.core.services import tokens
+from packyard.web import shapes as ser
 from packyard.web.deps import CHECK_CREDENTIALS, Caller, SignedIn, Svc, base_url, resolve_identity
 
 router = APIRouter()
@@ -119,7 +119,7 @@ def remove_org_authentication(org: str, name: str, ident: SignedIn, svc: Svc) ->
 
 @router.get("/scopes", dependencies=[CHECK_CREDENTIALS])
 def list_scopes() -> dict[str, str]:
-    return {name: description for name, (_, _, description) in permissions.SCOPES.items()}
+    return {s.name: s.description for s in permissions.all_scopes()}
 
 
 @router.get("/user")

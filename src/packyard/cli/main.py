@@ -35,6 +35,13 @@ console = Console()
 err = Console(stderr=True)
 
 
+@app.callback()
+def _register_formats() -> None:
+    # Every command may reach the core, which reads the formats from their registry (core/formats.py); importing
+    # packyard.formats registers them. Here rather than at the top, so that `--help` stays quick.
+    import packyard.formats  # noqa: F401
+
+
 def _bootstrap(settings: Settings) -> tuple[object, str | None]:
     from packyard.core import migrate
     from packyard.core.db import Database

@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from packyard.core import formats as registry
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, TooManyRequests, Unauthorized
 from packyard.core.models import (
@@ -313,7 +314,7 @@ def load_grants(session: Session, account_id: int) -> Grants:
 
 
 def validate_login(login: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", login) or login.lower() in RESERVED_LOGINS:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", login) or login.lower() in reserved_logins():
         raise BadRequest(
             f"{login!r} is not a valid login: use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
@@ -323,18 +324,12 @@ def validate_login(login: str) -> str:
 RESERVED_LOGINS = frozenset(
     {
         "api",
-        "conda",
-        "pypi",
-        "cran",
         "t",
         "static",
         "login",
         "logout",
         "settings",
-        "notebooks",
-        "envs",
         "download",
-        "simple",
         "search",
         "docs",
         "health",
@@ -345,3 +340,8 @@ RESERVED_LOGINS = frozenset(
         "signup",
     }
 )
+"""Logins that would collide with the app's own URLs; each format adds its URL prefixes and reserved names."""
+
+
+def reserved_logins() -> frozenset[str]:
+    return RESERVED_LOGINS | registry.reserved_names()

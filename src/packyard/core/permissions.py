@@ -9,7 +9,7 @@ or `require`, which raises the error the caller should see. Two questions are co
    private package exists. (The account's memberships arrive pre-loaded in `Identity.grants`.)
 2. What does the *credential* allow? A password or session allows everything its account has. A token allows at
    most what its scopes grant through the interface (`via`) used, and for writes only on the package types its
-   scopes cover (`SCOPE_TYPES`) — it never grants more than its owner has.
+   scopes cover (`Scope.types`) — it never grants more than its owner has.
 
 Besides packages and namespaces, two questions about the credential itself live here: may it mint a given token
 (`require_mint`: only one at most as powerful as itself), and may it act for the account as a whole — manage its
@@ -21,8 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Protocol
 
+from packyard.core import formats as registry
 from packyard.core.auth import Identity
 from packyard.core.errors import Forbidden, Unauthorized
 from packyard.core.models import Access, Account, Package
@@ -38,58 +40,76 @@ class Permission(enum.IntEnum):
 
 _R, _W, _A = Permission.READ, Permission.WRITE, Permission.ADMIN
 
-# scope -> (the permissions it grants, the interfaces it works through ("*" = all), description)
-SCOPES: dict[str, tuple[frozenset[Permission], frozenset[str], str]] = {
-    "all": (frozenset({_R, _W, _A}), frozenset({"*"}), "Full access to everything the account may do"),
-    "api": (frozenset({_R, _W, _A}), frozenset({"api"}), "Full access to the REST API"),
-    "api:read": (frozenset({_R}), frozenset({"api"}), "Read access to the REST API"),
-    "api:write": (
-        frozenset({_R, _W}),
-        frozenset({"api"}),
-        "Read and write access to the REST API (upload, labels)",
-    ),
-    "repos": (frozenset({_R}), frozenset({"*"}), "Download from every repository (conda, PyPI, CRAN, files)"),
-    "repo": (frozenset({_R}), frozenset({"*"}), "Same as repos"),
-    "conda": (frozenset({_R, _W}), frozenset({"conda", "api"}), "Download and upload conda packages"),
-    "conda:download": (frozenset({_R}), frozenset({"conda", "api"}), "Download conda packages"),
-    "pypi": (frozenset({_R, _W}), frozenset({"pypi", "api"}), "Download and upload PyPI packages"),
-    "pypi:download": (frozenset({_R}), frozenset({"pypi", "api"}), "Download PyPI packages"),
-    "pypi:upload": (
-        frozenset({_W}),
-        frozenset({"pypi"}),
-        "Upload PyPI packages with twine (no reading, no REST API)",
-    ),
-    "cran": (frozenset({_R, _W}), frozenset({"cran", "api"}), "Download and upload R packages"),
-    "cran:download": (frozenset({_R}), frozenset({"cran", "api"}), "Download R packages"),
+
+@dataclass(frozen=True)
+class Scope:
+    """A token scope: what it grants, through which interfaces, on which package types."""
+
+    name: str
+    grants: frozenset[Permission]
+    interfaces: frozenset[str]
+    """The interfaces (`via`) it works through; "*" = all."""
+    description: str
+    types: frozenset[str] | None = None
+    """The package types (File.package_type) it acts on; None = every type. The format scopes work through the
+    REST API too, but only on their own format's packages: a `pypi` token may not stage a conda package or
+    remove an R file there, as it may not through conda or CRAN."""
+
+
+BASE_SCOPES: dict[str, Scope] = {
+    s.name: s
+    for s in (
+        Scope(
+            "all", frozenset({_R, _W, _A}), frozenset({"*"}), "Full access to everything the account may do"
+        ),
+        Scope("api", frozenset({_R, _W, _A}), frozenset({"api"}), "Full access to the REST API"),
+        Scope("api:read", frozenset({_R}), frozenset({"api"}), "Read access to the REST API"),
+        Scope(
+            "api:write",
+            frozenset({_R, _W}),
+            frozenset({"api"}),
+            "Read and write access to the REST API (upload, labels)",
+        ),
+        Scope(
+            "repos",
+            frozenset({_R}),
+            frozenset({"*"}),
+            "Download from every repository (conda, PyPI, CRAN, files)",
+        ),
+        Scope("repo", frozenset({_R}), frozenset({"*"}), "Same as repos"),
+    )
 }
+"""The scopes that are not a format's; each format adds its own (`FormatSpec.scopes`, core/formats.py)."""
 
-# scope -> the package types (File.package_type) it acts on; a scope not listed acts on every type. The
-# format scopes work through the REST API too, but only on their own format's packages: a `pypi` token may not
-# stage a conda package or remove an R file there, as it may not through conda or CRAN.
-SCOPE_TYPES: dict[str, frozenset[str]] = {
-    "conda": frozenset({"conda"}),
-    "conda:download": frozenset({"conda"}),
-    "pypi": frozenset({"pypi"}),
-    "pypi:download": frozenset({"pypi"}),
-    "pypi:upload": frozenset({"pypi"}),
-    "cran": frozenset({"r"}),
-    "cran:download": frozenset({"r"}),
-}
-
-INTERFACES = frozenset({"api", "conda", "pypi", "cran", "web"})
+BASE_INTERFACES = frozenset({"api", "web"})
 
 
-def _grants(scope: str, permission: Permission, via: str) -> bool:
-    granted = SCOPES.get(scope)
+def scope(name: str) -> Scope | None:
+    """The scope of that name, or None for a name no scope has."""
+    return BASE_SCOPES.get(name) or registry.scope(name)
+
+
+def all_scopes() -> list[Scope]:
+    """Every scope a token may have: the base ones, then the formats' in registration order."""
+    return [*BASE_SCOPES.values(), *registry.scopes()]
+
+
+def interfaces() -> frozenset[str]:
+    """Every interface a request may come through, for what an "all interfaces" scope covers."""
+    return BASE_INTERFACES | registry.interfaces()
+
+
+def _grants(name: str, permission: Permission, via: str) -> bool:
+    granted = scope(name)
     if granted is None:
         return False
-    allowed, interfaces, _ = granted
-    return permission in allowed and ("*" in interfaces or via in interfaces)
+    return permission in granted.grants and ("*" in granted.interfaces or via in granted.interfaces)
 
 
-def _acts_on(scope: str, package_type: str | None) -> bool:
+def _acts_on(name: str, package_type: str | None) -> bool:
     """Does the scope act on this package type? `None` stands for every type: only untyped scopes cover it."""
-    types = SCOPE_TYPES.get(scope)
+    found = scope(name)
+    types = found.types if found is not None else None
     return types is None or (package_type is not None and package_type in types)
 
 
@@ -98,7 +118,7 @@ def scope_allows(
 ) -> bool:
     """Do the scopes grant `permission` through `via`, on every one of `types` (when any are given)?"""
     if not types:
-        return any(_grants(scope, permission, via) for scope in scopes)
+        return any(_grants(s, permission, via) for s in scopes)
     return all(any(_grants(s, permission, via) and _acts_on(s, t) for s in scopes) for t in types)
 
 
@@ -294,15 +314,17 @@ def _restriction(identity: Identity) -> str:
     return f"this token has the scopes {', '.join(sorted(identity.scopes))}"
 
 
-def covers(held: Collection[str], scope: str) -> bool:
-    """Do the `held` scopes grant everything `scope` does: each permission, through each interface, on each
-    package type?"""
-    allowed, interfaces, _ = SCOPES[scope]
-    vias = INTERFACES if "*" in interfaces else interfaces
-    types: Collection[str | None] = SCOPE_TYPES.get(scope) or (None,)
+def covers(held: Collection[str], name: str) -> bool:
+    """Do the `held` scopes grant everything the scope `name` does: each permission, through each interface, on
+    each package type? False for a name no scope has."""
+    wanted = scope(name)
+    if wanted is None:
+        return False
+    vias = interfaces() if "*" in wanted.interfaces else wanted.interfaces
+    types: Collection[str | None] = wanted.types or (None,)
     return all(
         any(_grants(h, permission, via) and _acts_on(h, t) for h in held)
-        for permission in allowed
+        for permission in wanted.grants
         for via in vias
         for t in types
     )
@@ -337,7 +359,7 @@ def mint_refusal(
             f"this token acts only inside the organization {login}, so it may only create tokens for "
             f"{login} (anaconda auth --create --org {login})"
         )
-    wider = [s for s in scopes if s not in SCOPES or not covers(identity.scopes, s)]
+    wider = [s for s in scopes if not covers(identity.scopes, s)]
     if wider:
         return (
             f"this token's scopes ({held}) do not include {', '.join(wider)}: a token may only create tokens "

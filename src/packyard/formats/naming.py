@@ -10,7 +10,8 @@ import re
 import time
 import unicodedata
 
-from packyard.formats.base import InvalidPackage, shown
+from packyard.core.artifacts import InvalidPackage
+from packyard.formats.base import shown
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,99}$")

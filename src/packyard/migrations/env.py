@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import packyard.formats.registry  # noqa: F401 - registers the formats' tables on Base.metadata
+import packyard.formats  # noqa: F401 - registers the formats (and their tables on Base.metadata)
 from packyard.core.models import Base
 
 config = context.config

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats import base
-from packyard.formats.base import InvalidPackage
 from packyard.formats.conda.parse import parse, sniff
 from tests import builders
 from tests.builders import Member, build_conda, rewrite_zip

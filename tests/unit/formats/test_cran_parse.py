@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from packyard.formats.base import InvalidPackage
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats.cran.parse import parse, parse_description, sniff, split_dependencies
 from tests.builders import Member, build_r_binary, build_r_source, rewrite_zip, tar_bytes, write_zip
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from packyard.formats import registry
-from packyard.formats.base import InvalidPackage
+from packyard.core import formats as registry
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats.env import parse as env
 from tests.unit.api.helpers import auth, upload
 from tests.unit.formats.named_support import Server, env_yaml, mutate, repo_upload, server_fixture, stored

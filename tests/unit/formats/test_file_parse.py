@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from packyard.formats.base import InvalidPackage
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats.file.parse import parse
 
 

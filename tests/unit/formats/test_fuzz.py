@@ -30,8 +30,8 @@ from typing import Literal
 import pytest
 import zstandard
 
-from packyard.formats import registry
-from packyard.formats.base import Artifact, InvalidPackage, check_basename
+from packyard.core import formats as registry
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from tests import builders
 
 SEED = int(os.environ.get("PACKYARD_FUZZ_SEED", "20240701"))

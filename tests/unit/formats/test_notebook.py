@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from packyard.app import create_app
-from packyard.formats import registry
-from packyard.formats.base import InvalidPackage
+from packyard.core import formats as registry
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats.notebook import parse as notebook
 from packyard.formats.notebook.render import CONTENT_SECURITY_POLICY, clean_html
 from tests.unit.api.helpers import auth, upload

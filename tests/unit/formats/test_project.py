@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from packyard.formats import registry
-from packyard.formats.base import InvalidPackage
+from packyard.core import formats as registry
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats.project import parse as project
 from tests.builders import Member, tar_bytes, write_zip
 from tests.unit.api.helpers import auth, upload

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats import base
-from packyard.formats.base import InvalidPackage
 from packyard.formats.pypi.parse import parse, sniff
 from tests import builders
 from tests.builders import Member, build_sdist, build_wheel, core_metadata, rewrite_zip, write_zip

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from packyard.formats import registry
-from packyard.formats.base import Artifact, InvalidPackage
+from packyard.core import formats as registry
+from packyard.core.artifacts import Artifact, InvalidPackage
 from packyard.formats.conda import parse as conda
 from packyard.formats.cran import parse as cran
 from packyard.formats.file import parse as file

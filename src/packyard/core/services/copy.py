@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from packyard.core import permissions, queries
+from packyard.core.artifacts import Artifact
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, NotFound
@@ -17,7 +18,6 @@ from packyard.core.permissions import Permission
 from packyard.core.services import labels as label_service
 from packyard.core.services.packages import NewFile, PackageInfo, add_file
 from packyard.core.storage import BlobRef
-from packyard.formats.base import Artifact
 
 MODES = ("copy", "replace", "update")
 

@@ -1,30 +1,19 @@
 """Append an event in the caller's transaction, so the change and its event commit (or vanish) together.
 
-Formats listen to events (`FormatSpec.on_event` in formats/registry.py) to keep their index records and
+Formats listen to events (`FormatSpec.on_event`, read from core/formats.py) to keep their index records and
 generations up to date in that same transaction: an index can never disagree with the data it describes, and
 nothing is left for a background task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from packyard.core import formats
 from packyard.core.auth import Identity
 from packyard.core.models import Event
-
-Listener = Callable[[Session, Event], None]
-
-
-@cache
-def _listeners() -> tuple[Listener, ...]:
-    # Imported on first use: the formats build on the core, so the core must not import them at load time.
-    from packyard.formats.registry import listeners
-
-    return tuple(listeners())
 
 
 def emit(
@@ -43,5 +32,5 @@ def emit(
     )
     session.add(event)
     session.flush()
-    for listener in _listeners():
+    for listener in formats.listeners():
         listener(session, event)

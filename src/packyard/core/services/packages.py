@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from packyard.core import permissions, queries
+from packyard.core import formats, permissions, queries
+from packyard.core.artifacts import Artifact
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, NotFound
@@ -35,11 +36,9 @@ from packyard.core.permissions import Permission
 from packyard.core.services.events import emit
 from packyard.core.services.orgs import list_into_writer_groups
 from packyard.core.storage import BlobRef
-from packyard.formats.base import Artifact
 
 _Row = TypeVar("_Row", Package, Release, File)
 
-PACKAGE_TYPES = ("conda", "pypi", "r", "file", "ipynb", "env", "project", "installer")
 _FROM_ARTIFACT = ("summary", "description", "license", "home")
 _PACKAGE_FIELDS = (
     "summary",
@@ -371,7 +370,7 @@ def add_file(
         else:
             permissions.require(identity, Permission.WRITE, pkg, via=via, types=[art.package_type])
         same_name = select(File).where(File.package_id == pkg.id, File.basename == art.basename)
-        if _basename_per_release(art.package_type):
+        if formats.basename_per_release(art.package_type):
             same_name = same_name.join(Release, Release.id == File.release_id).where(
                 Release.version == art.version
             )
@@ -429,13 +428,6 @@ def add_file(
             package_type=art.package_type,
         )
     return f
-
-
-def _basename_per_release(package_type: str) -> bool:
-    # Imported on use: the formats build on the core, so the core must not import them at load time.
-    from packyard.formats.registry import basename_per_release
-
-    return basename_per_release(package_type)
 
 
 def _types(files: Iterable[File]) -> set[str]:

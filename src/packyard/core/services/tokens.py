@@ -26,7 +26,7 @@ def normalise_scopes(scopes: Sequence[str] | str | None) -> list[str]:
     if isinstance(scopes, str):
         scopes = [scopes]
     flat = sorted({s for item in scopes or () for s in str(item).split()})
-    unknown = [s for s in flat if s not in permissions.SCOPES]
+    unknown = [s for s in flat if permissions.scope(s) is None]
     if unknown:
         raise BadRequest(f"unknown scope(s) {', '.join(unknown)}; see GET /api/scopes for the list")
     return flat or ["all"]

@@ -21,15 +21,15 @@ from typing import Any
 from sqlalchemy import select, update
 
 from packyard.core import permissions
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from packyard.core.formats import basename_per_release, detect, spec_for
 from packyard.core.models import Account, File, Package, Release, Stage, package_key, utcnow
 from packyard.core.permissions import Permission
 from packyard.core.services.packages import NewFile, add_file, validate_label
 from packyard.core.storage import BlobRef, BlobStore, Incoming
-from packyard.formats.base import Artifact, InvalidPackage, check_basename
-from packyard.formats.registry import basename_per_release, detect, spec_for
 
 
 class DigestMismatch(BadRequest):

@@ -1,1 +1,35 @@
-"""conda packages (.tar.bz2 and .conda): parse.py reads an uploaded archive's info/ metadata."""
+"""conda packages (.tar.bz2 and .conda): parse (an upload's info/ metadata), index (repodata, shards), store (the
+event listener that keeps the index rows), routes (/conda/OWNER/...)."""
+
+from __future__ import annotations
+
+from packyard.core.formats import FormatSpec
+from packyard.core.permissions import Permission, Scope
+from packyard.formats.conda import parse, routes, store
+
+_ONLY_CONDA = frozenset({"conda"})
+
+SPEC = FormatSpec(
+    "conda",
+    parse.parse,
+    sniff=parse.sniff,
+    on_event=store.on_event,
+    routers=(routes.router,),
+    scopes=(
+        Scope(
+            "conda",
+            frozenset({Permission.READ, Permission.WRITE}),
+            frozenset({"conda", "api"}),
+            "Download and upload conda packages",
+            _ONLY_CONDA,
+        ),
+        Scope(
+            "conda:download",
+            frozenset({Permission.READ}),
+            frozenset({"conda", "api"}),
+            "Download conda packages",
+            _ONLY_CONDA,
+        ),
+    ),
+    url_prefixes=("conda",),
+)

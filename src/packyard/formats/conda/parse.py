@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.formats.base import (
-    Artifact,
-    InvalidPackage,
-    check_basename,
     checked,
     expansion_budget,
     member_names,

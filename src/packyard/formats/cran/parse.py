@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.formats.base import (
     ArchiveKind,
-    Artifact,
-    InvalidPackage,
-    check_basename,
     checked,
     expansion_budget,
     iter_tar,

@@ -138,3 +138,10 @@ def _file(
 @router.api_route("/cran/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 def cran(path: str, request: Request, svc: Svc) -> Response:
     return serve(path, request, svc)
+
+
+@router.api_route("/api/repo/{owner}/cran", methods=["GET", "HEAD"], include_in_schema=False)
+@router.api_route("/api/repo/{owner}/cran/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def repo_cran(owner: str, request: Request, svc: Svc, path: str = "") -> Response:
+    """The same repository where Anaconda Server puts it (seed 004)."""
+    return serve(f"{owner}/{path}", request, svc)

@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from packyard.formats.base import Artifact, InvalidPackage, bounded_read, check_basename, checked, shown
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
+from packyard.formats.base import bounded_read, checked, shown
 from packyard.formats.naming import check_name, check_version, summary_text, timestamp_version
 
 PACKAGE_TYPE = "env"

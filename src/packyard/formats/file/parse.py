@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from packyard.formats.base import Artifact, InvalidPackage, check_basename, checked, shown
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
+from packyard.formats.base import checked, shown
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION = re.compile(r"^[^\s/\\\x00-\x1f\x7f]{1,100}$")

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from packyard.formats.base import Artifact, InvalidPackage, bounded_read, check_basename, checked, shown
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
+from packyard.formats.base import bounded_read, checked, shown
 from packyard.formats.naming import (
     check_name,
     check_version,

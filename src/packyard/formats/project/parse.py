@@ -18,12 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.formats.base import (
     ARCHIVE_ERRORS,
-    Artifact,
     Compression,
-    InvalidPackage,
-    check_basename,
     checked,
     expansion_budget,
     iter_tar,

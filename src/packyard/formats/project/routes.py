@@ -10,11 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from packyard.api import serializers as ser
 from packyard.core import queries
 from packyard.core.models import File, Package, Release
 from packyard.formats import serving
 from packyard.formats.project.parse import PACKAGE_TYPE
+from packyard.web import shapes as ser
 from packyard.web.deps import Svc, base_url, readable_package, resolve_identity
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])

@@ -24,11 +24,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.formats.base import (
     ArchiveKind,
-    Artifact,
-    InvalidPackage,
-    check_basename,
     checked,
     expansion_budget,
     member_names,

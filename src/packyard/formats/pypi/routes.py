@@ -336,3 +336,17 @@ def _metadata_response(svc: Svc, metadata: _Metadata) -> Response:
 @router.api_route("/pypi/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 def pypi_get(path: str, request: Request, svc: Svc) -> Response:
     return serve(path, request, svc, "/pypi")
+
+
+def repo_get(request: Request, svc: Svc) -> Response:
+    """The same pages where Anaconda Server puts them; /api/repo/OWNER/cran/... is R's (cran/routes.py)."""
+    return serve(request.scope["path"].removeprefix("/api/repo/"), request, svc, "/api/repo")
+
+
+for _path in (
+    "/api/repo/{owner}/simple",
+    "/api/repo/{owner}/simple/{rest:path}",
+    "/api/repo/{owner}/files/{rest:path}",
+    "/api/repo/{owner}/label/{rest:path}",
+):
+    router.add_api_route(_path, repo_get, methods=["GET", "HEAD"], include_in_schema=False)

@@ -87,6 +87,11 @@ async def _endpoint(request: Request) -> Response:
     return await handle(request, services(request), None)
 
 
+async def handle_owner(request: Request, owner: str) -> Response:
+    """XML-RPC posted to one owner's upload URL (/pypi/OWNER, /api/repo/OWNER), which it shares with twine."""
+    return await handle(request, services(request), owner)
+
+
 for _path in ("/pypi", "/pypi/", "/RPC2"):
     router.add_api_route(_path, _endpoint, methods=["POST"], include_in_schema=False)
 
