@@ -50,8 +50,9 @@ for _path in ("/pypi/{owner}", "/pypi/{owner}/", "/api/repo/{owner}", "/api/repo
 
 
 @router.api_route("/api/repo/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
-def repo_get(path: str) -> Response:
+def repo_get(path: str, request: Request, svc: Svc) -> Response:
     """Anaconda Server's read URLs are /api/repo/OWNER/simple/... (PyPI) and /api/repo/OWNER/cran/... (R)."""
+    resolve_identity(request, svc)  # a wrong credential is a 401 here too
     raise NotFound(f"not found: /api/repo/{path}")
 
 
