@@ -172,6 +172,7 @@ def test_a_clash_is_refused(fake: formats.FormatSpec) -> None:
     for clash in (
         formats.FormatSpec("other", parse, aliases=("standard_fake",)),
         formats.FormatSpec("other", parse, scopes=fake.scopes),
+        formats.FormatSpec("other", parse, scopes=(Scope("repos", frozenset(), frozenset(), "shadowing"),)),
         formats.FormatSpec("other", parse, filetypes={"sdist": "pypi"}),
         formats.FormatSpec("other", parse, url_prefixes=("conda",)),
     ):

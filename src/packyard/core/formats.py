@@ -103,7 +103,9 @@ def register(spec: FormatSpec) -> None:
     """Add a format at the end of the detection order; its names, scopes, filetypes and prefixes must be new."""
     names = (spec.distribution_type, *spec.aliases)
     clashes = [n for n in names if n in _BY_NAME]
-    clashes += [s.name for s in spec.scopes if scope(s.name) is not None]
+    from packyard.core import permissions  # not at the top: permissions reads this registry
+
+    clashes += [s.name for s in spec.scopes if permissions.scope(s.name) is not None]
     clashes += [t for t in spec.filetypes if filetype(t) is not None]
     clashes += [p for p in spec.url_prefixes if p in url_prefixes()]
     if clashes:
