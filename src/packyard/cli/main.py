@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -86,7 +86,7 @@ def serve(
     """Migrate the database, create the first administrator if needed, and serve."""
     import uvicorn
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
     _db, password = _bootstrap(settings)
     url = settings.base_url or f"http://{settings.host}:{settings.port}"

@@ -40,7 +40,6 @@ from packyard.formats.base import Artifact
 _Row = TypeVar("_Row", Package, Release, File)
 
 PACKAGE_TYPES = ("conda", "pypi", "r", "file", "ipynb", "env", "project", "installer")
-_FROM_ARTIFACT = ("summary", "description", "license", "home")
 _PACKAGE_FIELDS = (
     "summary",
     "description",
@@ -69,6 +68,16 @@ class PackageInfo:
     source_git_url: str | None = None
     access: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def _from_artifact(info: PackageInfo, art: Artifact) -> PackageInfo:
+    """A new package takes what the client did not say from its first file's own metadata."""
+    return PackageInfo(
+        summary=info.summary or art.summary,
+        description=info.description or art.description,
+        license=info.license or art.license,
+        home=info.home or art.home,
+    )
 
 
 def validate_package_name(name: str) -> str:
@@ -363,7 +372,7 @@ def add_file(
             )
             info = package_info or PackageInfo()
             _apply(pkg, info)
-            _apply(pkg, PackageInfo(**{k: getattr(info, k) or getattr(art, k, None) for k in _FROM_ARTIFACT}))
+            _apply(pkg, _from_artifact(info, art))
             pkg.access = info.access or Access.PUBLIC
             session.add(pkg)
             session.flush()

@@ -9,7 +9,7 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 
 from packyard.core import permissions
 from packyard.core.auth import Identity, new_token, token_hash
@@ -89,7 +89,7 @@ def create_token(
     return token, secret
 
 
-def _org_is(org: Account | None):  # noqa: ANN202 - a SQL expression
+def _org_is(org: Account | None) -> ColumnElement[bool]:
     return Token.org_id.is_(None) if org is None else Token.org_id == org.id
 
 
