@@ -284,10 +284,10 @@ async def copy(
         base = base_url(request)
         with svc.db.read() as session:
             out = []
-            for dest_owner, dest_name, dest_version, dest_basename in copied:
-                pkg = queries.package(session, dest_owner, dest_name)
-                rel = queries.release(pkg, dest_version)
-                out.append(ser.file(queries.file(rel, dest_basename), pkg, rel, base))
+            for c in copied:
+                pkg = queries.package(session, c.owner, c.package)
+                rel = queries.release(pkg, c.version)
+                out.append(ser.file(queries.file(rel, c.basename), pkg, rel, base))
             return out
 
     return await _run(request, work)
