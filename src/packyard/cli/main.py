@@ -303,23 +303,18 @@ def token_create(
     org: str | None = typer.Option(None, help="Create the token for this organization."),
 ) -> None:
     """Create a token and print it (it is shown only once)."""
-    from packyard.core import queries
     from packyard.core.errors import PackyardError
     from packyard.core.services.tokens import create_token
 
     db = _db()
     try:
-        org_account = None
-        if org:
-            with db.read() as session:
-                org_account = queries.owner(session, org)
         _token, secret = create_token(
             db,
             _as_user(db, user),
             name=name,
             scopes=scopes,
             max_age=max_age,
-            org=org_account,
+            org=org or None,
             fail_if_exists=True,
         )
     except PackyardError as exc:
