@@ -82,7 +82,7 @@ def body_model(route: APIRoute) -> type[JsonBody] | None:
     """The body model a route reads through `body_of`, if any (searched through nested dependencies)."""
 
     def search(dependant: Dependant) -> type[JsonBody] | None:
-        found = getattr(dependant.call, "body_model", None)
+        found: type[JsonBody] | None = getattr(dependant.call, "body_model", None)
         if found is not None:
             return found
         for sub in dependant.dependencies:

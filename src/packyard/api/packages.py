@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 
@@ -26,6 +27,7 @@ from packyard.web import shapes as ser
 from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
 
 router = APIRouter()
+_T = TypeVar("_T")
 
 
 def _info(body: PackageUpdate) -> pkg_service.PackageInfo:
@@ -78,7 +80,7 @@ def _create(
         return ser.package(queries.package(session, owner, name), base)
 
 
-async def _run(request: Request, fn: Any) -> Any:
+async def _run(request: Request, fn: Callable[[], _T]) -> _T:
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(fn)
@@ -282,10 +284,10 @@ async def copy(
         base = base_url(request)
         with svc.db.read() as session:
             out = []
-            for dest_owner, dest_name, dest_version, dest_basename in copied:
-                pkg = queries.package(session, dest_owner, dest_name)
-                rel = queries.release(pkg, dest_version)
-                out.append(ser.file(queries.file(rel, dest_basename), pkg, rel, base))
+            for c in copied:
+                pkg = queries.package(session, c.owner, c.package)
+                rel = queries.release(pkg, c.version)
+                out.append(ser.file(queries.file(rel, c.basename), pkg, rel, base))
             return out
 
     return await _run(request, work)

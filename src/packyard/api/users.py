@@ -57,10 +57,6 @@ async def create_authentication(
     """Log in (Basic user:password) and get a token; also `anaconda auth --create`."""
     from starlette.concurrency import run_in_threadpool
 
-    org = None
-    if body.user:
-        with svc.db.read() as session:
-            org = queries.owner(session, body.user)
     token, secret = await run_in_threadpool(
         lambda: tokens.create_token(
             svc.db,
@@ -68,7 +64,7 @@ async def create_authentication(
             name=body.note or "",
             scopes=body.scopes,
             max_age=body.max_age or svc.settings.token_default_max_age_seconds,
-            org=org,
+            org=body.user or None,
             fail_if_exists=bool(body.fail_if_exists),
             remote_addr=request.client.host if request.client else "",
             hostname=body.hostname or "",
@@ -89,7 +85,7 @@ def current_authentication(ident: SignedIn) -> dict[str, Any]:
             "expires": None,
             "user": ident.login,
         }
-    return {**ser.token(ident.token), "user": ident.login}
+    return {**ser.token(tokens.TokenInfo.of(ident.token)), "user": ident.login}
 
 
 @router.get("/authentications")
@@ -111,9 +107,7 @@ def remove_authentication(name: str, ident: SignedIn, svc: Svc) -> Response:
 
 @router.delete("/authentications/org/{org}/name/{name:path}", status_code=201)
 def remove_org_authentication(org: str, name: str, ident: SignedIn, svc: Svc) -> Response:
-    with svc.db.read() as session:
-        org_account = queries.owner(session, org)
-    tokens.remove_token(svc.db, ident, name=name, org=org_account)
+    tokens.remove_token(svc.db, ident, name=name, org=org)
     return Response(status_code=201)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -93,7 +93,7 @@ def serve(
     """Migrate the database, create the first administrator if needed, and serve."""
     import uvicorn
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
     _db, password = _bootstrap(settings)
     url = settings.base_url or f"http://{settings.host}:{settings.port}"
@@ -310,23 +310,18 @@ def token_create(
     org: str | None = typer.Option(None, help="Create the token for this organization."),
 ) -> None:
     """Create a token and print it (it is shown only once)."""
-    from packyard.core import queries
     from packyard.core.errors import PackyardError
     from packyard.core.services.tokens import create_token
 
     db = _db()
     try:
-        org_account = None
-        if org:
-            with db.read() as session:
-                org_account = queries.owner(session, org)
         _token, secret = create_token(
             db,
             _as_user(db, user),
             name=name,
             scopes=scopes,
             max_age=max_age,
-            org=org_account,
+            org=org or None,
             fail_if_exists=True,
         )
     except PackyardError as exc:

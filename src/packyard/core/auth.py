@@ -278,7 +278,8 @@ def identity_for(db: Database, account: Account) -> Identity:
     return Identity(account=account, scopes=frozenset({"all"}), grants=grants)
 
 
-_RANK = {GroupPerm.READ: 1, GroupPerm.WRITE: 2, GroupPerm.ADMIN: 3}
+# Keyed by str: the column holds the GroupPerm's value (a StrEnum member equals and hashes as its value).
+_RANK: dict[str, int] = {GroupPerm.READ: 1, GroupPerm.WRITE: 2, GroupPerm.ADMIN: 3}
 
 
 def load_grants(session: Session, account_id: int) -> Grants:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,10 +41,17 @@ def make_engine(url: str, *, immediate: bool = False, pool_size: int | None = No
     return create_engine(url, pool_pre_ping=True, **pool)
 
 
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE/DELETE statement: `Session.execute` types its answer as a plain `Result`."""
+    assert isinstance(result, CursorResult), "rowcount of a statement that is not an UPDATE or DELETE"
+    return result.rowcount
+
+
 def insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     """INSERT in the session's dialect, which has ON CONFLICT (upserts that concurrent writers cannot trip)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

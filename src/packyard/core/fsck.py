@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from packyard.core.db import Database
+from packyard.core.db import Database, rowcount
 from packyard.core.models import File, Stage, utcnow
 from packyard.core.storage import BlobStore
 
@@ -100,7 +100,7 @@ def check(
             digest = hashlib.sha256()
             try:
                 with store.open(sha) as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    while chunk := fh.read(1 << 20):
                         digest.update(chunk)
             except FileNotFoundError:
                 continue  # deleted since the listing (an expired stage's blob); a file's shows as missing next run
@@ -120,5 +120,5 @@ def check(
                 path.unlink(missing_ok=True)
                 report.cleaned += 1
         with db.write() as session:
-            report.cleaned += session.execute(delete(Stage).where(Stage.expires_at <= utcnow())).rowcount
+            report.cleaned += rowcount(session.execute(delete(Stage).where(Stage.expires_at <= utcnow())))
     return report

@@ -227,9 +227,12 @@ def _types_concerned(
 class PackageRef(Protocol):
     """What access decisions read of a package: listings pass light rows instead of loading whole packages."""
 
-    id: int
-    owner_id: int
-    access: str
+    @property
+    def id(self) -> int: ...
+    @property
+    def owner_id(self) -> int: ...
+    @property
+    def access(self) -> str: ...
 
 
 def can_see(identity: Identity, package: Package | PackageRef, *, via: str = "api") -> bool:

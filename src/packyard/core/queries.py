@@ -21,7 +21,7 @@ def owner(session: Session, login: str) -> Account:
     return account
 
 
-def package_query() -> Select[tuple[Package]]:
+def package_query() -> Select[Package]:
     return select(Package).options(
         selectinload(Package.releases).selectinload(Release.files).selectinload(File.labels)
     )

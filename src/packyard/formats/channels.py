@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, exists, select, true
 from sqlalchemy.orm import Session
 
 from packyard.core import permissions, queries
@@ -62,7 +62,7 @@ class Audience:
     def sees(self, package_id: int) -> bool:
         return self.everything or package_id in self.visible
 
-    def only_visible(self, package_id: ColumnElement[int]) -> ColumnElement[bool]:
+    def only_visible(self, package_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
         """A WHERE clause keeping the rows of visible packages: none at all when everything is visible."""
         return true() if self.everything else package_id.in_(self.visible)
 

@@ -1,7 +1,7 @@
 """Alembic environment: the URL comes from the caller's config (packyard.core.migrate), never from a file."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 import packyard.formats  # noqa: F401 - registers the formats (and their tables on Base.metadata)
 from packyard.core.models import Base
@@ -33,7 +33,7 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -28,12 +28,13 @@ class Services:
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services
+    svc: Services = request.app.state.services
+    return svc
 
 
 def resolve_identity(request: Request, svc: Services) -> Identity:
     """Any credential on the request -> Identity; anonymous when there is none (sync: may hash a password)."""
-    cached = getattr(request.state, "identity", None)
+    cached: Identity | None = getattr(request.state, "identity", None)
     if cached is not None:
         return cached
     credential = auth.credential_from_request(request.headers, request.scope.get("packyard.path_token"))

@@ -6,7 +6,8 @@ import datetime as dt
 from typing import Any
 
 from packyard.core import queries
-from packyard.core.models import Access, Account, File, Label, Package, Release, Token
+from packyard.core.models import Access, Account, File, Label, Package, Release
+from packyard.core.services.tokens import TokenInfo
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -127,7 +128,7 @@ def package(pkg: Package, base: str) -> dict[str, Any]:
     }
 
 
-def token(t: Token) -> dict[str, Any]:
+def token(t: TokenInfo) -> dict[str, Any]:
     return {
         "id": t.public_id,
         "application": t.name,
@@ -138,7 +139,7 @@ def token(t: Token) -> dict[str, Any]:
         "scopes": list(t.scopes or []),
         "created_at": iso(t.created_at),
         "last_used": iso(t.last_used_at),
-        "org": t.org.login if t.org else None,
+        "org": t.org,
     }
 
 

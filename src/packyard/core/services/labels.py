@@ -96,14 +96,27 @@ def add_label(
 ) -> int:
     """Put label `name` on the matching files (all of the owner's files when nothing is given)."""
     with db.write() as session:
-        matched = _matching_files(session, owner, package, version, basename)
-        _require_files(identity, owner, matched, (package, version, basename))
-        label = _unlocked(_label(session, owner, name, create=True))
-        files = [f for f in matched if label not in f.labels]
-        for f in files:
-            session.add(FileLabel(file_id=f.id, label_id=label.id))
-        _emit(session, "label.added", identity, owner, name, files)
-        return len(files)
+        return add_label_in(session, identity, owner, name, package, version, basename)
+
+
+def add_label_in(
+    session: Session,
+    identity: Identity,
+    owner: Account,
+    name: str,
+    package: str | None = None,
+    version: str | None = None,
+    basename: str | None = None,
+) -> int:
+    """`add_label` inside the caller's write transaction (copy labels several files at once, or none)."""
+    matched = _matching_files(session, owner, package, version, basename)
+    _require_files(identity, owner, matched, (package, version, basename))
+    label = _unlocked(_label(session, owner, name, create=True))
+    files = [f for f in matched if label not in f.labels]
+    for f in files:
+        session.add(FileLabel(file_id=f.id, label_id=label.id))
+    _emit(session, "label.added", identity, owner, name, files)
+    return len(files)
 
 
 def remove_label(

@@ -39,7 +39,6 @@ from packyard.core.storage import BlobRef
 
 _Row = TypeVar("_Row", Package, Release, File)
 
-_FROM_ARTIFACT = ("summary", "description", "license", "home")
 _PACKAGE_FIELDS = (
     "summary",
     "description",
@@ -68,6 +67,16 @@ class PackageInfo:
     source_git_url: str | None = None
     access: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def _from_artifact(info: PackageInfo, art: Artifact) -> PackageInfo:
+    """A new package takes what the client did not say from its first file's own metadata."""
+    return PackageInfo(
+        summary=info.summary or art.summary,
+        description=info.description or art.description,
+        license=info.license or art.license,
+        home=info.home or art.home,
+    )
 
 
 def validate_package_name(name: str) -> str:
@@ -334,6 +343,36 @@ def add_file(
 
     `package_name`/`version` are what the URL says; they must agree with what the file says.
     """
+    with db.write() as session:
+        return add_file_in(
+            session,
+            identity,
+            owner,
+            new,
+            package_name=package_name,
+            version=version,
+            replace=replace,
+            create_package=create_package,
+            package_info=package_info,
+            via=via,
+        )
+
+
+def add_file_in(
+    session: Session,
+    identity: Identity,
+    owner: Account,
+    new: NewFile,
+    *,
+    package_name: str | None = None,
+    version: str | None = None,
+    replace: bool = False,
+    create_package: bool = True,
+    package_info: PackageInfo | None = None,
+    via: str = "api",
+) -> File:
+    """`add_file` inside the caller's write transaction: a service adding several files (copy) adds them all or
+    none. Only services call it, with a session from `db.write()`."""
     art = new.artifact
     name = art.name
     if package_name is not None and package_key(package_name) != package_key(name):
@@ -345,88 +384,85 @@ def add_file(
     validate_package_name(name)
     validate_version(art.version)
     labels = _validate_labels(new.labels)
-    with db.write() as session:
-        pkg = session.scalar(
-            select(Package).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
+    pkg = session.scalar(
+        select(Package).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
+    )
+    if pkg is None:
+        permissions.require(identity, Permission.WRITE, owner, via=via, types=[art.package_type])
+        if not create_package:
+            raise NotFound(f"package {owner.login}/{name} not found")
+        pkg = Package(
+            owner_id=owner.id,
+            name=name,
+            name_key=package_key(name),
+            package_types=[],
+            access=Access.PUBLIC,
         )
-        if pkg is None:
-            permissions.require(identity, Permission.WRITE, owner, via=via, types=[art.package_type])
-            if not create_package:
-                raise NotFound(f"package {owner.login}/{name} not found")
-            pkg = Package(
-                owner_id=owner.id,
-                name=name,
-                name_key=package_key(name),
-                package_types=[],
-                access=Access.PUBLIC,
-            )
-            info = package_info or PackageInfo()
-            _apply(pkg, info)
-            _apply(pkg, PackageInfo(**{k: getattr(info, k) or getattr(art, k, None) for k in _FROM_ARTIFACT}))
-            pkg.access = info.access or Access.PUBLIC
-            session.add(pkg)
-            session.flush()
-            _created(session, identity, owner, pkg)
-        else:
-            permissions.require(identity, Permission.WRITE, pkg, via=via, types=[art.package_type])
-        same_name = select(File).where(File.package_id == pkg.id, File.basename == art.basename)
-        if formats.basename_per_release(art.package_type):
-            same_name = same_name.join(Release, Release.id == File.release_id).where(
-                Release.version == art.version
-            )
-        existing = session.scalar(same_name)
-        if existing is not None:
-            if not replace:
-                raise Conflict(
-                    f"{owner.login}/{pkg.name}/{existing.release.version}/{art.basename} already exists; "
-                    "remove it first or upload with --force"
-                )
-            _check_unlocked(session, [existing])
-            _emit_file_removed(session, identity, pkg, existing.release, existing)
-            session.delete(existing)
-            session.flush()
-        rel = session.scalar(
-            select(Release).where(Release.package_id == pkg.id, Release.version == art.version)
-        )
-        if rel is None:
-            rel = _new_release(session, identity, pkg, art.version)
-            rel.summary = art.summary or ""
-            rel.description = art.description or ""
-        label_rows = _get_labels(session, owner, labels, for_change=True)
-        f = File(
-            package_id=pkg.id,
-            release_id=rel.id,
-            basename=art.basename,
-            package_type=art.package_type,
-            size=new.blob.size,
-            md5=new.blob.md5,
-            sha256=new.blob.sha256,
-            description=new.description,
-            attrs=art.attrs,
-            dependencies=art.dependencies,
-            extra=dict(new.extra),
-            uploader_id=identity.account.id if identity.account else None,
-            labels=label_rows,
-        )
-        session.add(f)
-        if art.package_type not in pkg.package_types:
-            pkg.package_types = [*pkg.package_types, art.package_type]
-        if not pkg.summary and art.summary:
-            pkg.summary = art.summary
-        pkg.modified_at = utcnow()
+        info = package_info or PackageInfo()
+        _apply(pkg, info)
+        _apply(pkg, _from_artifact(info, art))
+        pkg.access = info.access or Access.PUBLIC
+        session.add(pkg)
         session.flush()
-        emit(
-            session,
-            "file.added",
-            identity,
-            owner.login,
-            pkg.name,
-            art.version,
-            art.basename,
-            labels=labels,
-            sha256=new.blob.sha256,
-            package_type=art.package_type,
+        _created(session, identity, owner, pkg)
+    else:
+        permissions.require(identity, Permission.WRITE, pkg, via=via, types=[art.package_type])
+    same_name = select(File).where(File.package_id == pkg.id, File.basename == art.basename)
+    if formats.basename_per_release(art.package_type):
+        same_name = same_name.join(Release, Release.id == File.release_id).where(
+            Release.version == art.version
         )
+    existing = session.scalar(same_name)
+    if existing is not None:
+        if not replace:
+            raise Conflict(
+                f"{owner.login}/{pkg.name}/{existing.release.version}/{art.basename} already exists; "
+                "remove it first or upload with --force"
+            )
+        _check_unlocked(session, [existing])
+        _emit_file_removed(session, identity, pkg, existing.release, existing)
+        session.delete(existing)
+        session.flush()
+    rel = session.scalar(select(Release).where(Release.package_id == pkg.id, Release.version == art.version))
+    if rel is None:
+        rel = _new_release(session, identity, pkg, art.version)
+        rel.summary = art.summary or ""
+        rel.description = art.description or ""
+    label_rows = _get_labels(session, owner, labels, for_change=True)
+    f = File(
+        package_id=pkg.id,
+        release_id=rel.id,
+        basename=art.basename,
+        package_type=art.package_type,
+        size=new.blob.size,
+        md5=new.blob.md5,
+        sha256=new.blob.sha256,
+        description=new.description,
+        attrs=art.attrs,
+        dependencies=art.dependencies,
+        extra=dict(new.extra),
+        uploader_id=identity.account.id if identity.account else None,
+        labels=label_rows,
+    )
+    session.add(f)
+    if art.package_type not in pkg.package_types:
+        pkg.package_types = [*pkg.package_types, art.package_type]
+    if not pkg.summary and art.summary:
+        pkg.summary = art.summary
+    pkg.modified_at = utcnow()
+    session.flush()
+    emit(
+        session,
+        "file.added",
+        identity,
+        owner.login,
+        pkg.name,
+        art.version,
+        art.basename,
+        labels=labels,
+        sha256=new.blob.sha256,
+        package_type=art.package_type,
+    )
     return f
 
 

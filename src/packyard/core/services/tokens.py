@@ -8,10 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 
-from packyard.core import permissions
+from packyard.core import permissions, queries
 from packyard.core.auth import Identity, new_token, token_hash
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, NotFound
@@ -19,6 +20,43 @@ from packyard.core.models import Account, Token, utcnow
 
 MAX_TOKEN_AGE_SECONDS = 100 * 365 * 24 * 3600
 """A hundred years: longer is no policy, and far enough in the future it no longer fits in a date."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as every edge shows it (REST, CLI, the web UI): plain data, never the secret nor its hash."""
+
+    public_id: str
+    name: str
+    scopes: tuple[str, ...]
+    org: str | None
+    """The organization's login for an org token."""
+    remote_addr: str
+    hostname: str
+    expires_at: dt.datetime | None
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, token: Token) -> TokenInfo:
+        return cls(
+            public_id=token.public_id,
+            name=token.name,
+            scopes=tuple(token.scopes or ()),
+            org=token.org.login if token.org else None,
+            remote_addr=token.remote_addr,
+            hostname=token.hostname,
+            expires_at=token.expires_at,
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+        )
+
+
+def _org_named(db: Database, org: str | None) -> Account | None:
+    if org is None:
+        return None
+    with db.read() as session:
+        return queries.owner(session, org)
 
 
 def normalise_scopes(scopes: Sequence[str] | str | None) -> list[str]:
@@ -39,31 +77,34 @@ def create_token(
     name: str,
     scopes: Sequence[str] | str | None = None,
     max_age: int | None = None,
-    org: Account | None = None,
+    org: str | None = None,
     fail_if_exists: bool = False,
     remote_addr: str = "",
     hostname: str = "",
     note_url: str = "",
     strength: str = "strong",
-) -> tuple[Token, str]:
-    """Returns the row and the secret; the secret is shown once and only its hash is kept."""
+) -> tuple[TokenInfo, str]:
+    """Returns the token and its secret; the secret is shown once and only its hash is kept.
+
+    `org` is the login of the organization the token is for (its admins may mint one)."""
     account = identity.account
     if account is None:
         raise BadRequest("a token must belong to a user")
     wanted = normalise_scopes(scopes)
-    if org is not None:
-        permissions.require(identity, permissions.Permission.ADMIN, org)
+    org_account = _org_named(db, org)
+    if org_account is not None:
+        permissions.require(identity, permissions.Permission.ADMIN, org_account)
     if max_age is not None and not 0 < max_age <= MAX_TOKEN_AGE_SECONDS:
         raise BadRequest(f"max-age must be a positive number of seconds, at most {MAX_TOKEN_AGE_SECONDS}")
     expires_at = permissions.mint_expiry(
         identity, utcnow() + dt.timedelta(seconds=max_age) if max_age else None
     )
-    permissions.require_mint(identity, wanted, org, expires_at)
+    permissions.require_mint(identity, wanted, org_account, expires_at)
     name = (name or f"token-{secrets.token_hex(4)}")[:300]
     secret = new_token()
     with db.write() as session:
         existing = session.scalar(
-            select(Token).where(Token.account_id == account.id, Token.name == name, _org_is(org))
+            select(Token).where(Token.account_id == account.id, Token.name == name, _org_is(org_account))
         )
         if existing is not None:
             if fail_if_exists:
@@ -73,7 +114,7 @@ def create_token(
         token = Token(
             public_id=secrets.token_hex(12),
             account_id=account.id,
-            org_id=org.id if org else None,
+            org_id=org_account.id if org_account else None,
             name=name,
             token_hash=token_hash(secret),
             scopes=wanted,
@@ -85,32 +126,35 @@ def create_token(
         )
         session.add(token)
         session.flush()
-        session.refresh(token)  # load account and org for the caller
-    return token, secret
+        session.refresh(token)  # load the org for TokenInfo
+        return TokenInfo.of(token), secret
 
 
-def _org_is(org: Account | None):  # noqa: ANN202 - a SQL expression
+def _org_is(org: Account | None) -> ColumnElement[bool]:
     return Token.org_id.is_(None) if org is None else Token.org_id == org.id
 
 
-def list_tokens(db: Database, identity: Identity) -> Sequence[Token]:
+def list_tokens(db: Database, identity: Identity) -> list[TokenInfo]:
     permissions.require_unrestricted(identity, "listing your tokens")
     assert identity.account is not None
     with db.read() as session:
-        return session.scalars(
+        rows = session.scalars(
             select(Token).where(Token.account_id == identity.account.id).order_by(Token.created_at)
-        ).all()
+        )
+        return [TokenInfo.of(t) for t in rows]
 
 
 def remove_token(
-    db: Database, identity: Identity, *, name: str | None = None, org: Account | None = None
+    db: Database, identity: Identity, *, name: str | None = None, org: str | None = None
 ) -> None:
     """Remove a token of the caller's by name (or by public id), or the token used for this request.
 
-    Any token may remove itself (`anaconda logout`); removing others is token management."""
+    Any token may remove itself (`anaconda logout`); removing others is token management. `org` is the login of
+    the organization whose token (of the caller's) is meant."""
     assert identity.account is not None
     if name is not None:
         permissions.require_unrestricted(identity, "removing tokens")
+    org_account = _org_named(db, org)
     with db.write() as session:
         if name is None:
             if identity.token is None:
@@ -120,7 +164,7 @@ def remove_token(
         query = select(Token).where(
             Token.account_id == identity.account.id,
             (Token.name == name) | (Token.public_id == name),
-            _org_is(org),
+            _org_is(org_account),
         )
         found = session.scalars(query).all()
         if not found:

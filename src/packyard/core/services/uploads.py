@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from packyard.core import permissions
 from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.core.auth import Identity
-from packyard.core.db import Database
+from packyard.core.db import Database, rowcount
 from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from packyard.core.formats import basename_per_release, detect, spec_for
 from packyard.core.models import Account, File, Package, Release, Stage, package_key, utcnow
@@ -163,9 +163,11 @@ def finish_stage(db: Database, stage_id: str, ref: BlobRef | None, result: dict[
     if ref is not None:
         values.update(sha256=ref.sha256, md5=ref.md5, size=ref.size)
     with db.write() as session:
-        used = session.execute(
-            update(Stage).where(Stage.id == stage_id, Stage.state == "staged").values(**values)
-        ).rowcount
+        used = rowcount(
+            session.execute(
+                update(Stage).where(Stage.id == stage_id, Stage.state == "staged").values(**values)
+            )
+        )
     if not used:
         raise Forbidden("this upload form was already used; stage the upload again")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -17,16 +18,39 @@ class BlobRef:
 
 
 class Incoming(Protocol):
-    path: Path
+    """A blob being received: written in chunks, hashed on the way, visible only once committed."""
+
+    @property
+    def path(self) -> Path:
+        """A local file holding the bytes written so far (parsers need a seekable local file)."""
+        ...
 
     def write(self, chunk: bytes) -> None: ...
-    def digest(self) -> BlobRef: ...
-    def commit(self) -> BlobRef: ...
+    def digest(self) -> BlobRef:
+        """Finish writing (durably) and return the digests; the blob is not yet visible."""
+        ...
+
+    def commit(self) -> BlobRef:
+        """Move the blob into place under its sha256; after this, a row may name it."""
+        ...
+
+    def discard(self) -> None:
+        """Drop the temp file; a no-op once committed (the receive block calls it on every exit)."""
+        ...
 
 
 class BlobStore(Protocol):
-    def receive(self) -> Incoming:
+    """What the services and the serving edge call on a store: any backend must provide exactly this.
+
+    `LocalBlobStore` satisfies it structurally; a module-level assignment in `local.py` makes mypy check that.
+    """
+
+    def receive(self) -> AbstractContextManager[Incoming]:
         """A context manager yielding an `Incoming` blob; discarded unless committed."""
+        ...
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        """Store a small document (a rendered notebook, a side file) in one call, committed."""
         ...
 
     def open(self, sha256: str) -> IO[bytes]: ...

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from packyard.core.storage.base import BlobRef, Hasher
+from packyard.core.storage.base import BlobRef, BlobStore, Hasher, Incoming
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -18,10 +18,14 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class LocalIncoming:
     def __init__(self, store: LocalBlobStore) -> None:
         self._store = store
-        self.path = store.tmp / f"{secrets.token_hex(16)}.part"
-        self._fh: IO[bytes] | None = open(self.path, "xb")  # noqa: SIM115 - closed in commit/discard
+        self._path = store.tmp / f"{secrets.token_hex(16)}.part"
+        self._fh: IO[bytes] | None = open(self._path, "xb")  # noqa: SIM115 - closed in commit/discard
         self._hasher = Hasher()
         self._ref: BlobRef | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     def write(self, chunk: bytes) -> None:
         assert self._fh is not None, "blob already closed"
@@ -68,7 +72,7 @@ class LocalBlobStore:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     @contextlib.contextmanager
-    def receive(self) -> Iterator[LocalIncoming]:
+    def receive(self) -> Iterator[Incoming]:
         incoming = LocalIncoming(self)
         try:
             yield incoming
@@ -102,6 +106,10 @@ class LocalBlobStore:
 
     def iter_temp(self) -> Iterator[Path]:
         yield from self.tmp.glob("*.part")
+
+
+# Structural check: mypy fails here if LocalBlobStore stops satisfying the BlobStore protocol.
+_: type[BlobStore] = LocalBlobStore
 
 
 def _make_dirs(path: Path) -> list[Path]:

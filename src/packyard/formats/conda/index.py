@@ -76,7 +76,8 @@ class Row:
 
 def repodata(subdir: str, rows: Iterable[Row]) -> bytes:
     """repodata.json (v1) for the given records; `.conda` files go under "packages.conda" (CEP 36)."""
-    tar, conda = [], []
+    tar: list[str] = []
+    conda: list[str] = []
     for row in sorted(rows, key=lambda r: r.filename):
         (conda if row.filename.endswith(".conda") else tar).append(f"{json.dumps(row.filename)}:{row.record}")
     head = dumps({"subdir": subdir})
@@ -98,7 +99,7 @@ def run_exports(subdir: str, rows: Iterable[Row]) -> bytes:
 
 
 def _shard_record(record_text: str) -> dict[str, Any]:
-    rec = json.loads(record_text)
+    rec: dict[str, Any] = json.loads(record_text)
     for key in ("md5", "sha256"):
         if isinstance(rec.get(key), str):
             rec[key] = bytes.fromhex(rec[key])  # CEP 16: raw bytes inside shards

@@ -151,7 +151,8 @@ def _page(body: str, title: str, subtitle: str) -> str:
 def _css() -> str:
     from pygments.formatters import HtmlFormatter
 
-    return _LAYOUT_CSS + HtmlFormatter(style="default").get_style_defs(".highlight")
+    highlight: str = HtmlFormatter(style="default").get_style_defs(".highlight")
+    return _LAYOUT_CSS + highlight
 
 
 _LAYOUT_CSS = """\

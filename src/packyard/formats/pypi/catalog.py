@@ -36,7 +36,7 @@ from packyard.core.models import (
 )
 from packyard.core.queries import version_key
 from packyard.formats.pypi.models import PypiFile
-from packyard.formats.pypi.store import normalize
+from packyard.formats.pypi.simple import normalize
 from packyard.web.deps import base_url
 
 DEFAULT_LABEL = "main"

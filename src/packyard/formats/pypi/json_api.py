@@ -34,7 +34,7 @@ from packyard.formats.pypi import catalog
 from packyard.formats.pypi.catalog import DEFAULT_LABEL, Dist
 from packyard.formats.pypi.journal import project_serial
 from packyard.formats.pypi.models import PypiFile
-from packyard.formats.pypi.store import normalize
+from packyard.formats.pypi.simple import normalize
 from packyard.web.deps import Svc, resolve_identity
 
 router = APIRouter()

@@ -191,7 +191,7 @@ def _root_projects(session: Session, index: Index, aud: channels.Audience) -> li
     projects = session.execute(
         select(Package.name).where(Package.owner_id == index.owner.id, aud.only_visible(Package.id), labelled)
     ).scalars()
-    serials = dict(
+    serials: dict[str, int] = dict(
         session.execute(
             select(func.lower(Event.package), func.max(Event.serial))
             .where(Event.owner == index.owner.login)

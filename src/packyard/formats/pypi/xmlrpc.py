@@ -42,7 +42,7 @@ from packyard.core.queries import version_key
 from packyard.formats.pypi import catalog
 from packyard.formats.pypi.catalog import Dist, Scope
 from packyard.formats.pypi.journal import MAX_ENTRIES, Journal, project_serials
-from packyard.formats.pypi.store import normalize
+from packyard.formats.pypi.simple import normalize
 from packyard.web.deps import Services, resolve_identity, services
 
 log = logging.getLogger("packyard.pypi.xmlrpc")
