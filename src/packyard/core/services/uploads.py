@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,11 @@ def parse_received(path: Path, basename: str, distribution_type: str | None, **k
     """Parse with the format's parser; the uploader's name/version/summary (`kw`) reach only named formats."""
     spec = spec_for(distribution_type or detect(path, basename))
     return spec.parse(path, basename, **(kw if spec.named else {}))
+
+
+def next_version_rule(distribution_type: str) -> Callable[[Sequence[str]], str] | None:
+    """How the format numbers an upload whose uploader named no version (None: the file says)."""
+    return spec_for(distribution_type).next_version
 
 
 def store_artifact(
