@@ -14,6 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from packyard.core.errors import PackyardError, Unauthorized
 from packyard.core.services import receive
@@ -64,6 +65,8 @@ async def handle(request: Request, svc: Services, owner: str) -> Response:
     except PackyardError as exc:
         headers = {"WWW-Authenticate": 'Basic realm="packyard"'} if exc.status == 401 else None
         return PlainTextResponse(exc.message, status_code=exc.status, headers=headers)
+    except ClientDisconnect:  # nobody reads this answer: it keeps a routine event out of the error log
+        return PlainTextResponse("the client went away before the body ended", status_code=400)
 
 
 async def _upload(request: Request, svc: Services, owner_login: str) -> Response:

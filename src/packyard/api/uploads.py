@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from packyard.api import serializers as ser
 from packyard.api.body import body_of
@@ -85,6 +86,8 @@ async def upload(stage_id: str, request: Request, svc: Svc) -> Response:
         return s3_error(404, "NoSuchUpload", exc.message)
     except TooLarge as exc:
         return s3_error(413, "EntityTooLarge", exc.message)
+    except ClientDisconnect:  # nobody reads this answer: it keeps a routine event out of the error log
+        return s3_error(400, "IncompleteBody", "the client went away before the body ended")
     except PackyardError as exc:
         return s3_error(exc.status, "InvalidRequest", exc.message)
     if staged.error is not None:

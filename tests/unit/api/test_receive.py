@@ -236,3 +236,64 @@ def test_pipeline_reassembles_a_body_sent_in_pieces(tmp_path) -> None:
     assert got.ref.md5 == hashlib.md5(data).hexdigest() and got.ref.size == len(data)
     assert got.blake2_256 == hashlib.blake2b(data, digest_size=32).hexdigest()
     assert got.form.file_size == len(data) and got.form.filename == "a.bin"
+
+
+@pytest.mark.parametrize("route", ["rest", "repo"])
+def test_client_going_away_mid_body_is_400_and_leaves_nothing(client, alice, settings, route) -> None:
+    """The body stops with http.disconnect while a batch is in the worker thread: the answer is a 400 (nobody
+    reads it, but it is no 500 in the log) and the temp file is gone once the thread is done with it."""
+    boundary = "going-away"
+    if route == "rest":
+        ensure_package(client, alice, "alice", "demo")
+        staged = client.post(
+            "/api/stage/alice/demo/1/demo.bin", headers=auth(alice), json={"distribution_type": "file"}
+        ).json()
+        path, fields, headers = staged["post_url"].replace("http://testserver", ""), staged["form_data"], []
+    else:
+        path, fields = "/api/repo/alice", {"filetype": "file", "name": "demo", "version": "1"}
+        headers = [(b"authorization", f"token {alice}".encode())]
+    head = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        for k, v in fields.items()
+    )
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="demo.bin"\r\n\r\n'
+    if route == "repo":
+        head = head.replace('name="file"', 'name="content"')
+    messages = [
+        {
+            "type": "http.request",
+            "body": head.encode() + b"\x00" * (receive.BATCH_BYTES + 1000),
+            "more_body": True,
+        },
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive_message() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+            *headers,
+        ],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+    anyio.run(client.app, scope, receive_message, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400, sent
+    assert b"went away" in b"".join(m.get("body", b"") for m in sent[1:])
+    assert not list((settings.blob_root / "tmp").iterdir())
