@@ -14,7 +14,7 @@ target packages) and puts the four "named" kinds of file into it:
 
 These routes decide access through `core.permissions` via the REST interface: `serving.VIA == "api"` for the
 notebook, environment and project routes, `readable_package` (via="api") for the file downloads, and
-`api/repo.py`'s FILETYPES map ipynb, env, project and file to "api" for uploads. So the scopes are those of the
+the formats' registered filetypes map ipynb, env, project and file to "api" for uploads. So the scopes are those of the
 REST API ("Tokens" in docs/security.md): conda:download reads through conda channels *and the REST API*, so it reads
 all of these; pypi:upload works through PyPI upload only, so it reads only what is public and uploads nothing here.
 

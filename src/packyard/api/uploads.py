@@ -11,14 +11,14 @@ from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from packyard.api.body import body_of
 from packyard.api.schemas import CommitRequest, StageRequest
 from packyard.core import queries
-from packyard.core.artifacts import InvalidPackage
-from packyard.core.errors import BadRequest, Forbidden, NotFound, PackyardError
-from packyard.core.multipart import read_form
-from packyard.core.services import uploads
+from packyard.core.errors import Forbidden, NotFound, PackyardError, TooLarge
+from packyard.core.models import File, Package
+from packyard.core.services import receive, uploads
 from packyard.web import shapes as ser
 from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
 from packyard.web.serve import Download, file_response
@@ -70,57 +70,32 @@ def s3_error(status: int, code: str, message: str) -> Response:
 @router.post("/upload/{stage_id}", include_in_schema=False)
 async def upload(stage_id: str, request: Request, svc: Svc) -> Response:
     try:
-        return await _receive(stage_id, request, svc)
+        staged = await receive.into_stage(
+            svc.db,
+            svc.store,
+            stage_id,
+            request.headers.get("content-type", ""),
+            request.stream(),
+            key=svc.settings.signing_key,
+            max_file_bytes=svc.settings.max_upload_bytes,
+        )
     except uploads.DigestMismatch as exc:
         return s3_error(400, "InvalidDigest", exc.message)
     except Forbidden as exc:
         return s3_error(403, "AccessDenied", exc.message)
     except NotFound as exc:
         return s3_error(404, "NoSuchUpload", exc.message)
+    except TooLarge as exc:
+        return s3_error(413, "EntityTooLarge", exc.message)
+    except ClientDisconnect:  # nobody reads this answer: it keeps a routine event out of the error log
+        return s3_error(400, "IncompleteBody", "the client went away before the body ended")
     except PackyardError as exc:
         return s3_error(exc.status, "InvalidRequest", exc.message)
-
-
-async def _receive(stage_id: str, request: Request, svc: Svc) -> Response:
-    row = await run_in_threadpool(uploads.load_stage, svc.db, stage_id)
-    key = svc.settings.signing_key
-    with svc.store.receive() as incoming:
-        result = await read_form(
-            request.headers.get("content-type", ""),
-            request.stream(),
-            incoming.write,
-            max_file_bytes=svc.settings.max_upload_bytes,
-            # form_data precedes the file: refuse the bytes of an unsigned form before storing them.
-            before_file=lambda fields: uploads.check_signature(stage_id, fields.get("upload_token"), key=key),
-        )
-        uploads.check_signature(stage_id, result.fields.get("upload_token"), key=key)
-        if result.filename is None:
-            raise BadRequest("the form has no file part named 'file'")
-        ref = await run_in_threadpool(incoming.digest)
-        uploads.check_digests(
-            ref,
-            size=result.fields.get("Content-Length"),
-            md5_b64=result.fields.get("Content-MD5"),
-            sha256=row.request.get("sha256"),
-        )
-        try:
-            artifact = await run_in_threadpool(
-                uploads.parse_received,
-                incoming.path,
-                row.basename,
-                row.distribution_type or None,
-                name=row.package,  # used by the formats named by their uploader (file, ipynb, env, project)
-                version=row.version,
-            )
-        except InvalidPackage as exc:
-            await run_in_threadpool(uploads.finish_stage, svc.db, stage_id, ref, {"error": str(exc)})
-            return Response(status_code=201)
-        blob, extra = await run_in_threadpool(uploads.store_artifact, svc.store, incoming, artifact)
-        await run_in_threadpool(
-            uploads.finish_stage, svc.db, stage_id, blob, uploads.artifact_to_json(artifact, extra)
-        )
+    if staged.error is not None:
+        # anaconda-client cannot show an error of this POST: the commit answers it (400, the parser's message).
+        return Response(status_code=201)
     return Response(
-        f"<PostResponse><Key>{escape(row.basename)}</Key><ETag>{ref.md5}</ETag></PostResponse>",
+        f"<PostResponse><Key>{escape(staged.basename)}</Key><ETag>{staged.md5}</ETag></PostResponse>",
         status_code=201,
         media_type="application/xml",
     )
@@ -153,7 +128,7 @@ async def commit(
     return await run_in_threadpool(work)
 
 
-def f_version(f: Any, pkg: Any) -> str:
+def f_version(f: File, pkg: Package) -> str:
     for rel in pkg.releases:
         if rel.id == f.release_id:
             return rel.version

@@ -1,136 +1,182 @@
-"""Stream a multipart/form-data body: small fields are kept, the one file part goes straight into a sink.
+"""A streaming multipart/form-data reader: small fields are kept, the one file part goes straight into a sink.
 
 Starlette's `request.form()` spools files to a temporary file and reads them again; here the file part is
 hashed and written to the blob store as it arrives, so an upload is read once and never held in memory.
+
+`MultipartReader` is push-style and synchronous (`feed` bytes, then `close`), so the caller decides where it runs:
+the receive pipeline (`core/services/receive.py`) feeds it in a worker thread, off the event loop. The byte-level
+parsing is python-multipart's `MultipartParser`; this class keeps what the parts mean and the rules:
+- at most `max_fields` fields of at most `max_field_bytes` each (fields are kept in memory);
+- exactly one file part: the first part named in `file_fields` that carries a filename; a second is refused;
+- `before_file` sees the fields that precede the file part before any file byte reaches the sink, so a signed
+  form is checked (and may be refused) before its bytes are stored;
+- more than `max_file_bytes` of file is a 413;
+- a body that does not end with the closing boundary is refused (python-multipart's `finalize` does not check).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from packyard.core.errors import BadRequest, PackyardError
+from packyard.core.errors import BadRequest, TooLarge
 
 MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELDS = 256
+"""twine sends about 30 fields, anaconda-client 4: room to spare, but a form cannot fill memory with fields."""
+MAX_BOUNDARY = 70
+"""RFC 2046: a boundary is 1 to 70 characters."""
 
 
 @dataclass
-class FormResult:
+class Form:
+    """What a multipart body said, once read: its fields and the file part's name, filename and size."""
+
     fields: dict[str, str] = field(default_factory=dict)
-    filename: str | None = None
     file_field: str | None = None
+    filename: str | None = None
     file_size: int = 0
+
+
+@dataclass
+class _Part:
+    """The part being read: its headers until they are complete, then what they named."""
+
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    header_name: bytearray = field(default_factory=bytearray)
+    header_value: bytearray = field(default_factory=bytearray)
+    name: str | None = None
+    is_file: bool = False
+    data: bytearray = field(default_factory=bytearray)
 
 
 def boundary_of(content_type: str) -> bytes:
     ctype, options = parse_options_header(content_type)
     if ctype != b"multipart/form-data" or b"boundary" not in options:
         raise BadRequest("expected a multipart/form-data body")
-    return options[b"boundary"]
+    boundary = options[b"boundary"]
+    if not 1 <= len(boundary) <= MAX_BOUNDARY:
+        raise BadRequest(f"the multipart boundary must be 1 to {MAX_BOUNDARY} characters long")
+    return boundary
 
 
-async def read_form(
-    content_type: str,
-    body: AsyncIterator[bytes],
-    sink: Callable[[bytes], None],
-    *,
-    file_fields: tuple[str, ...] = ("file", "content"),
-    max_file_bytes: int,
-    before_file: Callable[[dict[str, str]], None] | None = None,
-) -> FormResult:
-    """Parse the form; bytes of the first part named in `file_fields` (with a filename) go to `sink`.
+class MultipartReader:
+    def __init__(
+        self,
+        content_type: str,
+        sink: Callable[[bytes], None],
+        *,
+        file_fields: tuple[str, ...],
+        max_file_bytes: int,
+        before_file: Callable[[dict[str, str]], None] | None = None,
+        max_fields: int = MAX_FIELDS,
+        max_field_bytes: int = MAX_FIELD_BYTES,
+    ) -> None:
+        self.form = Form()
+        self._sink = sink
+        self._file_fields = file_fields
+        self._max_file_bytes = max_file_bytes
+        self._before_file = before_file
+        self._max_fields = max_fields
+        self._max_field_bytes = max_field_bytes
+        self._part = _Part()
+        self._field_count = 0
+        self._ended = False
+        self._parser = MultipartParser(
+            boundary_of(content_type),
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+                "on_end": self._on_end,
+            },
+        )
 
-    `before_file` sees the fields that precede the file, so a signed form can be checked before its bytes land.
-    """
-    result = FormResult()
-    state: dict[str, object] = {"headers": [], "name": None, "is_file": False, "buf": bytearray()}
-    header_field = bytearray()
-    header_value = bytearray()
-    errors: list[str | Exception] = []
+    def feed(self, data: bytes) -> None:
+        """Parse the next bytes of the body; file bytes reach the sink before this returns."""
+        try:
+            self._parser.write(data)
+        except FormParserError as exc:  # what python-multipart raises for a malformed body
+            raise BadRequest(f"malformed multipart body: {exc}") from None
 
-    def on_part_begin() -> None:
-        state.update(headers=[], name=None, is_file=False, buf=bytearray())
+    def close(self) -> Form:
+        """The body is complete: check that it ended where a multipart body ends."""
+        if not self._ended:
+            raise BadRequest("the multipart body ends before its closing boundary: the upload was cut short")
+        return self.form
 
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_field.extend(data[start:end])
+    # python-multipart's callbacks --------------------------------------------------------------------------------
 
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
+    def _on_part_begin(self) -> None:
+        self._part = _Part()
 
-    def on_header_end() -> None:
-        state["headers"].append((bytes(header_field).decode("latin-1"), bytes(header_value).decode("utf-8")))  # type: ignore[union-attr]
-        header_field.clear()
-        header_value.clear()
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._part.header_name += data[start:end]
 
-    def on_headers_finished() -> None:
-        msg = Message()
-        for key, value in state["headers"]:  # type: ignore[union-attr]
-            msg[key] = value
-        disposition = msg.get("content-disposition", "")
-        msg2 = Message()
-        msg2["content-disposition"] = disposition
-        name = msg2.get_param("name", header="content-disposition")
-        filename = msg2.get_param("filename", header="content-disposition")
-        state["name"] = name if isinstance(name, str) else None
-        if isinstance(filename, str) and state["name"] in file_fields and result.filename is None:
-            state["is_file"] = True
-            result.filename = filename
-            result.file_field = state["name"]  # type: ignore[assignment]
-            if before_file is not None:
-                try:
-                    before_file(result.fields)
-                except Exception as exc:
-                    errors.append(exc)  # type: ignore[arg-type]
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._part.header_value += data[start:end]
 
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["is_file"]:
-            result.file_size += end - start
-            if errors:
-                return
-            if result.file_size > max_file_bytes:
-                errors.append(f"the file is larger than the {max_file_bytes} bytes this server accepts")
-                return
-            sink(data[start:end])
+    def _on_header_end(self) -> None:
+        part = self._part
+        part.headers.append(
+            (part.header_name.decode("latin-1"), part.header_value.decode("utf-8", "replace"))
+        )
+        part.header_name.clear()
+        part.header_value.clear()
+
+    def _on_headers_finished(self) -> None:
+        part = self._part
+        disposition = Message()
+        disposition["content-disposition"] = next(
+            (value for key, value in part.headers if key.lower() == "content-disposition"), ""
+        )
+        name = disposition.get_param("name", header="content-disposition")
+        filename = disposition.get_param("filename", header="content-disposition")
+        part.name = name if isinstance(name, str) else None
+        if not isinstance(filename, str) or part.name not in self._file_fields:
+            self._field_count += 1
+            if self._field_count > self._max_fields:
+                raise BadRequest(f"the form has more than {self._max_fields} fields")
+            return
+        if self.form.file_field is not None:
+            raise BadRequest(
+                f"the form has more than one file part ({self.form.file_field!r} and {part.name!r}): "
+                "send one file per upload"
+            )
+        part.is_file = True
+        self.form.file_field, self.form.filename = part.name, filename
+        if self._before_file is not None:
+            self._before_file(self.form.fields)
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._part
+        if part.is_file:
+            self.form.file_size += end - start
+            if self.form.file_size > self._max_file_bytes:
+                raise TooLarge(
+                    f"the file is larger than the {self._max_file_bytes} bytes this server accepts"
+                )
+            # A whole chunk is passed as is (slicing all of a bytes object returns it, no copy).
+            self._sink(data[start:end])
         else:
-            buf: bytearray = state["buf"]  # type: ignore[assignment]
-            if len(buf) + end - start > MAX_FIELD_BYTES:
-                errors.append(f"form field {state['name']!r} is too large")
-                return
-            buf.extend(data[start:end])
+            if len(part.data) + end - start > self._max_field_bytes:
+                raise BadRequest(
+                    f"form field {part.name!r} is too large (more than {self._max_field_bytes} bytes)"
+                )
+            part.data += data[start:end]
 
-    def on_part_end() -> None:
-        if not state["is_file"] and state["name"]:
-            result.fields[state["name"]] = bytes(state["buf"]).decode("utf-8", "replace")  # type: ignore[index, arg-type]
+    def _on_part_end(self) -> None:
+        part = self._part
+        if not part.is_file and part.name:
+            self.form.fields[part.name] = part.data.decode("utf-8", "replace")
 
-    parser = MultipartParser(
-        boundary_of(content_type),
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
-    try:
-        async for chunk in body:
-            parser.write(chunk)
-            if errors:
-                _raise(errors[0])
-        parser.finalize()
-    except PackyardError:
-        raise
-    except Exception as exc:  # python-multipart raises several types for malformed bodies
-        raise BadRequest(f"malformed multipart body: {exc}") from None
-    if errors:
-        _raise(errors[0])
-    return result
-
-
-def _raise(error: str | Exception) -> None:
-    raise error if isinstance(error, Exception) else BadRequest(error)
+    def _on_end(self) -> None:
+        self._ended = True

@@ -263,7 +263,6 @@ READS_BODY = (
     "request.json()",
     "request.form()",
     "json_body(",
-    "read_form(",
 )
 
 
