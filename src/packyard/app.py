@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,7 +30,7 @@ from packyard.formats.pypi import xmlrpc as pypi_xmlrpc
 from packyard.middleware import PathTokenMiddleware
 from packyard.web.deps import Caller, Services, Svc, readable_package
 from packyard.web.errors import add_error_handlers
-from packyard.web.serve import Download, file_response
+from packyard.web.serve import Blob, serve_blob
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        lifespan=_lifespan,
     )
     app.state.services = Services(
         settings=settings,
@@ -66,7 +69,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.add_api_route(
         "/{owner}/{name}/{version}/download/{basename:path}",
         _public_download,
-        methods=["GET"],
+        methods=["GET", "HEAD"],
         include_in_schema=False,
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
@@ -75,6 +78,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
     app.add_middleware(PathTokenMiddleware, domain=settings.domain)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.services.downloads.close()  # write the download counts still in memory
 
 
 def _health() -> dict[str, Any]:
@@ -86,5 +95,5 @@ def _public_download(
 ) -> Response:
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-        found = Download.of(queries.file(queries.release(pkg, version), basename), pkg)
-    return file_response(svc, request, found)
+        found = Blob.of_file(queries.file(queries.release(pkg, version), basename), pkg)
+    return serve_blob(svc, request, found)
