@@ -72,9 +72,9 @@ def test_every_byte_route_sends_the_cache_policy_of_its_access(walk, client: Tes
     for path in paths:
         got = client.get(path, headers=headers)
         head = client.head(path, headers=headers)
-        assert (got.status_code, head.status_code) == (200, 200), (path, got.text, head.text)
+        assert got.status_code == 200, (path, got.text)
         policy = got.headers["cache-control"]
-        problems = []
+        problems = [] if head.status_code == 200 else [f"HEAD {head.status_code}"]
         if access == "private":
             if "public" in policy or not policy.startswith("private"):
                 problems.append(f"Cache-Control {policy}")
@@ -96,7 +96,7 @@ def test_every_byte_route_sends_the_cache_policy_of_its_access(walk, client: Tes
                 problems.append(f"HEAD {name} {head.headers.get(name)} != GET {got.headers.get(name)}")
         if head.content:
             problems.append("HEAD sent a body")
-        again = client.get(path, headers={**headers, "If-None-Match": got.headers["etag"]})
+        again = client.get(path, headers={**headers, "If-None-Match": got.headers.get("etag", '"-"')})
         if again.status_code != 304 or again.headers.get("cache-control") != policy:
             problems.append(f"If-None-Match: {again.status_code} {again.headers.get('cache-control')}")
         stored = not document(path) and "/shards/" not in path
