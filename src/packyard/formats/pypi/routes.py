@@ -287,31 +287,47 @@ def _file(session: Session, identity: Identity, index: Index, project: str, file
     """The file, or its PEP 658 metadata: immutable like the file, and as private as its package."""
     want_metadata = filename.endswith(".metadata")
     name = filename.removesuffix(".metadata") if want_metadata else filename
+    labelled = (
+        select(FileLabel.file_id)
+        .join(Label, Label.id == FileLabel.label_id)
+        .where(FileLabel.file_id == File.id, Label.name == index.label)
+        .exists()
+    )
+    # One statement: the file, its package (for core.permissions) and whether it carries the label.
     row = session.execute(
-        select(PypiFile, File)
+        select(PypiFile.metadata_sha256, File.id, File.sha256, File.md5, File.size, File.uploaded_at, Package)
         .join(File, File.id == PypiFile.file_id)
+        .join(Package, Package.id == File.package_id)
         .where(
             PypiFile.owner_id == index.owner.id,
             PypiFile.project == simple.normalize(project),
             PypiFile.filename == name,
+            labelled,
         )
     ).first()
-    if row is None or index.label not in {label.name for label in row[1].labels}:
+    if row is None:
         raise NotFound(f"no file {name} in {index.owner.login}/{project}")
-    pypi_file, f = row
-    pkg = session.get_one(Package, f.package_id)
+    metadata_sha, file_id, sha256, md5, size, uploaded_at, pkg = row
     permissions.require(identity, permissions.Permission.READ, pkg, via="pypi")
+    public = pkg.access == Access.PUBLIC
     if not want_metadata:
-        return Blob.of_file(f, pkg)
-    sha = pypi_file.metadata_sha256
-    if not sha:
+        return Blob(
+            sha256,
+            etag=md5,
+            public=public,
+            size=size,
+            filename=name,
+            last_modified=uploaded_at,
+            count_download=file_id,
+        )
+    if not metadata_sha:
         raise NotFound(f"{name} has no separate metadata")
     return Blob(
-        sha,
-        etag=sha,
-        public=pkg.access == Access.PUBLIC,
+        metadata_sha,
+        etag=metadata_sha,
+        public=public,
         media_type="text/plain; charset=utf-8",
-        last_modified=f.uploaded_at,
+        last_modified=uploaded_at,
     )
 
 
