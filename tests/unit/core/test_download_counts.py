@@ -26,7 +26,9 @@ def _file_id(client: TestClient, make_user: Any) -> int:
         files={"content": ("data.csv", b"a,b\n1,2\n")},
     )
     assert response.status_code == 200, response.text
-    return int(client.get("/api/package/counted/data").json()["files"][0]["id"])  # the API sends it as a string
+    return int(
+        client.get("/api/package/counted/data").json()["files"][0]["id"]
+    )  # the API sends it as a string
 
 
 def _ndownloads(db: Database, file_id: int) -> int:
