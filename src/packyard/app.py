@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,7 +23,7 @@ from packyard.formats.front import Front
 from packyard.middleware import PathTokenMiddleware
 from packyard.web.deps import Caller, Services, Svc, readable_package
 from packyard.web.errors import add_error_handlers
-from packyard.web.serve import Download, file_response
+from packyard.web.serve import Blob, serve_blob
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        lifespan=_lifespan,
     )
     app.state.services = Services(
         settings=settings,
@@ -55,7 +58,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.add_api_route(
         "/{owner}/{name}/{version}/download/{basename:path}",
         _public_download,
-        methods=["GET"],
+        methods=["GET", "HEAD"],
         include_in_schema=False,
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
@@ -71,6 +74,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     return app
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.services.downloads.close()  # write the download counts still in memory
+
+
 def _health() -> dict[str, Any]:
     return {"ok": True, "version": __version__}
 
@@ -80,5 +89,5 @@ def _public_download(
 ) -> Response:
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-        found = Download.of(queries.file(queries.release(pkg, version), basename), pkg)
-    return file_response(svc, request, found)
+        found = Blob.of_file(queries.file(queries.release(pkg, version), basename), pkg)
+    return serve_blob(svc, request, found)

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default=1000, description="Most successful password checks remembered per process; 0 turns it off."
     )
     token_default_max_age_seconds: int | None = None
+    accel_redirect: str | None = Field(
+        default=None,
+        description="With a front proxy (nginx) serving the blob folder under this internal URL prefix (e.g. "
+        "/_blobs), file downloads answer with X-Accel-Redirect and the proxy sends the bytes.",
+    )
     db_pool_size: int | None = Field(
         default=None,
         ge=1,

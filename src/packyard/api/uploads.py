@@ -21,7 +21,7 @@ from packyard.core.models import File, Package
 from packyard.core.services import receive, uploads
 from packyard.web import shapes as ser
 from packyard.web.deps import Caller, SignedIn, Svc, base_url, readable_package
-from packyard.web.serve import Download, file_response
+from packyard.web.serve import Blob, serve_blob
 
 router = APIRouter()
 
@@ -135,11 +135,11 @@ def f_version(f: File, pkg: Package) -> str:
     raise NotFound("the file vanished while it was committed")
 
 
-@router.get("/download/{owner}/{name}/{version}/{basename:path}")
+@router.api_route("/download/{owner}/{name}/{version}/{basename:path}", methods=["GET", "HEAD"])
 def download(
     owner: str, name: str, version: str, basename: str, request: Request, ident: Caller, svc: Svc
 ) -> Response:
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-        found = Download.of(queries.file(queries.release(pkg, version), basename), pkg)
-    return file_response(svc, request, found)
+        found = Blob.of_file(queries.file(queries.release(pkg, version), basename), pkg)
+    return serve_blob(svc, request, found)

@@ -7,15 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from packyard.core.errors import NotFound
 from packyard.core.models import Account, Event, File, Label, Package, Release, package_key
 
+_OWNER = select(Account).where(Account.login_key == bindparam("login_key"))
+"""Built once: every routed request looks its owner up, and building the expression costs more than running it."""
+
 
 def owner(session: Session, login: str) -> Account:
-    account = session.scalar(select(Account).where(Account.login_key == login.lower()))
+    account = session.scalar(_OWNER, {"login_key": login.lower()})
     if account is None:
         raise NotFound(f"user or organization {login!r} not found")
     return account

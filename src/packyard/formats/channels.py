@@ -122,7 +122,3 @@ def deny(identity: Identity, what: str) -> PackyardError:
     if identity.is_anonymous:
         return Unauthorized(f"{what} is private: pass a token (/t/TOKEN/..., or Basic TOKEN:x-auth-token)")
     return Forbidden(f"the credentials given may not read {what}")
-
-
-def cache_control(public: bool) -> str:
-    return "public, max-age=30" if public else "private, max-age=0, must-revalidate"

@@ -15,6 +15,7 @@ from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import Unauthorized
 from packyard.core.models import Package
+from packyard.core.services.downloads import DownloadCounter
 from packyard.core.storage import BlobStore
 
 
@@ -25,6 +26,11 @@ class Services:
     store: BlobStore
     password_cache: auth.PasswordCache = field(default_factory=lambda: auth.PasswordCache(0, 0))
     """Successful password checks (core/auth.py); create_app sizes it from the settings. Default: off."""
+    downloads: DownloadCounter = field(init=False)
+    """Download counts not yet written (core/services/downloads.py); the app's shutdown writes them."""
+
+    def __post_init__(self) -> None:
+        self.downloads = DownloadCounter(self.db)
 
 
 def services(request: Request) -> Services:

@@ -1,68 +1,201 @@
-"""The one way stored bytes leave the server: files (counted downloads) and blobs (side documents).
+"""The one way stored bytes leave the server (`serve_blob`), and the one cache policy (`cache_control`).
 
-Every byte-serving route reads what it needs in its one read session, closes it, then calls one of these.
+Every byte-serving route (REST downloads, conda package files and shards, PyPI files and their PEP 658
+metadata, CRAN tarballs, notebooks, environments, files, projects) reads what it needs in its one read session,
+closes it, and hands a `Blob` to `serve_blob`. That sets ETag, Last-Modified, Content-Length, Accept-Ranges (Range
+and HEAD for stored files), Content-Disposition for downloads and the cache policy from who may see the bytes.
+Index documents rendered from memory (repodata, simple pages, PACKAGES) keep their own response path
+(formats.front.respond), with the same `cache_control`.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from packyard.core.models import Access, File, Package
-from packyard.core.services import packages as pkg_service
 from packyard.web.deps import Services
+
+IMMUTABLE_MAX_AGE = 31536000
+"""A year: what `immutable` URLs (a version's file, a content-addressed shard) may be cached for."""
+SHORT_MAX_AGE = 60
+""""Latest" URLs and index documents change when something is uploaded: a minute in shared caches."""
+CHUNK = 1 << 20
+"""Reads of a stored file, 1 MiB each: Starlette's 64 KiB costs a thread hop per 64 KiB (bench/bytes.py)."""
+INLINE = 256 * 1024
+"""A stored file up to this size is read whole in the route's worker thread and sent in one piece: a streamed
+file costs three more thread hops (open, read, close), most of a small file's time (`pip download`)."""
+
+
+def cache_control(public: bool, *, immutable: bool = False, max_age: int = SHORT_MAX_AGE) -> str:
+    """The cache policy of every answer that carries a package's bytes or an index of them.
+
+    Only what anyone may read is `public` (a shared proxy cache may keep it and hand it to anyone); everything
+    that needed credentials is `private`, so only the caller's own cache keeps it. `immutable` is for URLs whose
+    bytes never change; the rest (latest-version URLs, index documents) are short-lived, and when private,
+    revalidated on every use.
+    """
+    if immutable:
+        return f"{'public' if public else 'private'}, max-age={IMMUTABLE_MAX_AGE}, immutable"
+    return f"public, max-age={max_age}" if public else "private, max-age=0, must-revalidate"
 
 
 @dataclass(frozen=True)
-class Download:
-    """What serving a stored file needs, taken from the rows while the route's read session is open.
+class Blob:
+    """What serving stored bytes needs, taken from the rows while the route's read session is open.
 
-    A route reads the file (and decides access) in its one read session and closes it before calling
-    `file_response`, which counts the download through a connection of its own: a route that held its read
-    connection while asking for another wedged the server once every worker thread held one (issue #10).
+    A route reads (and decides access) in its one read session and closes it before calling `serve_blob`: a
+    route that held its read connection while asking for another wedged the server once every worker thread
+    held one (issue #10).
     """
 
-    file_id: int
-    basename: str
     sha256: str
-    md5: str
-    size: int
+    """Where the bytes are in the blob store."""
+    etag: str
+    """The strong validator, unquoted (a file's md5, as binstar's `ETag` request header expects; else a sha256)."""
     public: bool
+    """Whether anyone may read these bytes: decides `public` or `private` caching and `Vary: Authorization`."""
+    media_type: str = "application/octet-stream"
+    size: int | None = None
+    """Known from the database: spares a stat of the file per request. None: stat it."""
+    filename: str | None = None
+    """Sent as `Content-Disposition: attachment` (downloads); None for what a browser shows (a notebook page)."""
+    last_modified: datetime | None = None
+    immutable: bool = True
+    """The URL always means these bytes (a version's file, a content-addressed document); False for "latest"."""
+    count_download: int | None = None
+    """A file id: a GET that sends the bytes counts as one download of it."""
 
     @classmethod
-    def of(cls, f: File, pkg: Package) -> Download:
-        return cls(f.id, f.basename, f.sha256, f.md5, f.size, pkg.access == Access.PUBLIC)
+    def of_file(cls, f: File, pkg: Package) -> Blob:
+        """A package file as a download: named, counted, immutable at its versioned URL."""
+        return cls(
+            sha256=f.sha256,
+            etag=f.md5,
+            public=pkg.access == Access.PUBLIC,
+            size=f.size,
+            filename=f.basename.rsplit("/", 1)[-1],
+            last_modified=f.uploaded_at,
+            count_download=f.id,
+        )
 
 
-def file_response(svc: Services, request: Request, f: Download) -> Response:
-    """The bytes of a stored file; `ETag: <md5>` on the request (binstar's md5 argument) gives a 304.
+def serve_blob(
+    svc: Services,
+    request: Request,
+    blob: Blob,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+) -> Response:
+    """The bytes of `blob` (from the store, or `body` when the route holds them already), or 304.
 
-    Call it after the read session is closed: it takes a write connection to count the download.
+    `If-None-Match` (and binstar's `ETag` request header) matching the blob's validator gives 304. A counted
+    download is recorded in memory (core.services.downloads) and written later in a batch: serving a file never
+    waits for the database's writer. With `PACKYARD_ACCEL_REDIRECT` set, a stored file's bytes are left to the
+    front proxy (`X-Accel-Redirect`), which then also answers Range requests. Call it from a sync route (a worker
+    thread): it may stat or read a small file before it returns.
     """
-    if (
-        request.headers.get("etag", "").strip('"') == f.md5
-        or request.headers.get("if-none-match", "").strip('"') == f.md5
-    ):
-        return Response(status_code=304, headers={"ETag": f'"{f.md5}"'})
-    pkg_service.increment_downloads(svc.db, f.file_id)
-    headers = {
-        "ETag": f'"{f.md5}"',
-        # Files never change; but a private one must not sit in shared caches.
-        "Cache-Control": f"{'public' if f.public else 'private'}, max-age=31536000, immutable",
-        "Content-Disposition": content_disposition(f.basename.rsplit("/", 1)[-1]),
+    out = _headers(blob, headers)
+    if _not_modified(request, blob.etag):
+        return Response(status_code=304, headers=out)
+    if blob.count_download is not None and _is_download(request):
+        svc.downloads.add(blob.count_download)
+    if body is not None:
+        return Response(body, media_type=blob.media_type, headers=out)
+    path = svc.store.local_path(blob.sha256)
+    if path is None:
+        return _stream(svc, request, blob, out)
+    accel = svc.settings.accel_redirect
+    if accel:
+        internal = _internal_uri(accel, svc.settings.blob_root, path)
+        if internal is not None:
+            return Response(media_type=blob.media_type, headers={**out, "X-Accel-Redirect": internal})
+    found = _stat(blob) or os.stat(path)  # here, in the route's worker thread: not one more thread hop
+    if request.method == "GET" and "range" not in request.headers and found.st_size <= INLINE:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        return Response(data, media_type=blob.media_type, headers={**out, "Accept-Ranges": "bytes"})
+    return StoredFile(path, media_type=blob.media_type, headers=out, stat_result=found)
+
+
+class StoredFile(FileResponse):
+    """Starlette's file response (Range, HEAD, If-Range), reading 1 MiB at a time."""
+
+    chunk_size = CHUNK
+
+
+def _headers(blob: Blob, extra: Mapping[str, str] | None) -> dict[str, str]:
+    out = {
+        "ETag": f'"{blob.etag}"',
+        "Cache-Control": cache_control(blob.public, immutable=blob.immutable),
+        "X-Content-Type-Options": "nosniff",
     }
-    path = svc.store.local_path(f.sha256)
-    if path is not None:
-        return FileResponse(path, media_type="application/octet-stream", headers=headers)
-    handle = svc.store.open(f.sha256)
+    if not blob.public:
+        out["Vary"] = "Authorization"  # the answer (200, 401 or 403) depends on the credentials
+    if blob.last_modified is not None:
+        out["Last-Modified"] = format_datetime(_utc(blob.last_modified), usegmt=True)
+    if blob.filename is not None:
+        out["Content-Disposition"] = content_disposition(blob.filename)
+    return {**out, **(extra or {})}
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    if request.headers.get("etag", "").strip('"') == etag:  # anaconda-client sends the md5 it has
+        return True
+    match = request.headers.get("if-none-match")
+    return match is not None and (match.strip() == "*" or f'"{etag}"' in match or match.strip() == etag)
+
+
+def _is_download(request: Request) -> bool:
+    """A GET of the whole file, or of a range from its start: a resumed download is not counted twice."""
+    if request.method != "GET":
+        return False
+    wanted = request.headers.get("range")
+    return wanted is None or wanted.replace(" ", "").startswith("bytes=0-")
+
+
+def _stat(blob: Blob) -> os.stat_result | None:
+    """What FileResponse needs of a stat (size, mtime, a regular file), from the database instead of a syscall
+    in a worker thread; the blob store never changes a blob's bytes."""
+    if blob.size is None or blob.last_modified is None:
+        return None
+    mtime = int(_utc(blob.last_modified).timestamp())
+    return os.stat_result((stat.S_IFREG | 0o444, 0, 0, 1, 0, 0, blob.size, mtime, mtime, mtime))
+
+
+def _utc(when: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back naive, PostgreSQL in the session's time zone."""
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _internal_uri(prefix: str, root: os.PathLike[str] | str, path: os.PathLike[str] | str) -> str | None:
+    try:
+        relative = os.path.relpath(path, root)
+    except ValueError:
+        return None
+    if relative.startswith(".."):
+        return None
+    return f"{prefix.rstrip('/')}/{quote(relative.replace(os.sep, '/'))}"
+
+
+def _stream(svc: Services, request: Request, blob: Blob, headers: dict[str, str]) -> Response:
+    """A store without local files: the bytes streamed (no Range); HEAD sends the headers only."""
+    if blob.size is not None:
+        headers = {**headers, "Content-Length": str(blob.size)}
+    if request.method == "HEAD":
+        return Response(media_type=blob.media_type, headers=headers)
+    handle = svc.store.open(blob.sha256)
     return StreamingResponse(
-        iter(lambda: handle.read(1 << 16), b""),
-        media_type="application/octet-stream",
-        headers={**headers, "Content-Length": str(f.size)},
+        iter(lambda: handle.read(CHUNK), b""), media_type=blob.media_type, headers=headers
     )
 
 
@@ -73,28 +206,3 @@ def content_disposition(filename: str) -> str:
     if plain == filename:
         return f'attachment; filename="{filename}"'
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def cache_control(access: str) -> str:
-    """Latest-version URLs change when a version is uploaded: short-lived, and never shared when not public."""
-    return "public, max-age=60" if access == Access.PUBLIC else "private, max-age=0, must-revalidate"
-
-
-def blob_response(
-    svc: Services,
-    request: Request,
-    sha256: str,
-    *,
-    media_type: str,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """A stored blob (a file or a side document), with a strong ETag and 304 on `If-None-Match`."""
-    etag = f'"{sha256}"'
-    out = {"ETag": etag, "Vary": "Authorization", "X-Content-Type-Options": "nosniff", **(headers or {})}
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=out)
-    path = svc.store.local_path(sha256)
-    if path is not None:
-        return FileResponse(path, media_type=media_type, headers=out)
-    handle = svc.store.open(sha256)
-    return StreamingResponse(iter(lambda: handle.read(1 << 16), b""), media_type=media_type, headers=out)

@@ -53,6 +53,7 @@ def test_full_upload_and_download(client, alice, tmp_path, settings) -> None:
         == 304
     )
     assert client.get(f"/alice/foo/1.0/download/linux-64/{path.name}").content == path.read_bytes()
+    client.app.state.services.downloads.flush()  # counts are written in batches
     assert client.get(f"/api/dist/alice/foo/1.0/linux-64/{path.name}").json()["ndownloads"] == 2
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -179,3 +180,37 @@ def test_the_pool_is_sized_from_the_worker_threads(tmp_path: Path) -> None:
     finally:
         sized.dispose()
         default.dispose()
+
+
+def test_a_download_does_not_wait_for_a_writer(
+    client: TestClient, db: Database, make_user: Any, tmp_path: Path
+) -> None:
+    """Issue #11: counting a download took the global writer lock (BEGIN IMMEDIATE / the advisory lock), so every
+    file GET queued behind an upload in progress. With a write transaction held open, downloads complete."""
+    make_user("waiter", PASSWORD)
+    paths = [p for p in _publish(client, "waiter", tmp_path) if "metadata" not in p]
+    held, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.write() as session:
+            session.connection()  # SQLite: BEGIN IMMEDIATE now, not at the first statement
+            held.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert held.wait(10)
+        for path in paths:
+            started = time.monotonic()
+            response = client.get(path)
+            assert (response.status_code, time.monotonic() - started < 5) == (200, True), path
+    finally:
+        release.set()
+        thread.join()
+    downloads = client.app.state.services.downloads
+    assert sum(downloads.pending().values()) == len(paths) - 1  # the notebook page is not a download
+    downloads.flush()
+    assert downloads.pending() == {}
+    conda = client.get("/api/package/waiter/dlconda").json()["files"][0]
+    assert conda["ndownloads"] == 3  # from the channel, /api/download and /OWNER/NAME/VER/download

@@ -95,6 +95,7 @@ def test_upload_list_and_download(backend_client, backend: Backend, alice, tmp_p
     download = client.get(f"/api/download/alice/foo/1.0/linux-64/{conda.name}")
     assert download.status_code == 200 and download.content == conda.read_bytes()
     assert client.get(f"/api/download/alice/bar/2.0/{wheel.name}").content == wheel.read_bytes()
+    client.app.state.services.downloads.flush()  # counts are written in batches
     assert client.get(f"/api/dist/alice/foo/1.0/linux-64/{conda.name}").json()["ndownloads"] == 1
     with backend.db.read() as session:
         for f in session.scalars(select(File)):

@@ -556,8 +556,3 @@ def set_yanked(db: Database, identity: Identity, f: File, yanked: bool, reason: 
             reason=reason if yanked else None,
             package_type=row.package_type,
         )
-
-
-def increment_downloads(db: Database, file_id: int) -> None:
-    with db.write() as session:
-        session.execute(update(File).where(File.id == file_id).values(ndownloads=File.ndownloads + 1))

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
-from packyard.core.models import File, Package
+from packyard.core.models import Access, File, Package
 from packyard.formats import channels, front
 from packyard.formats.conda import index, store
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
 from packyard.web.deps import Svc, resolve_identity
-from packyard.web.serve import Download, file_response
+from packyard.web.serve import Blob, cache_control, serve_blob
 
 router = APIRouter()
 _SUBDIR = re.compile(r"^(noarch|[a-z0-9]+-[a-z0-9_]+)$")
@@ -50,13 +50,11 @@ def conda(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
         answer = _answer(path, request, svc, session, identity)
-    # A package file is served once the read session is closed: counting the download takes a connection.
-    return file_response(svc, request, answer) if isinstance(answer, Download) else answer
+    # Bytes are served once the read session is closed: a route holds one connection at a time.
+    return serve_blob(svc, request, answer) if isinstance(answer, Blob) else answer
 
 
-def _answer(
-    path: str, request: Request, svc: Svc, session: Session, identity: Identity
-) -> Response | Download:
+def _answer(path: str, request: Request, svc: Svc, session: Session, identity: Identity) -> Response | Blob:
     channel = channels.parse(session, path)
     rest = channel.rest
     if rest == ["channeldata.json"]:
@@ -68,7 +66,7 @@ def _answer(
         kind, encoding = _DOCUMENTS[rest[1]]
         return _document(request, svc, session, identity, channel, subdir, kind, encoding)
     if len(rest) == 3 and rest[1] == "shards" and (match := _SHARD.match(rest[2])):
-        return _shard(session, identity, channel, subdir, match.group(1))
+        return _shard(request, svc, session, identity, channel, match.group(1))
     if len(rest) == 2:
         return _package_file(session, identity, channel, subdir, rest[1])
     raise NotFound(f"not found: /conda/{path}")
@@ -99,7 +97,7 @@ def _document(
         doc.variant("json" if encoding == "raw" else encoding),
         media_type=_MEDIA[encoding],
         etag=doc.variant_etag(encoding),
-        headers={"Cache-Control": channels.cache_control(aud.public_only), "Vary": "Authorization"},
+        headers={"Cache-Control": cache_control(aud.public_only, max_age=30), "Vary": "Authorization"},
     )
 
 
@@ -159,10 +157,10 @@ def _visible_rows(
 
 
 def _shard(
-    session: Session, identity: Identity, channel: channels.Channel, subdir: str, sha: str
+    request: Request, svc: Svc, session: Session, identity: Identity, channel: channels.Channel, sha: str
 ) -> Response:
-    """Shards are immutable; a replaced one stays fetchable, for clients holding an older shard index."""
-    del subdir
+    """Shards are immutable (named by their hash); a replaced one stays fetchable, for clients holding an older
+    shard index. A private package's shard is cached as privately as its files. Its bytes are in the row."""
     head = session.scalar(
         select(CondaShardHead).where(
             CondaShardHead.owner_id == channel.owner.id, CondaShardHead.sha256 == sha
@@ -174,16 +172,12 @@ def _shard(
     pkg = session.get_one(Package, head.package_id if head is not None else shard.package_id)
     if not permissions.can(identity, permissions.Permission.READ, pkg, via="conda"):
         raise channels.deny(identity, "this shard")  # named by its hash only: don't name the package either
-    return Response(
-        shard.data,
-        media_type="application/octet-stream",
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-    )
+    return serve_blob(svc, request, Blob(sha, etag=sha, public=pkg.access == Access.PUBLIC), body=shard.data)
 
 
 def _package_file(
     session: Session, identity: Identity, channel: channels.Channel, subdir: str, filename: str
-) -> Download:
+) -> Blob:
     f = session.scalar(
         select(File)
         .join(Package, Package.id == File.package_id)
@@ -199,4 +193,4 @@ def _package_file(
         )
     pkg = session.get_one(Package, f.package_id)
     permissions.require(identity, permissions.Permission.READ, pkg, via="conda")
-    return Download.of(f, pkg)
+    return Blob.of_file(f, pkg)

@@ -25,7 +25,7 @@ from packyard.formats import channels, front
 from packyard.formats.cran import index, store
 from packyard.formats.cran.models import CranFile
 from packyard.web.deps import Svc, resolve_identity
-from packyard.web.serve import Download, file_response
+from packyard.web.serve import Blob, cache_control, serve_blob
 
 router = APIRouter()
 _R_VERSION = re.compile(r"^\d+\.\d+$")
@@ -49,11 +49,11 @@ def serve(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
         answer = _answer(path, request, session, identity)
-    # A package file is served once the read session is closed: counting the download takes a connection.
-    return file_response(svc, request, answer) if isinstance(answer, Download) else answer
+    # A package file is served once the read session is closed: a route holds one connection at a time.
+    return serve_blob(svc, request, answer) if isinstance(answer, Blob) else answer
 
 
-def _answer(path: str, request: Request, session: Session, identity: Identity) -> Response | Download:
+def _answer(path: str, request: Request, session: Session, identity: Identity) -> Response | Blob:
     channel = channels.parse(session, path)
     found = _slice(channel.rest)
     if found is None:
@@ -106,7 +106,7 @@ def _packages(
         doc.variant(encoding),
         media_type="application/x-gzip" if gz else "text/plain; charset=utf-8",
         etag=doc.variant_etag(encoding),
-        headers={"Cache-Control": channels.cache_control(aud.public_only), "Vary": "Authorization"},
+        headers={"Cache-Control": cache_control(aud.public_only, max_age=30), "Vary": "Authorization"},
     )
 
 
@@ -115,7 +115,7 @@ _FACTS = select(front.generation(store.FORMAT), front.OWNER)
 
 def _file(
     session: Session, identity: Identity, channel: channels.Channel, kind: str, r_version: str, filename: str
-) -> Download:
+) -> Blob:
     if not _FILE.match(filename):
         raise NotFound(f"not an R package file name: {filename}")
     row = session.execute(
@@ -132,7 +132,7 @@ def _file(
         raise NotFound(f"{filename} is not in this repository")
     pkg = session.get_one(Package, row[1].package_id)
     permissions.require(identity, permissions.Permission.READ, pkg, via="cran")
-    return Download.of(row[1], pkg)
+    return Blob.of_file(row[1], pkg)
 
 
 @router.api_route("/cran/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)

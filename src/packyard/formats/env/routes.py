@@ -12,12 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from packyard.core import permissions, queries
-from packyard.core.models import Package
-from packyard.core.services import packages as pkg_service
+from packyard.core.models import Access, Package
 from packyard.formats import serving
 from packyard.formats.env.parse import PACKAGE_TYPE
-from packyard.web import serve
 from packyard.web.deps import Svc, base_url, readable_package, resolve_identity
+from packyard.web.serve import Blob, serve_blob
 
 router = APIRouter()
 
@@ -67,16 +66,14 @@ def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | Non
     with svc.db.read() as session:
         pkg = readable_package(session, identity, owner, name)
         rel, f = serving.pick(pkg, PACKAGE_TYPE, version, "environment")
-        sha256, file_id, access = f.sha256, f.id, pkg.access
-    if request.method == "GET":
-        pkg_service.increment_downloads(svc.db, file_id)
-    return serve.blob_response(
-        svc,
-        request,
-        sha256,
-        media_type="application/yaml",
-        headers={
-            "Cache-Control": serve.cache_control(access),
-            "X-Packyard-Version": rel.version,
-        },
-    )
+        blob = Blob(
+            f.sha256,
+            etag=f.sha256,
+            public=pkg.access == Access.PUBLIC,
+            media_type="application/yaml",
+            size=f.size,
+            last_modified=f.uploaded_at,
+            immutable=False,  # the newest environment of the name (or of the version): a new upload changes it
+            count_download=f.id,
+        )
+    return serve_blob(svc, request, blob, headers={"X-Packyard-Version": rel.version})

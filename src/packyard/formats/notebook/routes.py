@@ -7,15 +7,17 @@ script at all. `?download` on the same URL gives the notebook itself, byte for b
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Request, Response
 
 from packyard.core.errors import NotFound
+from packyard.core.models import Access
 from packyard.formats import serving
 from packyard.formats.notebook.parse import PACKAGE_TYPE
 from packyard.formats.notebook.render import CONTENT_SECURITY_POLICY
-from packyard.web import serve
 from packyard.web.deps import Svc, readable_package, resolve_identity
-from packyard.web.serve import Download, file_response
+from packyard.web.serve import Blob, serve_blob
 
 router = APIRouter()
 
@@ -35,22 +37,25 @@ def _serve(request: Request, svc: Svc, owner: str, name: str, version: str | Non
     with svc.db.read() as session:
         pkg = readable_package(session, identity, owner, name)
         _rel, f = serving.pick(pkg, PACKAGE_TYPE, version, "notebook")
-        download = Download.of(f, pkg) if "download" in request.query_params else None
+        download = Blob.of_file(f, pkg) if "download" in request.query_params else None
         page = (f.extra or {}).get("html")
-        access = pkg.access
-    if download is not None:  # after the read session: counting the download takes a connection
-        return file_response(svc, request, download)
+        public, uploaded_at = pkg.access == Access.PUBLIC, f.uploaded_at
+    if download is not None:  # after the read session: a route holds one connection at a time
+        # The newest notebook of the name (or version) is what the URL means: a new upload changes it.
+        return serve_blob(svc, request, dataclasses.replace(download, immutable=False))
     if not page:
         raise NotFound(f"{owner}/{name} has no rendered page; download it with ?download")
-    return serve.blob_response(
-        svc,
-        request,
+    blob = Blob(
         page,
+        etag=page,
+        public=public,
         media_type="text/html; charset=utf-8",
-        headers={
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "Referrer-Policy": "no-referrer",
-            "X-Frame-Options": "DENY",
-            "Cache-Control": serve.cache_control(access),
-        },
+        last_modified=uploaded_at,
+        immutable=False,
     )
+    headers = {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+    return serve_blob(svc, request, blob, headers=headers)

@@ -36,6 +36,7 @@ from packyard.formats.pypi.journal import project_serial
 from packyard.formats.pypi.models import PypiFile
 from packyard.formats.pypi.simple import normalize
 from packyard.web.deps import Svc, resolve_identity
+from packyard.web.serve import cache_control
 
 router = APIRouter()
 PUBLIC_MAX_AGE = 60
@@ -167,9 +168,7 @@ def _response(request: Request, doc: dict[str, Any], serial: int, public: bool) 
     headers = {
         "ETag": etag,
         "X-PyPI-Last-Serial": str(serial),
-        "Cache-Control": f"public, max-age={PUBLIC_MAX_AGE}"
-        if public
-        else "private, max-age=0, must-revalidate",
+        "Cache-Control": cache_control(public, max_age=PUBLIC_MAX_AGE),
         "Vary": "Authorization",
     }
     if public:

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
-from packyard.core.models import Account, Event, File, FileLabel, Label, Package
+from packyard.core.models import Access, Account, Event, File, FileLabel, Label, Package
 from packyard.formats import channels, front
 from packyard.formats.pypi import simple, store
 from packyard.formats.pypi.models import PypiFile
 from packyard.web.deps import Svc, resolve_identity
-from packyard.web.serve import Download, file_response
+from packyard.web.serve import Blob, cache_control, serve_blob
 
 router = APIRouter()
 
@@ -47,17 +47,13 @@ def serve(path: str, request: Request, svc: Svc, base: str) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
         answer = _answer(path, request, svc, session, identity, base)
-    # Files are served once the read session is closed: counting a download takes a connection of its own.
-    if isinstance(answer, Download):
-        return file_response(svc, request, answer)
-    if isinstance(answer, _Metadata):
-        return _metadata_response(svc, answer)
-    return answer
+    # Files are served once the read session is closed: a route holds one connection at a time.
+    return serve_blob(svc, request, answer) if isinstance(answer, Blob) else answer
 
 
 def _answer(
     path: str, request: Request, svc: Svc, session: Session, identity: Identity, base: str
-) -> Response | Download | _Metadata:
+) -> Response | Blob:
     index = _parse(session, base, path)
     rest = index.rest
     if rest and rest[0] == "simple":
@@ -108,7 +104,7 @@ class NotAcceptable(NotFound):
 def _headers(serial: int, public: bool) -> dict[str, str]:
     return {
         "Vary": "Accept, Authorization",
-        "Cache-Control": "public, max-age=60" if public else "private, max-age=0, must-revalidate",
+        "Cache-Control": cache_control(public),
         "X-PyPI-Last-Serial": str(serial or 0),
     }
 
@@ -287,49 +283,53 @@ def _project(
     )
 
 
-@dataclass(frozen=True)
-class _Metadata:
-    """A file's PEP 658 metadata, served (like the file) after the read session is closed."""
+_FILE_ROW = (
+    select(PypiFile.metadata_sha256, File.id, File.sha256, File.md5, File.size, File.uploaded_at, Package)
+    .join(File, File.id == PypiFile.file_id)
+    .join(Package, Package.id == File.package_id)
+    .where(
+        PypiFile.owner_id == bindparam("owner_id"),
+        PypiFile.project == bindparam("project"),
+        PypiFile.filename == bindparam("filename"),
+        select(FileLabel.file_id)
+        .join(Label, Label.id == FileLabel.label_id)
+        .where(FileLabel.file_id == File.id, Label.name == bindparam("label"))
+        .exists(),
+    )
+)
+"""A file GET in one statement: the file, its package (for core.permissions) and whether it carries the label.
+Built once: building the expression per request cost more than running it (a third of a file GET's route)."""
 
-    sha256: str
 
-
-def _file(
-    session: Session, identity: Identity, index: Index, project: str, filename: str
-) -> Download | _Metadata:
+def _file(session: Session, identity: Identity, index: Index, project: str, filename: str) -> Blob:
+    """The file, or its PEP 658 metadata: immutable like the file, and as private as its package."""
     want_metadata = filename.endswith(".metadata")
     name = filename.removesuffix(".metadata") if want_metadata else filename
-    row = session.execute(
-        select(PypiFile, File)
-        .join(File, File.id == PypiFile.file_id)
-        .where(
-            PypiFile.owner_id == index.owner.id,
-            PypiFile.project == simple.normalize(project),
-            PypiFile.filename == name,
-        )
-    ).first()
-    if row is None or index.label not in {label.name for label in row[1].labels}:
+    params = {"owner_id": index.owner.id, "project": simple.normalize(project), "filename": name}
+    row = session.execute(_FILE_ROW, {**params, "label": index.label}).first()  # also checks the label
+    if row is None:
         raise NotFound(f"no file {name} in {index.owner.login}/{project}")
-    pypi_file, f = row
-    pkg = session.get_one(Package, f.package_id)
+    metadata_sha, file_id, sha256, md5, size, uploaded_at, pkg = row
     permissions.require(identity, permissions.Permission.READ, pkg, via="pypi")
+    public = pkg.access == Access.PUBLIC
     if not want_metadata:
-        return Download.of(f, pkg)
-    if not pypi_file.metadata_sha256:
+        return Blob(
+            sha256,
+            etag=md5,
+            public=public,
+            size=size,
+            filename=name,
+            last_modified=uploaded_at,
+            count_download=file_id,
+        )
+    if not metadata_sha:
         raise NotFound(f"{name} has no separate metadata")
-    return _Metadata(pypi_file.metadata_sha256)
-
-
-def _metadata_response(svc: Svc, metadata: _Metadata) -> Response:
-    with svc.store.open(metadata.sha256) as fh:
-        data = fh.read()
-    return Response(
-        data,
+    return Blob(
+        metadata_sha,
+        etag=metadata_sha,
+        public=public,
         media_type="text/plain; charset=utf-8",
-        headers={
-            "Cache-Control": "public, max-age=31536000, immutable",
-            "ETag": f'"{metadata.sha256[:32]}"',
-        },
+        last_modified=uploaded_at,
     )
 
 
