@@ -26,6 +26,7 @@ from packyard.formats.pypi import json_api as pypi_json
 from packyard.formats.pypi import routes as pypi_routes
 from packyard.formats.pypi import xmlrpc as pypi_xmlrpc
 from packyard.middleware import PathTokenMiddleware
+from packyard.ui import install as install_ui
 from packyard.web.deps import Caller, Services, Svc, readable_package
 from packyard.web.errors import add_error_handlers
 from packyard.web.serve import Download, file_response
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
     add_error_handlers(app)
+    install_ui(app)  # after every other route: its /OWNER and /OWNER/PACKAGE pages are catch-alls
     document_bodies(app)
     app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
     app.add_middleware(PathTokenMiddleware, domain=settings.domain)

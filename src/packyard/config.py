@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         default=1000, description="Most successful password checks remembered per process; 0 turns it off."
     )
     token_default_max_age_seconds: int | None = None
+    session_max_age_seconds: int = Field(
+        default=14 * 24 * 3600, ge=60, description="How long a web UI sign-in lasts (the session cookie)."
+    )
     db_pool_size: int | None = Field(
         default=None,
         ge=1,
