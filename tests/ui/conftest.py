@@ -90,9 +90,7 @@ def create_package(client: httpx.Client, token: str, owner: str, name: str, *, p
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("ui")
-    server = start_server(
-        tmp, {"PACKYARD_ALLOW_SIGNUP": "true", "PACKYARD_LOGIN_FAILURES_ALLOWED": "3"}
-    )
+    server = start_server(tmp, {"PACKYARD_ALLOW_SIGNUP": "true", "PACKYARD_LOGIN_FAILURES_ALLOWED": "3"})
     try:
         for login in ("alice", "bob", "locked"):
             server.create_user(login, PASSWORD)
@@ -101,7 +99,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             alice = api_token(client, "alice")
             result.tokens["alice"] = alice
             result.tokens["bob"] = api_token(client, "bob")
-            assert client.post("/api/orgs/acme", headers=auth(alice), json={"name": "Acme Lab"}).status_code == 201
+            assert (
+                client.post("/api/orgs/acme", headers=auth(alice), json={"name": "Acme Lab"}).status_code
+                == 201
+            )
             create_package(
                 client,
                 alice,
@@ -113,12 +114,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 home="https://example.org/demo",
             )
             conda = build_conda(tmp, name="demo", version="1.2.0", subdir="noarch")
-            committed = upload(client, alice, "alice", "demo", "1.2.0", conda, f"noarch/{conda.name}", "conda")
+            committed = upload(
+                client, alice, "alice", "demo", "1.2.0", conda, f"noarch/{conda.name}", "conda"
+            )
             assert committed.status_code == 200, committed.text
             wheel = build_wheel(tmp, name="demo", version="1.2.0")
             committed = upload(client, alice, "alice", "demo", "1.2.0", wheel, wheel.name, "pypi")
             assert committed.status_code == 200, committed.text
             create_package(client, alice, "alice", "secret", public=False, summary="Top secret work")
+            conda = build_conda(tmp, name="secret", version="0.1", subdir="noarch")
+            committed = upload(
+                client, alice, "alice", "secret", "0.1", conda, f"noarch/{conda.name}", "conda"
+            )
+            assert committed.status_code == 200, committed.text
             create_package(client, alice, "alice", "xss", summary=XSS_SUMMARY, description=XSS_DESCRIPTION)
             create_package(client, alice, "acme", "lab-tools", summary="Shared by the Acme lab")
         yield result
@@ -170,4 +178,6 @@ def csrf_from(html: str) -> str:
 
 def http_sign_in(client: httpx.Client, login: str, password: str = PASSWORD) -> httpx.Response:
     token = csrf_from(client.get("/login").text)
-    return client.post("/login", data={"login": login, "password": password, "csrf_token": token, "next": "/"})
+    return client.post(
+        "/login", data={"login": login, "password": password, "csrf_token": token, "next": "/"}
+    )

@@ -10,7 +10,6 @@ from sqlalchemy import create_engine, text
 
 from packyard.core.db import Database
 from packyard.core.services.sessions import WebSession
-
 from tests.ui.conftest import PASSWORD, csrf_from, http_sign_in, sign_in
 
 
@@ -109,7 +108,9 @@ def test_the_anonymous_token_is_bound_to_its_cookie(site) -> None:
         two.get("/login")  # a cookie of its own
         response = two.post("/login", data={"login": "alice", "password": PASSWORD, "csrf_token": token})
         assert response.status_code == 403
-        bare = httpx.post(f"{site.url}/login", data={"login": "alice", "password": PASSWORD, "csrf_token": token})
+        bare = httpx.post(
+            f"{site.url}/login", data={"login": "alice", "password": PASSWORD, "csrf_token": token}
+        )
         assert bare.status_code == 403  # no cookie at all
 
 

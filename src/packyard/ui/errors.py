@@ -70,7 +70,7 @@ async def error_page(request: Request, exc: Exception, status: int, headers: dic
         request=request,
         me=ctx.identity.account,
         via_session=ctx.via_session,
-        csrf_token=csrf_token(request, ctx),
+        csrf_token=lambda: csrf_token(request, ctx),  # lazy: only pages with a form set the cookie
         path=request.url.path,
         signup_open=False,
         status=status,

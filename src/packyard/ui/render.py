@@ -116,7 +116,7 @@ def page(request: Request, ctx: PageContext, template: str, status: int = 200, *
         request=request,
         me=ident.account,
         via_session=ctx.via_session,
-        csrf_token=csrf_token(request, ctx),
+        csrf_token=lambda: csrf_token(request, ctx),  # lazy: only pages with a form set the cookie
         path=request.url.path,
         signup_open=services(request).settings.allow_signup,
         **values,
