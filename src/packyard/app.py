@@ -21,6 +21,7 @@ from packyard.core.indexes import IndexCache
 from packyard.core.storage import LocalBlobStore
 from packyard.formats.front import Front
 from packyard.middleware import PathTokenMiddleware
+from packyard.ui import install as install_ui
 from packyard.web.deps import Caller, Services, Svc, readable_package
 from packyard.web.errors import add_error_handlers
 from packyard.web.serve import Blob, serve_blob
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
     add_error_handlers(app)
+    install_ui(app)  # after every other route: its /OWNER and /OWNER/PACKAGE pages are catch-alls
     document_bodies(app)
     app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
     app.add_middleware(

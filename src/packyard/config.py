@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         description="With a front proxy (nginx) serving the blob folder under this internal URL prefix (e.g. "
         "/_blobs), file downloads answer with X-Accel-Redirect and the proxy sends the bytes.",
     )
+    session_max_age_seconds: int = Field(
+        default=14 * 24 * 3600, ge=60, description="How long a web UI sign-in lasts (the session cookie)."
+    )
     db_pool_size: int | None = Field(
         default=None,
         ge=1,

@@ -1,0 +1,22 @@
+"""The web UI: server-rendered pages at the site root (docs/ui.md), on top of core.permissions and the queries.
+
+`install(app)` is called by `create_app` after every other route: it mounts the static files, adds the pages
+(the `/OWNER` and `/OWNER/PACKAGE` catch-alls last) and wraps the error handlers so browsers get HTML pages.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.routing import Mount
+
+from packyard.core.services import sessions as _sessions  # noqa: F401 - registers web_sessions on Base.metadata
+from packyard.ui.assets import PREFIX, StaticAssets
+from packyard.ui.errors import install_error_pages
+from packyard.ui.routes import pages, router
+
+
+def install(app: FastAPI) -> None:
+    app.router.routes.append(Mount(PREFIX, app=StaticAssets(), name="static"))
+    app.include_router(router)
+    app.include_router(pages)
+    install_error_pages(app)

@@ -1,0 +1,30 @@
+// Progressive enhancement only: every page works without this file.
+// Adds a "Copy" button to each command block (div.cmd > pre > code).
+(function () {
+  "use strict";
+  function addCopyButtons() {
+    if (!navigator.clipboard) return;
+    document.querySelectorAll("div.cmd").forEach(function (box) {
+      var code = box.querySelector("code");
+      if (!code || box.querySelector("button.copy")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy";
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy the command: " + code.textContent);
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(code.textContent).then(
+          function () { button.textContent = "Copied"; },
+          function () { button.textContent = "Select it"; }
+        );
+        setTimeout(function () { button.textContent = "Copy"; }, 1600);
+      });
+      box.appendChild(button);
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", addCopyButtons);
+  } else {
+    addCopyButtons();
+  }
+})();

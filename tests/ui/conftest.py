@@ -1,0 +1,183 @@
+"""A live Packyard with a small world in it, and Debian's Chromium driven by Playwright.
+
+Playwright's own browser download cannot work on these machines: the tests launch `/usr/bin/chromium`
+(`apt-get install chromium`; `.ci/run` installs it) and fail, never skip, when it is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.builders import build_conda, build_wheel
+from tests.conftest import LiveServer, start_server
+from tests.unit.api.helpers import auth, upload
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+PASSWORD = "password-123"
+
+XSS_SUMMARY = '<script>window.__pwned = "summary"</script> summary <b onmouseover=alert(1)>bold</b>'
+XSS_DESCRIPTION = """# Hostile README
+
+<img src="x" onerror="window.__pwned = 'img'">
+
+<script>window.__pwned = 'script'</script>
+
+[a javascript link](javascript:window.__pwned='link')
+
+<a href="javascript:window.__pwned='raw-link'">raw link</a>
+
+<svg onload="window.__pwned = 'svg'"><circle r="5"/></svg>
+
+Some **real** Markdown: `code`, a [safe link](https://example.org/docs), and a list:
+
+- one
+- two
+"""
+DEMO_DESCRIPTION = """Tools for the lab's **measurement pipeline**.
+
+```python
+import demo
+demo.run()
+```
+
+See the [documentation](https://example.org/demo) for details.
+"""
+
+
+@dataclass
+class Site:
+    server: LiveServer
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+def api_token(client: httpx.Client, login: str) -> str:
+    response = client.post("/api/authentications", auth=(login, PASSWORD), json={"note": "ui-tests"})
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+def create_package(client: httpx.Client, token: str, owner: str, name: str, *, public: bool = True, **attrs):
+    response = client.post(
+        f"/api/package/{owner}/{name}",
+        headers=auth(token),
+        json={"public": public, "publish": False, "public_attrs": attrs},
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("ui")
+    server = start_server(tmp, {"PACKYARD_ALLOW_SIGNUP": "true", "PACKYARD_LOGIN_FAILURES_ALLOWED": "3"})
+    try:
+        for login in ("alice", "bob", "locked"):
+            server.create_user(login, PASSWORD)
+        result = Site(server)
+        with result.client() as client:
+            alice = api_token(client, "alice")
+            result.tokens["alice"] = alice
+            result.tokens["bob"] = api_token(client, "bob")
+            assert (
+                client.post("/api/orgs/acme", headers=auth(alice), json={"name": "Acme Lab"}).status_code
+                == 201
+            )
+            create_package(
+                client,
+                alice,
+                "alice",
+                "demo",
+                summary="Measurement tools for the lab",
+                description=DEMO_DESCRIPTION,
+                license="BSD-3-Clause",
+                home="https://example.org/demo",
+            )
+            conda = build_conda(tmp, name="demo", version="1.2.0", subdir="noarch")
+            committed = upload(
+                client, alice, "alice", "demo", "1.2.0", conda, f"noarch/{conda.name}", "conda"
+            )
+            assert committed.status_code == 200, committed.text
+            wheel = build_wheel(tmp, name="demo", version="1.2.0")
+            committed = upload(client, alice, "alice", "demo", "1.2.0", wheel, wheel.name, "pypi")
+            assert committed.status_code == 200, committed.text
+            create_package(client, alice, "alice", "secret", public=False, summary="Top secret work")
+            conda = build_conda(tmp, name="secret", version="0.1", subdir="noarch")
+            committed = upload(
+                client, alice, "alice", "secret", "0.1", conda, f"noarch/{conda.name}", "conda"
+            )
+            assert committed.status_code == 200, committed.text
+            create_package(client, alice, "alice", "xss", summary=XSS_SUMMARY, description=XSS_DESCRIPTION)
+            create_package(client, alice, "acme", "lab-tools", summary="Shared by the Acme lab")
+        yield result
+    finally:
+        server.process.terminate()
+        try:
+            server.process.wait(10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()
+
+
+def sign_in(page, site: Site, login: str, password: str = PASSWORD) -> None:
+    page.goto(f"{site.url}/login")
+    page.fill("#login", login)
+    page.fill("#password", password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_load_state()
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def http_sign_in(client: httpx.Client, login: str, password: str = PASSWORD) -> httpx.Response:
+    token = csrf_from(client.get("/login").text)
+    return client.post(
+        "/login", data={"login": login, "password": password, "csrf_token": token, "next": "/"}
+    )
