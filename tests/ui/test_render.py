@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from packyard.ui.install import instructions
+from packyard.ui.install_lines import instructions
 from packyard.ui.render import markdown, web_url
 from packyard.ui.routes import LoginConvertor
 

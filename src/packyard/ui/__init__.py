@@ -12,10 +12,13 @@ from starlette.routing import Mount
 from packyard.core.services import sessions as _sessions  # noqa: F401 - registers web_sessions on Base.metadata
 from packyard.ui.assets import PREFIX, StaticAssets
 from packyard.ui.errors import install_error_pages
-from packyard.ui.routes import pages, router
 
 
 def install(app: FastAPI) -> None:
+    # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
+    # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
+    from packyard.ui.routes import pages, router
+
     app.router.routes.append(Mount(PREFIX, app=StaticAssets(), name="static"))
     app.include_router(router)
     app.include_router(pages)

@@ -22,7 +22,7 @@ from packyard.core import auth, formats, permissions, queries
 from packyard.core.errors import BadRequest, Conflict, NotFound, TooLarge, TooManyRequests, Unauthorized
 from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
-from packyard.ui import install as install_help
+from packyard.ui import install_lines as install_help
 from packyard.ui import reads
 from packyard.ui.render import page
 from packyard.ui.security import (
@@ -38,7 +38,7 @@ from packyard.web.deps import base_url, services
 
 MAX_FORM_BYTES = 64 * 1024
 
-_NOT_OWNERS = sorted({*auth.RESERVED_LOGINS, "rpc2", "favicon.ico", "robots.txt"})
+_NOT_OWNERS = sorted({*auth.reserved_logins(), "rpc2", "favicon.ico", "robots.txt"})
 
 
 class LoginConvertor(Convertor[str]):
