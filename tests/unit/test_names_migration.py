@@ -15,7 +15,7 @@ from sqlalchemy import select, text, update
 
 from packyard.app import create_app
 from packyard.config import Settings
-from packyard.core import migrate, queries
+from packyard.core import migrate
 from packyard.core.auth import Identity, identity_for
 from packyard.core.db import Database
 from packyard.core.models import Package
@@ -151,10 +151,7 @@ def _old_key(db: Database, name: str) -> None:
 
 
 def _move(db: Database, admin: Identity, name: str) -> None:
-    with db.read() as session:
-        pkg = queries.package_named_exactly(session, "mallory", name)
-        acme = queries.owner(session, "acme")
-    transfer(db, admin, pkg, acme)
+    transfer(db, admin, "mallory", name, "acme", exact=True)
 
 
 def test_upgrade_without_collisions_round_trips(tmp_path: Path) -> None:

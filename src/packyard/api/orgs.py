@@ -226,12 +226,9 @@ async def transfer(
     to = body.to_owner
 
     def work() -> dict[str, Any]:
+        moved = pkg_service.transfer(svc.db, ident, owner, name, to)
         with svc.db.read() as session:
-            pkg = readable_package(session, ident, owner, name)
-            dest = queries.owner(session, to)
-        pkg_service.transfer(svc.db, ident, pkg, dest)
-        with svc.db.read() as session:
-            return ser.package(queries.package(session, dest.login, name), base_url(request))
+            return ser.package(queries.package(session, moved.owner, moved.name), base_url(request))
 
     return await run_in_threadpool(work)
 
@@ -248,9 +245,7 @@ async def set_access(
     names, access = body.packages, body.access
 
     def work() -> list[dict[str, Any]]:
-        with svc.db.read() as session:
-            pkgs = [readable_package(session, ident, owner, n) for n in names]
-        pkg_service.set_access(svc.db, ident, pkgs, access)
+        pkg_service.set_access(svc.db, ident, owner, names, access)
         with svc.db.read() as session:
             return [ser.package(queries.package(session, owner, n), base_url(request)) for n in names]
 

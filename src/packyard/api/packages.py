@@ -98,9 +98,7 @@ async def update_package(
     info = _info(body)
 
     def work() -> dict[str, Any]:
-        with svc.db.read() as session:
-            pkg = readable_package(session, ident, owner, name)
-        pkg_service.update_package(svc.db, ident, pkg, info)
+        pkg_service.update_package(svc.db, ident, owner, name, info)
         with svc.db.read() as session:
             return ser.package(queries.package(session, owner, name), base_url(request))
 
@@ -109,9 +107,7 @@ async def update_package(
 
 @router.delete("/package/{owner}/{name}", status_code=201)
 def delete_package(owner: str, name: str, ident: SignedIn, svc: Svc) -> Response:
-    with svc.db.read() as session:
-        pkg = readable_package(session, ident, owner, name)
-    pkg_service.delete_package(svc.db, ident, pkg)
+    pkg_service.delete_package(svc.db, ident, owner, name)
     return Response(status_code=201)
 
 

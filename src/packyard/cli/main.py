@@ -371,16 +371,13 @@ def package_delete(
     as_: str | None = _AS,
 ) -> None:
     """Delete a package with all its releases and files (their blobs go at the next `fsck --clean`)."""
-    from packyard.core import queries
     from packyard.core.errors import PackyardError
     from packyard.core.services.packages import delete_package
 
     db = _db()
     try:
         identity = _admin(db, as_)
-        with db.read() as session:
-            pkg = queries.package_named_exactly(session, owner, name)
-        delete_package(db, identity, pkg)
+        delete_package(db, identity, owner, name, exact=True)
     except PackyardError as exc:
         raise _fail(exc) from None
     console.print(f"deleted {owner}/{name}")
@@ -394,17 +391,13 @@ def package_transfer(
     as_: str | None = _AS,
 ) -> None:
     """Move a package, files and all, to another owner (e.g. to keep a colliding package aside)."""
-    from packyard.core import queries
     from packyard.core.errors import PackyardError
     from packyard.core.services.packages import transfer
 
     db = _db()
     try:
         identity = _admin(db, as_)
-        with db.read() as session:
-            pkg = queries.package_named_exactly(session, owner, name)
-            dest = queries.owner(session, to)
-        transfer(db, identity, pkg, dest)
+        transfer(db, identity, owner, name, to, exact=True)
     except PackyardError as exc:
         raise _fail(exc) from None
     console.print(f"moved {owner}/{name} to {to}")

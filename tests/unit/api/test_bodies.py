@@ -148,7 +148,7 @@ def test_a_delete_that_lost_the_race_is_not_found(client, alice, db, remove) -> 
     delete = (
         (lambda: pkg_service.delete_release(db, ident, rel))
         if remove == "release"
-        else (lambda: pkg_service.delete_package(db, ident, pkg))
+        else (lambda: pkg_service.delete_package(db, ident, "alice", "demo"))
     )
     delete()
     with pytest.raises(NotFound):

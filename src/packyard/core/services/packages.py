@@ -153,43 +153,79 @@ def _created(session: Session, identity: Identity, owner: Account, pkg: Package)
     emit(session, "package.created", identity, owner.login, pkg.name, access=pkg.access)
 
 
-def update_package(db: Database, identity: Identity, pkg: Package, info: PackageInfo) -> None:
-    permissions.require(identity, Permission.WRITE, pkg)
-    if info.access is not None and info.access != pkg.access:
-        set_access(db, identity, [pkg], info.access)
+@dataclass(frozen=True)
+class PackageName:
+    """Where a package is after a service changed it (a transfer moves it): what an edge needs to show it."""
+
+    owner: str
+    name: str
+
+
+def _package(session: Session, identity: Identity, owner: str, name: str, *, exact: bool = False) -> Package:
+    """The package OWNER/NAME as it is inside this write transaction, if the caller may see it.
+
+    Looked up here, not by the edge, so that a package a concurrent request removed is a 404 (never a row from
+    another session, nor a 500). READ is asked first, as every package URL does: who may not see a private
+    package learns nothing more from a write to it. `exact`: by its exact name (`queries.named_exactly`, the
+    CLI's rule while names collide), not by its key.
+    """
+    pkg = (
+        queries.package_named_exactly(session, owner, name)
+        if exact
+        else queries.package(session, owner, name)
+    )
+    permissions.require(identity, Permission.READ, pkg)
+    return pkg
+
+
+def update_package(db: Database, identity: Identity, owner: str, name: str, info: PackageInfo) -> None:
+    """Change what is said about OWNER/NAME and, when `info.access` differs, its access (one transaction)."""
     with db.write() as session:
-        row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
-        _apply(row, info)
-        row.modified_at = utcnow()
+        pkg = _package(session, identity, owner, name)
+        permissions.require(identity, Permission.WRITE, pkg)
+        if info.access is not None and info.access != pkg.access:
+            _check_access(info.access)
+            permissions.require(identity, Permission.ADMIN, pkg)
+            _set_access_in(session, identity, [pkg], info.access)
+        _apply(pkg, info)
+        pkg.modified_at = utcnow()
         emit(session, "package.updated", identity, pkg.owner.login, pkg.name)
 
 
-def set_access(db: Database, identity: Identity, pkgs: Sequence[Package], access: str) -> None:
-    """Change the access level of several packages at once (all or nothing)."""
+def _check_access(access: str) -> None:
     if access not in tuple(Access):
         raise BadRequest(f"access must be one of {', '.join(Access)}")
-    for pkg in pkgs:
-        permissions.require(identity, Permission.ADMIN, pkg)
+
+
+def set_access(db: Database, identity: Identity, owner: str, names: Sequence[str], access: str) -> None:
+    """Change the access level of several packages of OWNER at once (all or nothing)."""
     with db.write() as session:
+        pkgs = [_package(session, identity, owner, name) for name in names]
+        _check_access(access)
         for pkg in pkgs:
-            row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
-            if row.access != access:
-                emit(
-                    session, "access.changed", identity, pkg.owner.login, pkg.name, old=row.access, new=access
-                )
-                row.access = access
-                row.modified_at = utcnow()
+            permissions.require(identity, Permission.ADMIN, pkg)
+        _set_access_in(session, identity, pkgs, access)
 
 
-def delete_package(db: Database, identity: Identity, pkg: Package) -> None:
-    permissions.require(identity, Permission.ADMIN, pkg)
+def _set_access_in(session: Session, identity: Identity, pkgs: Sequence[Package], access: str) -> None:
+    for pkg in pkgs:
+        if pkg.access != access:
+            emit(session, "access.changed", identity, pkg.owner.login, pkg.name, old=pkg.access, new=access)
+            pkg.access = access
+            pkg.modified_at = utcnow()
+
+
+def delete_package(db: Database, identity: Identity, owner: str, name: str, *, exact: bool = False) -> None:
+    """Remove OWNER/NAME with its releases and files (their blobs go at the next `fsck --clean`)."""
     with db.write() as session:
-        row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
-        for rel in row.releases:
+        pkg = _package(session, identity, owner, name, exact=exact)
+        permissions.require(identity, Permission.ADMIN, pkg)
+        for rel in pkg.releases:
             for f in rel.files:
                 _emit_file_removed(session, identity, pkg, rel, f)
-        session.delete(row)
-        emit(session, "package.removed", identity, pkg.owner.login, pkg.name)
+        login, pkg_name = pkg.owner.login, pkg.name
+        session.delete(pkg)
+        emit(session, "package.removed", identity, login, pkg_name)
 
 
 def rekey(db: Database) -> int:
@@ -205,18 +241,21 @@ def rekey(db: Database) -> int:
     return len(stale)
 
 
-def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> None:
-    """Give a package to another owner the caller administers; its files keep their labels' names."""
-    permissions.require(identity, Permission.ADMIN, pkg)
-    permissions.require(identity, Permission.ADMIN, to)
-    if to.id == pkg.owner_id:
-        raise BadRequest(f"{pkg.owner.login}/{pkg.name} already belongs to {to.login}")
+def transfer(
+    db: Database, identity: Identity, owner: str, name: str, to: str, *, exact: bool = False
+) -> PackageName:
+    """Give OWNER/NAME to the owner TO, which the caller administers too; its files keep their labels' names."""
     with db.write() as session:
+        row = _package(session, identity, owner, name, exact=exact)
+        dest = queries.owner(session, to)
+        permissions.require(identity, Permission.ADMIN, row)
+        permissions.require(identity, Permission.ADMIN, dest)
+        if dest.id == row.owner_id:
+            raise BadRequest(f"{row.owner.login}/{row.name} already belongs to {dest.login}")
         if session.scalar(
-            select(Package.id).where(Package.owner_id == to.id, Package.name_key == package_key(pkg.name))
+            select(Package.id).where(Package.owner_id == dest.id, Package.name_key == package_key(row.name))
         ):
-            raise Conflict(f"{to.login} already has a package named {pkg.name}")
-        row = _current(session, Package, pkg.id, f"package {pkg.owner.login}/{pkg.name}")
+            raise Conflict(f"{dest.login} already has a package named {row.name}")
         files = [f for rel in row.releases for f in rel.files]
         _check_unlocked(session, files)
         old = row.owner.login
@@ -224,20 +263,20 @@ def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> Non
         for f in files:
             _emit_file_removed(session, identity, row, f.release, f)
         session.execute(delete(GroupPackage).where(GroupPackage.package_id == row.id))
-        row.owner_id = to.id
+        row.owner_id = dest.id
         row.name_key = package_key(
             row.name
         )  # a package left on the old key by migration 0008 gets the new one
         row.modified_at = utcnow()
         session.flush()
         for f in files:
-            f.labels = _get_labels(session, to, labels[f.id], for_change=True)
+            f.labels = _get_labels(session, dest, labels[f.id], for_change=True)
             session.flush()
             emit(
                 session,
                 "file.added",
                 identity,
-                to.login,
+                dest.login,
                 row.name,
                 f.release.version,
                 f.basename,
@@ -245,7 +284,8 @@ def transfer(db: Database, identity: Identity, pkg: Package, to: Account) -> Non
                 sha256=f.sha256,
                 package_type=f.package_type,
             )
-        emit(session, "package.transferred", identity, to.login, row.name, old_owner=old)
+        emit(session, "package.transferred", identity, dest.login, row.name, old_owner=old)
+        return PackageName(dest.login, row.name)
 
 
 def create_release(
