@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from packyard.formats.conda import routes as conda_routes
 from packyard.formats.front import Front
 from packyard.formats.pypi import routes
-from tests.unit.api.helpers import auth, login
+from tests.builders import build_conda
+from tests.unit.api.helpers import auth, login, upload
 from tests.unit.formats.pypi_support import put_wheel
 
 
@@ -36,6 +38,13 @@ def routed(monkeypatch: pytest.MonkeyPatch) -> Routed:
         return serve(*args, **kw)
 
     monkeypatch.setattr(routes, "serve", counting)
+    answer = conda_routes._answer
+
+    def counting_conda(*args: Any, **kw: Any) -> Any:
+        counter.calls += 1
+        return answer(*args, **kw)
+
+    monkeypatch.setattr(conda_routes, "_answer", counting_conda)
     return counter
 
 
@@ -167,3 +176,50 @@ def test_the_front_counts_downloads_as_the_route_does(
     downloads.flush()
     listed = client.get("/api/package/alice/demo").json()
     assert sum(f["ndownloads"] for f in listed["files"]) == 2
+
+
+@pytest.mark.parametrize("fmt", ["conda", "tar.bz2"])
+def test_conda_package_files_too(
+    client: TestClient, alice: str, routed: Routed, route_only: Any, tmp_path: Path, fmt: Any
+) -> None:
+    def put(name: str, labels: list[str] | None = None) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        path = build_conda(folder, name=name, version="1.0", subdir="noarch", fmt=fmt)
+        response = upload(
+            client, alice, "alice", name, "1.0", path, f"noarch/{path.name}", "conda", labels=labels
+        )
+        assert response.status_code == 200, response.text
+        return path
+
+    public, dev, hidden = put("one"), put("two", labels=["dev"]), put("three")
+    edited = client.patch("/api/package/alice/three", headers=auth(alice), json={"access": "private"})
+    assert edited.status_code == 200, edited.text
+    downloads = client.app.state.services.downloads  # type: ignore[attr-defined]
+    downloads.flush()
+    url = f"/conda/alice/noarch/{public.name}"
+    etag = client.get(url).headers["etag"]
+    assert routed.calls == 0 and client.get(url).content == public.read_bytes()
+    for method in ("GET", "HEAD"):
+        for headers in ({}, {"If-None-Match": etag}):
+            front = client.request(method, url, headers=headers)
+            assert routed.calls == 0
+            with route_only():
+                _same(front, client.request(method, url, headers=headers))
+            routed.calls = 0
+    assert client.get(f"/conda/alice/label/dev/noarch/{dev.name}").status_code == 200 and routed.calls == 0
+    assert sorted(downloads.pending().values()) == [1, 4]  # 3 GETs of the front, 1 of the route; 1 of dev
+    cases: list[tuple[str, dict[str, str], int]] = [
+        (f"/conda/alice/noarch/{dev.name}", {}, 404),  # not in main
+        (f"/conda/alice/label/nope/noarch/{public.name}", {}, 404),
+        (f"/conda/alice/noarch/{hidden.name}", {}, 401),
+        (f"/conda/alice/noarch/{hidden.name}", auth(alice), 200),
+        (f"/conda/t/{alice}/alice/noarch/{public.name}", {}, 200),
+        (url, {"Range": "bytes=0-9"}, 206),
+    ]
+    for path, headers, status in cases:
+        routed.calls = 0
+        front = client.get(path, headers=headers)
+        assert routed.calls == 1 and front.status_code == status, (path, headers)
+        with route_only():
+            _same(front, client.get(path, headers=headers))
