@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     add_error_handlers(app)
     install_ui(app)  # after every other route: its /OWNER and /OWNER/PACKAGE pages are catch-alls
     document_bodies(app)
-    app.add_middleware(Front, db=db)  # inside PathTokenMiddleware: sees the path without its token
+    # inside PathTokenMiddleware: sees the path without its token
+    app.add_middleware(Front, db=db, services=app.state.services, files=formats.public_files())
     app.add_middleware(
         PathTokenMiddleware,
         domain=settings.domain,

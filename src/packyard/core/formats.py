@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -92,6 +92,9 @@ class FormatSpec:
     posts: Mapping[str, PostHandler] = field(default_factory=dict)
     """Media type -> handler for a POST to the one-request upload URL (/pypi/OWNER, /api/repo/OWNER) whose
     body is not an upload: PyPI's XML-RPC API shares that URL with twine's upload."""
+    public_file: Callable[[str], Any] | None = None
+    """URL path -> `formats.front.PublicFile` (typed there) when the path has the shape of one of the format's
+    file downloads, else None: lets `formats.front.Front` send public files to anonymous callers itself."""
 
 
 FORMATS: dict[str, FormatSpec] = {}
@@ -207,6 +210,10 @@ def interfaces() -> frozenset[str]:
         v for spec in FORMATS.values() for v in spec.filetypes.values()
     }
     return frozenset(found - {"*"})
+
+
+def public_files() -> list[Callable[[str], Any]]:
+    return [spec.public_file for spec in _formats() if spec.public_file is not None]
 
 
 def routers() -> list[APIRouter]:

@@ -13,19 +13,27 @@ anonymous caller sees (an upload, a removal, a label or access change) bumps a g
 makes it (core.indexes), so a fact that moved sends the request down the full route, which publishes afresh.
 Requests with any credential never take this path: what they may see depends on grants no generation tracks.
 Each worker process keeps its own entries; losing them costs one full request per URL.
+
+Files are not kept in memory, but an anonymous GET/HEAD of a format's file URL (`FormatSpec.public_file`: PyPI's
+`/pypi/OWNER/files/PROJECT/FILE` and its `.metadata`) is answered here too when its one statement finds the file
+in the label *and* its package public: `web.serve.serve_blob` sends it (same headers, 304, counted download) as
+the route would, minus the routing, the dependencies and the thread hop, which were most of a small file's time
+(`pip download`, bench/bytes.py). Anything else (no row: private, missing, not in the label; a Range request;
+any credential or Authorization header) goes down the route, which gives its usual answer.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from anyio import to_thread
 from fastapi import Request, Response
 from sqlalchemy import Connection, Executable, bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 from starlette.datastructures import Headers
@@ -35,6 +43,8 @@ from packyard.core.auth import Identity, credential_from_request
 from packyard.core.db import Database
 from packyard.core.errors import PackyardError
 from packyard.core.models import Account, IndexGeneration
+from packyard.web.deps import Services
+from packyard.web.serve import Blob, serve_blob
 
 _SLOT = "packyard.front"
 """The scope key under which an eligible request carries (front, cache key) to the route."""
@@ -71,6 +81,15 @@ def generation(fmt: str, key_param: str = "key") -> ScalarSelect[int]:
     )
 
 
+@dataclass(frozen=True)
+class PublicFile:
+    """A format's file URL as `Front` may answer it: one statement whose row exists only for a public package's
+    file in the label, and the `Blob` the route would serve from that row (None: let the route answer)."""
+
+    facts: Facts
+    blob: Callable[[tuple[Any, ...]], Blob | None]
+
+
 OWNER = select(Account.id).where(Account.login_key == bindparam("login_key")).scalar_subquery()
 """The id the owner's login names now (an account removed and its name taken again must not match)."""
 
@@ -87,9 +106,20 @@ class _Entry:
 class Front:
     """The pure ASGI middleware; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, db: Database, max_bytes: int = 128 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        db: Database,
+        max_bytes: int = 128 * 1024 * 1024,
+        *,
+        services: Services | None = None,
+        files: Sequence[Callable[[str], PublicFile | None]] = (),
+    ) -> None:
+        """`files`: the formats' `public_file` lookups, answered with `services` (both or neither)."""
         self.app = app
         self.db = db
+        self.services = services
+        self.files = tuple(files) if services is not None else ()
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[str, bytes, str], _Entry] = OrderedDict()
         self._bytes = 0
@@ -110,6 +140,8 @@ class Front:
         if not anonymous:
             await self.app(scope, receive, send)
             return
+        if self.files and await self._file(scope, receive, send, headers):
+            return
         key = (scope["path"], scope.get("query_string", b""), headers.get("accept", ""))
         entry = self._entries.get(key)
         if entry is not None:
@@ -120,6 +152,39 @@ class Front:
                 return
             self._forget(key, entry)  # the route publishes the new answer, if it is one to publish
         await self.app({**scope, _SLOT: (self, key)}, receive, send)
+
+    async def _file(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> bool:
+        """Send a public file as its route would; False (nothing sent) when the route must answer."""
+        if "authorization" in headers or "x-auth" in headers or "range" in headers:
+            return False  # the route decides what a credential, even a malformed one, or a Range gets
+        path: str = scope["path"]
+        for lookup in self.files:
+            found = lookup(path)
+            if found is not None:
+                break
+        else:
+            return False
+        assert self.services is not None
+        request = Request(scope, receive)
+        try:
+            if self._inline:
+                response = self._serve_file(found, request)
+            else:
+                response = await to_thread.run_sync(self._serve_file, found, request)
+        except (SQLAlchemyError, OSError):
+            return False  # let the route meet the trouble and answer as it does
+        if response is None:
+            return False
+        await response(scope, receive, send)
+        return True
+
+    def _serve_file(self, found: PublicFile, request: Request) -> Response | None:
+        """The row, and the response (a small file read whole, as in the route's worker thread)."""
+        assert self.services is not None
+        with self.db.engine.connect() as connection:
+            row = connection.execute(found.facts.statement, found.facts.params).first()
+        blob = found.blob(tuple(row)) if row is not None else None
+        return serve_blob(self.services, request, blob) if blob is not None else None
 
     async def _read(self, facts: Facts) -> tuple[Any, ...]:
         if self._inline:

@@ -15,6 +15,7 @@ SPEC = FormatSpec(
     sniff=parse.sniff,
     on_event=store.on_event,
     routers=(routes.router,),
+    public_file=routes.public_file,
     scopes=(
         Scope(
             "conda",

@@ -7,15 +7,16 @@ then serves the slice's document from the index cache, rebuilt only when the sli
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
-from packyard.core.models import Access, File, Package
+from packyard.core.models import Access, File, FileLabel, Label, Package
 from packyard.formats import channels, front
 from packyard.formats.conda import index, store
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
@@ -194,3 +195,51 @@ def _package_file(
     pkg = session.get_one(Package, f.package_id)
     permissions.require(identity, permissions.Permission.READ, pkg, via="conda")
     return Blob.of_file(f, pkg)
+
+
+_PUBLIC_FILE = (
+    select(File.id, File.sha256, File.md5, File.size, File.uploaded_at)
+    .join(Package, Package.id == File.package_id)
+    .where(
+        Package.owner_id == front.OWNER,
+        Package.access == Access.PUBLIC,
+        File.basename == bindparam("basename"),
+        File.package_type == "conda",
+        select(FileLabel.file_id)
+        .join(Label, Label.id == FileLabel.label_id)
+        .where(FileLabel.file_id == File.id, Label.name == bindparam("label"))
+        .exists(),
+    )
+)
+"""`_package_file`'s row for `front.Front`: by the owner's login, in the label, and only for a public package."""
+
+
+def public_file(path: str) -> front.PublicFile | None:
+    """`/conda/OWNER[/label/LABEL]/SUBDIR/FILE.conda|.tar.bz2` as `front.Front` may answer it (the path read as
+    `channels.parse` and `_answer` read it; the row and Blob as `_package_file` and `Blob.of_file` make them)."""
+    if not path.startswith("/conda/"):
+        return None
+    parts = [p for p in path[len("/conda/") :].split("/") if p]
+    if not parts:
+        return None
+    login, rest, label = parts[0], parts[1:], "main"
+    if len(rest) >= 2 and rest[0] == "label":
+        label, rest = rest[1], rest[2:]
+    if len(rest) != 2 or not _SUBDIR.match(rest[0]) or not rest[1].endswith((".conda", ".tar.bz2")):
+        return None
+    subdir, filename = rest
+    params = {"login_key": login.lower(), "basename": f"{subdir}/{filename}", "label": label}
+
+    def blob(values: tuple[Any, ...]) -> Blob:
+        file_id, sha256, md5, size, uploaded_at = values
+        return Blob(
+            sha256,
+            etag=md5,
+            public=True,
+            size=size,
+            filename=filename,
+            last_modified=uploaded_at,
+            count_download=file_id,
+        )
+
+    return front.PublicFile(front.Facts(_PUBLIC_FILE, params), blob)

@@ -17,6 +17,7 @@ SPEC = FormatSpec(
     on_event=store.on_event,
     # json_api before routes: the /pypi/{path} catch-all would swallow /json
     routers=(xmlrpc.router, json_api.router, routes.router),
+    public_file=routes.public_file,
     scopes=(
         Scope(
             "pypi",

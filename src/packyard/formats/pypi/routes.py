@@ -9,6 +9,7 @@ POST /pypi/OWNER[/]                               twine's upload (multipart) or 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
@@ -283,22 +284,30 @@ def _project(
     )
 
 
+_FILE_COLUMNS = (PypiFile.metadata_sha256, File.id, File.sha256, File.md5, File.size, File.uploaded_at)
+_FILE_WHERE = (
+    PypiFile.project == bindparam("project"),
+    PypiFile.filename == bindparam("filename"),
+    select(FileLabel.file_id)
+    .join(Label, Label.id == FileLabel.label_id)
+    .where(FileLabel.file_id == File.id, Label.name == bindparam("label"))
+    .exists(),
+)
 _FILE_ROW = (
-    select(PypiFile.metadata_sha256, File.id, File.sha256, File.md5, File.size, File.uploaded_at, Package)
+    select(*_FILE_COLUMNS, Package)
     .join(File, File.id == PypiFile.file_id)
     .join(Package, Package.id == File.package_id)
-    .where(
-        PypiFile.owner_id == bindparam("owner_id"),
-        PypiFile.project == bindparam("project"),
-        PypiFile.filename == bindparam("filename"),
-        select(FileLabel.file_id)
-        .join(Label, Label.id == FileLabel.label_id)
-        .where(FileLabel.file_id == File.id, Label.name == bindparam("label"))
-        .exists(),
-    )
+    .where(PypiFile.owner_id == bindparam("owner_id"), *_FILE_WHERE)
 )
 """A file GET in one statement: the file, its package (for core.permissions) and whether it carries the label.
 Built once: building the expression per request cost more than running it (a third of a file GET's route)."""
+_PUBLIC_FILE_ROW = (
+    select(*_FILE_COLUMNS)
+    .join(File, File.id == PypiFile.file_id)
+    .join(Package, Package.id == File.package_id)
+    .where(PypiFile.owner_id == front.OWNER, Package.access == Access.PUBLIC, *_FILE_WHERE)
+)
+"""The same row for `front.Front`, by the owner's login, and only when anyone may read the package."""
 
 
 def _file(session: Session, identity: Identity, index: Index, project: str, filename: str) -> Blob:
@@ -309,9 +318,16 @@ def _file(session: Session, identity: Identity, index: Index, project: str, file
     row = session.execute(_FILE_ROW, {**params, "label": index.label}).first()  # also checks the label
     if row is None:
         raise NotFound(f"no file {name} in {index.owner.login}/{project}")
-    metadata_sha, file_id, sha256, md5, size, uploaded_at, pkg = row
+    *values, pkg = row
     permissions.require(identity, permissions.Permission.READ, pkg, via="pypi")
-    public = pkg.access == Access.PUBLIC
+    blob = _blob(tuple(values), name, want_metadata, public=pkg.access == Access.PUBLIC)
+    if blob is None:
+        raise NotFound(f"{name} has no separate metadata")
+    return blob
+
+
+def _blob(values: tuple[Any, ...], name: str, want_metadata: bool, *, public: bool) -> Blob | None:
+    metadata_sha, file_id, sha256, md5, size, uploaded_at = values
     if not want_metadata:
         return Blob(
             sha256,
@@ -323,13 +339,39 @@ def _file(session: Session, identity: Identity, index: Index, project: str, file
             count_download=file_id,
         )
     if not metadata_sha:
-        raise NotFound(f"{name} has no separate metadata")
+        return None
     return Blob(
         metadata_sha,
         etag=metadata_sha,
         public=public,
         media_type="text/plain; charset=utf-8",
         last_modified=uploaded_at,
+    )
+
+
+def public_file(path: str) -> front.PublicFile | None:
+    """`/pypi/OWNER[/label/LABEL]/files/PROJECT/FILE[.metadata]` as `front.Front` may answer it: the route's
+    row, read by the owner's login and only for a public package (`_file` and `channels.parse` read the same)."""
+    if not path.startswith("/pypi/"):
+        return None
+    parts = path[len("/pypi/") :].split("/")
+    login, rest, label = parts[0], parts[1:], "main"
+    if len(rest) >= 2 and rest[0] == "label":
+        label, rest = rest[1], rest[2:]
+    if len(rest) != 3 or rest[0] != "files" or not login:
+        return None
+    filename = rest[2]
+    want_metadata = filename.endswith(".metadata")
+    name = filename.removesuffix(".metadata") if want_metadata else filename
+    params = {
+        "login_key": login.lower(),
+        "project": simple.normalize(rest[1]),
+        "filename": name,
+        "label": label,
+    }
+    return front.PublicFile(
+        front.Facts(_PUBLIC_FILE_ROW, params),
+        lambda values: _blob(values, name, want_metadata, public=True),
     )
 
 
