@@ -246,8 +246,8 @@ def owner_page(
 
 
 def _not_reserved(owner: str) -> None:
-    """The URL pattern keeps the app's own first segments out; the formats' (conda, pypi, ...) are known only
-    once they have registered, so they are checked here: such a name is never an owner's page."""
+    """The URL pattern leaves out the reserved first segments known when the pages were first built; a format
+    registered after that (a test's) is caught here: such a name is never an owner's page."""
     if owner.lower() in auth.reserved_logins():
         raise NotFound(f"user or organization {owner!r} not found")
 
