@@ -138,8 +138,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             server.process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running in this thread while it is
+    open, and every later test on the same xdist worker that starts a loop of its own (asyncio.run, anyio.run)
+    would fail with "Already running asyncio in this thread". Closing it at the end of each module frees the
+    thread for the next module's tests."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)", pytrace=False)
     from playwright.sync_api import sync_playwright
