@@ -104,7 +104,7 @@ def serve(
             f"[bold]{password}[/bold] (shown once; change it with `packyard user passwd`)."
         )
     console.print(
-        "Log in with the anaconda client:\n"
+        f"Sign in to the website at {url}/login, or with the anaconda client:\n"
         f"  anaconda config --set url {url}/api\n"
         f"  ANACONDA_CLIENT_LEGACY_INTERACTIVE_LOGIN=1 anaconda org login --username {settings.admin_user}"
     )
