@@ -162,9 +162,11 @@ def test_upgrade_without_collisions_round_trips(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     url = Settings(data=data).sqlalchemy_url
-    migrate.upgrade(url, "0007")
+    # The account is made with today's model, then the schema goes back to 0007 (accounts keep their rows).
+    migrate.upgrade(url)
     db = Database(url)
     alice = create_user(db, "alice", "password-123")
+    command.downgrade(migrate.alembic_config(url), "0007")
     old = {"Foo_Bar": "foo_bar", "data.table": "data.table", "plain": "plain", "A-B.c__d": "a-b.c__d"}
     with db.write() as session:
         for name, key in old.items():

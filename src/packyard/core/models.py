@@ -86,6 +86,8 @@ class Account(Base):
     location: Mapped[str] = mapped_column(String(200), default="")
     url: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
+    notifications_seen_serial: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """The newest event serial this account has seen on its notifications page: newer ones count as unread."""
     created_at: Mapped[created]
 
 
@@ -102,7 +104,11 @@ def package_key(name: str) -> str:
 
 class Package(Base):
     __tablename__ = "packages"
-    __table_args__ = (UniqueConstraint("owner_id", "name_key"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name_key"),
+        # The owner page lists an owner's packages newest first, a page at a time (5,000 packages stay fast).
+        Index("ix_packages_owner_modified", "owner_id", "modified_at"),
+    )
 
     id: Mapped[intpk]
     owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -156,6 +162,8 @@ class File(Base):
     __table_args__ = (
         UniqueConstraint("release_id", "basename"),
         Index("ix_files_package_basename", "package_id", "basename"),
+        # Download totals per package (owner page, search, badges) read the counts without touching the rows.
+        Index("ix_files_package_ndownloads", "package_id", "ndownloads"),
     )
 
     id: Mapped[intpk]
@@ -261,6 +269,8 @@ class Event(Base):
         # "The last serial of this project / owner" is asked on every PyPI page and XML-RPC call.
         Index("ix_events_owner_serial", "owner", "serial"),
         Index("ix_events_owner_package_serial", "owner", func.lower(text("package")), "serial"),
+        # Notifications ("you were added to organization X") are events of a few kinds, read newest first.
+        Index("ix_events_kind_serial", "kind", "serial"),
     )
 
     serial: Mapped[int] = mapped_column(
