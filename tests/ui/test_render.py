@@ -92,7 +92,21 @@ def test_install_lines_for_a_private_package_carry_the_token_form() -> None:
 
 
 @pytest.mark.parametrize(
-    "segment", ["api", "API", "conda", "pypi", "cran", "static", "t", "login", "health", "RPC2"]
+    "segment",
+    [
+        "api",
+        "API",
+        "conda",
+        "pypi",
+        "cran",
+        "static",
+        "t",
+        "login",
+        "health",
+        "RPC2",
+        "dashboard",
+        "notifications",
+    ],
 )
 def test_reserved_first_segments_are_not_owners(segment: str) -> None:
     pattern = re.compile(f"^{LoginConvertor.regex}$")
