@@ -13,7 +13,7 @@ page. Pages go by serial (`before=`): an older page stays the same however much 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -85,125 +85,147 @@ def _pkg_href(owner: str, package: str) -> str:
     return f"/{quote(owner)}/{quote(package)}"
 
 
-def _package(event: Event, home: str | None, exists: bool) -> Part:
-    """The package's name, with its owner when the feed covers several namespaces, linked while it exists."""
-    assert event.package is not None
-    name = (
-        event.package
-        if home is not None and event.owner.lower() == home.lower()
-        else f"{event.owner}/{event.package}"
-    )
-    return Part(name, _pkg_href(event.owner, event.package) if exists else None)
+def _person(login: str | None) -> Part:
+    return Part(login, f"/{quote(login)}") if login else Part("someone")
 
 
-def _release(event: Event, home: str | None, exists: bool) -> list[Part]:
-    parts = [_package(event, home, exists)]
-    if event.version:
-        parts.append(Part(f" {event.version}"))
-    return parts
+@dataclass(frozen=True)
+class _Say:
+    """One event being put into words, with what the words depend on (see `sentence`)."""
+
+    event: Event
+    who: Part
+    home: str | None
+    exists: bool
+    count: int
+    one_version: bool
+
+    def data(self, key: str, default: str = "") -> str:
+        return str((self.event.data or {}).get(key, default))
+
+    def code(self, key: str) -> Part:
+        return Part(self.data(key), code=True)
+
+    def package(self, *, link: bool = True) -> Part:
+        """The package's name, with its owner unless it is the feed's own namespace; linked while it exists."""
+        e = self.event
+        assert e.package is not None
+        own = self.home is not None and e.owner.lower() == self.home.lower()
+        return Part(
+            e.package if own else f"{e.owner}/{e.package}",
+            _pkg_href(e.owner, e.package) if link and self.exists else None,
+        )
+
+    def release(self, *, link: bool = True) -> list[Part]:
+        """The package and its version (none when a folded run spans several versions)."""
+        version = self.event.version if self.count == 1 or self.one_version else None
+        return [self.package(link=link), *([Part(f" {version}")] if version else [])]
+
+    def files(self) -> list[Part]:
+        """ "demo 1.2 (demo-1.2.whl)" for one file, "3 files of demo 1.2" for a folded run."""
+        if self.count > 1:
+            return [Part(f"{self.count} files of "), *self.release()]
+        basename = self.event.basename
+        return [*self.release(), *([Part(" ("), Part(basename, code=True), Part(")")] if basename else [])]
+
+
+def _file_verb(verb: str) -> Callable[[_Say], list[Part]]:
+    return lambda s: [s.who, Part(f" {verb} "), *s.files()]
+
+
+def _yanked(s: _Say) -> list[Part]:
+    return _file_verb("yanked" if (s.event.data or {}).get("yanked") else "un-yanked")(s)
+
+
+def _label(verb: str, preposition: str) -> Callable[[_Say], list[Part]]:
+    def say(s: _Say) -> list[Part]:
+        head = [s.who, Part(f" {verb} label "), s.code("label")]
+        return [*head, Part(f" {preposition} "), *s.files()] if s.event.package else head
+
+    return say
+
+
+def _on_package(before: str, after: str = "", *, link: bool = True) -> Callable[[_Say], list[Part]]:
+    return lambda s: [s.who, Part(before), s.package(link=link), *([Part(after)] if after else [])]
+
+
+def _release_verb(verb: str, *, link: bool = True) -> Callable[[_Say], list[Part]]:
+    return lambda s: [s.who, Part(f" {verb} release "), *s.release(link=link)]
+
+
+def _collaborator(verb: str) -> Callable[[_Say], list[Part]]:
+    return lambda s: [
+        s.who,
+        Part(f" {verb} "),
+        _person(s.data("collaborator")),
+        Part(" as a collaborator on "),
+        s.package(),
+    ]
+
+
+def _member(verb: str, preposition: str) -> Callable[[_Say], list[Part]]:
+    return lambda s: [
+        s.who,
+        Part(f" {verb} "),
+        _person(s.data("member")),
+        Part(f" {preposition} group "),
+        s.code("group"),
+    ]
+
+
+SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
+    "file.added": _file_verb("uploaded"),
+    "file.removed": _file_verb("removed"),
+    "file.yanked": _yanked,
+    "label.added": _label("added", "to"),
+    "label.removed": _label("removed", "from"),
+    "label.locked": lambda s: [s.who, Part(" locked label "), s.code("label")],
+    "label.unlocked": lambda s: [s.who, Part(" unlocked label "), s.code("label")],
+    "package.created": _on_package(" created package "),
+    "package.updated": _on_package(" updated the details of "),
+    "package.removed": _on_package(" removed package ", link=False),
+    "package.transferred": lambda s: [s.who, Part(" transferred "), s.package(),
+                                      Part(f" from {s.data('old_owner', '?')} to {s.event.owner}")],
+    "access.changed": lambda s: [s.who, Part(" made "), s.package(),
+                                 Part(f" {ACCESS_WORDS.get(s.data('new'), s.data('new'))}")],
+    "release.created": _release_verb("created"),
+    "release.updated": _release_verb("updated"),
+    "release.removed": _release_verb("removed", link=False),
+    "collaborator.added": _collaborator("added"),
+    "collaborator.removed": _collaborator("removed"),
+    "group.created": lambda s: [s.who, Part(" created group "), s.code("group"), Part(f" ({s.data('perms', 'read')})")],
+    "group.removed": lambda s: [s.who, Part(" removed group "), s.code("group")],
+    "group.member_added": _member("added", "to"),
+    "group.member_removed": _member("removed", "from"),
+    "group.package_added": lambda s: [s.who, Part(" gave group "), s.code("group"), Part(" access to "), s.package()],
+    "group.package_removed": lambda s: [s.who, Part(" took "), s.package(), Part(" away from group "), s.code("group")],
+    "org.created": lambda s: [s.who, Part(" created the organization "), _person(s.event.owner)],
+}  # fmt: skip
+"""Event kind -> its sentence. A kind not here (a format's own) is said plainly, as the log names it."""
+
+
+def _plain(s: _Say) -> list[Part]:
+    words = s.event.kind.replace(".", " ").replace("_", " ")
+    return [s.who, Part(f" {words}"), *([Part(" "), *s.release()] if s.event.package else [])]
 
 
 def sentence(
-    event: Event, actor: str | None, *, home: str | None = None, exists: bool = True, count: int = 1
+    event: Event,
+    actor: str | None,
+    *,
+    home: str | None = None,
+    exists: bool = True,
+    count: int = 1,
+    one_version: bool = True,
 ) -> list[Part]:
     """What happened, as parts of one sentence ("alice uploaded demo 1.2 (demo-1.2.tar.bz2)").
 
     `home`: the namespace the feed belongs to (its packages are named without their owner); `exists`: whether
-    the package is still there to link to; `count`: how many alike events this sentence stands for.
+    the package is still there to link to; `count`: how many alike events this sentence stands for, and
+    `one_version`: whether they are all of `event.version` (else the sentence names no version).
     """
-    data: dict[str, Any] = event.data or {}
-    who = Part(actor or "someone", f"/{quote(actor)}" if actor else None)
-    files = f"{count} files of " if count > 1 else ""
-
-    def one_file(verb: str, link_word: str = "") -> list[Part]:
-        if count > 1:
-            return [who, Part(f" {verb} {count} files of "), *_release(event, home, exists)]
-        out = [who, Part(f" {verb} "), *_release(event, home, exists)]
-        if event.basename:
-            out += [Part(f" {link_word}(" if link_word else " ("), Part(event.basename, code=True), Part(")")]
-        return out
-
-    kind = event.kind
-    if kind == "file.added":
-        return one_file("uploaded")
-    if kind == "file.removed":
-        return one_file("removed")
-    if kind == "file.yanked":
-        return one_file("yanked" if data.get("yanked") else "un-yanked")
-    if kind in ("label.added", "label.removed"):
-        label = Part(str(data.get("label", "")), code=True)
-        if kind == "label.added":
-            head = [who, Part(" added label "), label, Part(" to ")]
-        else:
-            head = [who, Part(" removed label "), label, Part(" from ")]
-        if event.package is None:
-            return head[:-1]
-        if count > 1:
-            return [*head, Part(files), *_release(event, home, exists)]
-        tail = [Part(" ("), Part(event.basename, code=True), Part(")")] if event.basename else []
-        return [*head, *_release(event, home, exists), *tail]
-    if kind in ("label.locked", "label.unlocked"):
-        verb = "locked" if kind == "label.locked" else "unlocked"
-        return [who, Part(f" {verb} label "), Part(str(data.get("label", "")), code=True)]
-    if kind == "package.created":
-        return [who, Part(" created package "), _package(event, home, exists)]
-    if kind == "package.updated":
-        return [who, Part(" updated the details of "), _package(event, home, exists)]
-    if kind == "package.removed":
-        return [who, Part(" removed package "), _package(event, home, False)]
-    if kind == "package.transferred":
-        return [who, Part(" transferred "), _package(event, home, exists),
-                Part(f" from {data.get('old_owner', '?')} to {event.owner}")]  # fmt: skip
-    if kind == "access.changed":
-        new = str(data.get("new", ""))
-        return [who, Part(" made "), _package(event, home, exists), Part(f" {ACCESS_WORDS.get(new, new)}")]
-    if kind in ("release.created", "release.updated", "release.removed"):
-        verb = {"release.created": "created", "release.updated": "updated", "release.removed": "removed"}[
-            kind
-        ]
-        return [who, Part(f" {verb} release "), *_release(event, home, exists and kind != "release.removed")]
-    if kind in ("collaborator.added", "collaborator.removed"):
-        person = str(data.get("collaborator", ""))
-        person_part = Part(person, f"/{quote(person)}")
-        if kind == "collaborator.added":
-            return [
-                who,
-                Part(" added "),
-                person_part,
-                Part(" as a collaborator on "),
-                _package(event, home, exists),
-            ]
-        return [
-            who,
-            Part(" removed "),
-            person_part,
-            Part(" as a collaborator on "),
-            _package(event, home, exists),
-        ]
-    if kind in ("group.created", "group.removed"):
-        group = Part(str(data.get("group", "")), code=True)
-        if kind == "group.created":
-            return [who, Part(" created group "), group, Part(f" ({data.get('perms', 'read')})")]
-        return [who, Part(" removed group "), group]
-    if kind in ("group.member_added", "group.member_removed"):
-        member = str(data.get("member", ""))
-        member_part = Part(member, f"/{quote(member)}")
-        group = Part(str(data.get("group", "")), code=True)
-        if kind == "group.member_added":
-            return [who, Part(" added "), member_part, Part(" to group "), group]
-        return [who, Part(" removed "), member_part, Part(" from group "), group]
-    if kind in ("group.package_added", "group.package_removed"):
-        group = Part(str(data.get("group", "")), code=True)
-        if kind == "group.package_added":
-            return [who, Part(" gave group "), group, Part(" access to "), _package(event, home, exists)]
-        return [who, Part(" took "), _package(event, home, exists), Part(" away from group "), group]
-    if kind == "org.created":
-        return [who, Part(" created the organization "), Part(event.owner, f"/{quote(event.owner)}")]
-    # A kind a format added: say what the log says, plainly.
-    out = [who, Part(f" {kind.replace('.', ' ').replace('_', ' ')}")]
-    if event.package:
-        out += [Part(" "), *_release(event, home, exists)]
-    return out
+    say = _Say(event, _person(actor), home, exists, count, one_version)
+    return SENTENCES.get(event.kind, _plain)(say)
 
 
 def _fold_key(event: Event) -> tuple[Any, ...] | None:
@@ -215,7 +237,6 @@ def _fold_key(event: Event) -> tuple[Any, ...] | None:
             event.actor_id,
             event.owner.lower(),
             event.package,
-            event.version,
             data.get("label"),
         )
     return None
@@ -247,7 +268,8 @@ def actors_of(session: Session, events: Iterable[Event]) -> dict[int, str]:
     ids = {e.actor_id for e in events if e.actor_id is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(Account.id, Account.login).where(Account.id.in_(ids))).tuples().all())
+    rows = session.execute(select(Account.id, Account.login).where(Account.id.in_(ids)))
+    return {account_id: login for account_id, login in rows}
 
 
 def feed(
@@ -306,7 +328,10 @@ def _finish(
         owner = owners[event.owner.lower()]
         exists = event.package is not None and (owner.id, package_key(event.package)) in refs
         actor = actors.get(event.actor_id) if event.actor_id is not None else None
-        entry.parts = sentence(event, actor, home=home, exists=exists, count=entry.count)
+        one_version = len({e.version for e in entry.events}) == 1
+        entry.parts = sentence(
+            event, actor, home=home, exists=exists, count=entry.count, one_version=one_version
+        )
     return entries
 
 
@@ -333,7 +358,7 @@ def notification_sentence(event: Event, actor: str | None, *, member_of: Iterabl
     The organization links to its dashboard while the person belongs to it (`member_of`, logins), else to its
     page."""
     data: dict[str, Any] = event.data or {}
-    who = Part(actor or "someone", f"/{quote(actor)}" if actor else None)
+    who = _person(actor)
     belongs = event.owner.lower() in {m.lower() for m in member_of}
     org = Part(event.owner, f"/dashboard/{quote(event.owner)}" if belongs else f"/{quote(event.owner)}")
     group = Part(str(data.get("group", "")), code=True)
