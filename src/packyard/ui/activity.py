@@ -285,13 +285,12 @@ def feed(
     by_login = {o.login.lower(): o for o in owners if permissions.can_see_namespace_activity(identity, o)}
     if not by_login:
         return Feed([], None)
-    base = select(Event).where(Event.owner.in_({o.login for o in by_login.values()}))
+    logins = sorted({o.login for o in by_login.values()})
     entries: list[Entry] = []
     last_key: tuple[Any, ...] | None = None
     cursor, scanned, batch_size = before, 0, per_page * 5
     while scanned < SCAN_LIMIT:
-        query = base if cursor is None else base.where(Event.serial < cursor)
-        batch = list(session.scalars(query.order_by(Event.serial.desc()).limit(batch_size)))
+        batch = _newest(session, logins, cursor, batch_size)
         scanned += len(batch)
         refs = _refs(session, by_login, batch)
         for event in batch:
@@ -314,6 +313,21 @@ def feed(
             return Feed(_finish(session, entries, home, by_login), None)
         cursor = batch[-1].serial
     return Feed(_finish(session, entries, home, by_login), cursor)
+
+
+def _newest(session: Session, logins: Sequence[str], before: int | None, n: int) -> list[Event]:
+    """The `n` newest events of these owners older than `before`.
+
+    One query per owner, each walking the (owner, serial) index backwards and stopping after `n` rows, then
+    merged: the global newest `n` are among each owner's newest `n`. A single `owner IN (...) ORDER BY serial`
+    would make the database gather and sort every event of those owners first."""
+    found: list[Event] = []
+    for login in logins:
+        query = select(Event).where(Event.owner == login)
+        if before is not None:
+            query = query.where(Event.serial < before)
+        found += session.scalars(query.order_by(Event.serial.desc()).limit(n))
+    return sorted(found, key=lambda e: e.serial, reverse=True)[:n]
 
 
 def _finish(

@@ -71,7 +71,7 @@ def home(request: Request, ctx: PageContext, before: int | None) -> Response:
         packages = reads.of_owners(session, ident, {a.id for a in namespaces}, limit=PACKAGES_SHOWN)
         feed = activity.feed(session, ident, namespaces, home=me.login, before=before)
         notes: list[activity.Entry] = []
-        unread = 0
+        unread: int | None = None  # None: this credential may not read them (an organization's token)
         if permissions.can_see_notifications(ident, me):
             unread = notifications.unread_count(session, ident)
             if unread:
