@@ -22,8 +22,8 @@ from packyard.core import auth, formats, permissions, queries
 from packyard.core.errors import BadRequest, Conflict, NotFound, TooLarge, TooManyRequests, Unauthorized
 from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
+from packyard.ui import channel_reads, reads
 from packyard.ui import install_lines as install_help
-from packyard.ui import reads
 from packyard.ui.render import page
 from packyard.ui.security import (
     PageContext,
@@ -242,7 +242,8 @@ def owner_page(
     kind = kind if kind in formats.distribution_types() else ""
     with services(request).db.read() as session:
         found = reads.owner_page(session, ctx.identity, owner, kind=kind or None, page=page_number)
-    return page(request, ctx, "owner.html", view=found, kind=kind)
+        channel_labels = channel_reads.label_names(session, ctx.identity, found.owner)  # the channel menu
+    return page(request, ctx, "owner.html", view=found, kind=kind, channel_labels=channel_labels)
 
 
 def _not_reserved(owner: str) -> None:
@@ -267,6 +268,9 @@ def package_page(request: Request, owner: str, name: str) -> Response:
     with services(request).db.read() as session:
         pkg = _visible_package(session, ctx, owner, name)
         view = _package_view(request, pkg)
+        view["channel_labels"] = channel_reads.label_names(
+            session, ctx.identity, pkg.owner
+        )  # the channel menu
     return page(request, ctx, "package.html", **view)
 
 

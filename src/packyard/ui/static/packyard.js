@@ -28,3 +28,21 @@
     addCopyButtons();
   }
 })();
+
+// Channels and labels: the channel menu (form.channel-picker) opens the chosen channel as soon as it changes;
+// without this file its "Open" button does the same.
+(function () {
+  "use strict";
+  function autoSubmit() {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () {
+        if (select.form) select.form.requestSubmit ? select.form.requestSubmit() : select.form.submit();
+      });
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", autoSubmit);
+  } else {
+    autoSubmit();
+  }
+})();
