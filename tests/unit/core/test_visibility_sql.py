@@ -125,4 +125,3 @@ def test_a_stranger_never_sees_a_private_target(world: World, namespace: str) ->
         names = set(session.scalars(select(Package.name).where(permissions.can_see_clause(ident, via="web"))))
     assert f"pkg-public-{namespace}" in names and f"pkg-authenticated-{namespace}" in names
     assert f"pkg-private-{namespace}" not in names
-

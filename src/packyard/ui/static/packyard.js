@@ -28,3 +28,19 @@
     addCopyButtons();
   }
 })();
+
+// Owner page and search (ui/catalog.py): a changed filter applies at once (the Apply button stays for
+// keyboards and for browsers without this file); a filter change starts again at page 1.
+(function () {
+  "use strict";
+  function autoSubmit() {
+    document.querySelectorAll("form.filters select").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", autoSubmit);
+  } else {
+    autoSubmit();
+  }
+})();
