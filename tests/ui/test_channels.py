@@ -57,7 +57,7 @@ def carol(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caro
         create_package(client, token, "carol", "wheelie", summary="A wheel")
         assert upload(client, token, "carol", "wheelie", "3.0", wheel, wheel.name, "pypi").status_code == 200
         assert client.post("/api/channels/carol/stable/lock", headers=auth(token)).status_code == 201
-    yield Carol(site, token)
+    return Carol(site, token)
 
 
 def _rows(html: str) -> dict[str, list[str]]:
