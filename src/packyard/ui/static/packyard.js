@@ -46,6 +46,7 @@
   } else {
     autoSubmit();
   }
+})();
 
 // The account menu (<details>) opens without this; here it also closes on Escape and on a click elsewhere.
 (function () {
