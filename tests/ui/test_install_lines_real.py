@@ -39,6 +39,8 @@ pytestmark = [pytest.mark.clients]
 OWNER = "ivy-lab"  # a hyphen: uv's index variables must turn it into "_"
 PY_CONDA = {"joy": True, "hush": False}  # name -> public; each holds a noarch conda package and a wheel
 R_PACKAGES = {"joyR": True, "hushR": False}
+FILES = {"notes": True, "hushnotes": False}  # plain files: anaconda download and curl
+ENVS = {"labenv": True, "hushenv": False}  # environments: anaconda download, then conda env create --file
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
 """Never the test venv's own python: uv would install into it."""
 
@@ -79,6 +81,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                     files={"content": (source.name, source.read_bytes())},
                 )
                 assert response.status_code == 200, response.text
+            for name, public in {**FILES, **ENVS}.items():
+                create_package(client, token, OWNER, name, public=public, summary=f"{name} for the tests")
+                kind = "file" if name in FILES else "env"
+                path = tmp / name / ("data.csv" if kind == "file" else "environment.yml")
+                path.parent.mkdir()
+                path.write_bytes(file_bytes(name))
+                response = client.post(
+                    f"/api/repo/{OWNER}",
+                    headers={"X-Auth": token},
+                    data={"filetype": kind, "name": name, "version": "1"},
+                    files={"content": (path.name, path.read_bytes())},
+                )
+                assert response.status_code == 200, response.text
         yield Site(server)
     finally:
         server.process.terminate()
@@ -86,6 +101,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             server.process.wait(10)
         except subprocess.TimeoutExpired:
             server.process.kill()
+
+
+def file_bytes(name: str) -> bytes:
+    if name in ENVS:
+        return f"name: {name}\nchannels:\n  - conda-forge\ndependencies:\n  - python\n".encode()
+    return f"sample,{name}\n1,2\n".encode()
 
 
 # --- reading the page --------------------------------------------------------------------------------------------
@@ -343,3 +364,72 @@ def test_private_r_line_installs(
     finally:
         context.close()
     r_installs(with_token(shown.line("R"), token), "hushR", tmp_path)
+
+
+# --- files and environments: anaconda-client and curl ------------------------------------------------------------
+
+
+def anaconda_env(home: Path) -> dict[str, str]:
+    """anaconda-client with a config of its own (the page's `anaconda config --set url` line writes it)."""
+    env = Anaconda(home, "").env()
+    env["PATH"] = f"{clients_bin()}:/usr/bin:/bin"
+    return env
+
+
+def downloads(shown: Shown, name: str, tmp: Path, token: str | None = None) -> Path:
+    """Run every anaconda and curl line of the page in a new folder; each fetches the file as uploaded."""
+
+    def fill(line: str) -> str:
+        return line.replace("<TOKEN>", token) if token else line
+
+    expected = file_bytes(name)
+    out = tmp / "anaconda"
+    env = anaconda_env(tmp / "home")
+    for line in shown.lines["anaconda"]:
+        shell(fill(line), out, env)
+    saved = [path for path in out.iterdir() if path.read_bytes() == expected]
+    assert len(saved) == 1, sorted(p.name for p in out.iterdir())
+    for line in shown.lines.get("curl", []):
+        shell(fill(line), tmp / "curl", env)
+        assert [p.read_bytes() for p in (tmp / "curl").iterdir()] == [expected]
+    return saved[0]
+
+
+def read_as(site: Site, browser, path: str, login: str | None = None) -> Shown:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        if login:
+            sign_in(page, site, login)
+        return read_page(page, f"{site.url}{path}")
+    finally:
+        context.close()
+
+
+def test_public_file_lines_download(site: Site, browser, tmp_path: Path) -> None:
+    shown = read_as(site, browser, f"/{OWNER}/notes")
+    assert shown.lines.get("curl"), shown.lines
+    assert downloads(shown, "notes", tmp_path).name == "data.csv"
+
+
+def test_private_file_lines_download_with_the_token_in_place(
+    site: Site, browser, private_page: tuple[Shown, str], tmp_path: Path
+) -> None:
+    _, token = private_page
+    shown = read_as(site, browser, f"/{OWNER}/hushnotes", OWNER)
+    assert any(line.startswith("anaconda -t <TOKEN> download") for line in shown.lines["anaconda"])
+    assert all("/t/<TOKEN>/" in line for line in shown.lines["curl"])
+    downloads(shown, "hushnotes", tmp_path, token)
+
+
+@pytest.mark.parametrize("name", list(ENVS))
+def test_environment_lines_download_the_file_conda_env_create_is_given(
+    site: Site, browser, private_page: tuple[Shown, str], tmp_path: Path, name: str
+) -> None:
+    """conda itself is not on these machines: the test checks that the file `conda env create --file` names is
+    the environment, as `anaconda download` saved it."""
+    public = ENVS[name]
+    shown = read_as(site, browser, f"/{OWNER}/{name}", None if public else OWNER)
+    saved = downloads(shown, name, tmp_path, None if public else private_page[1])
+    words = shlex.split(shown.line("conda", "conda env create"))
+    assert words[:4] == ["conda", "env", "create", "--file"] and words[4] == saved.name

@@ -70,6 +70,13 @@ def _uv_add(base: str, root: str, owner: str, name: str, public: bool) -> str:
     )
 
 
+def _env_file(name: str, latest_files: list[tuple[str, str]]) -> str:
+    """`anaconda download` saves an environment under the name it was uploaded with (often environment.yml)."""
+    return next(
+        (basename for _, basename in latest_files if basename.endswith((".yml", ".yaml"))), f"{name}.yml"
+    )
+
+
 def instructions(
     base: str,
     owner: str,
@@ -115,7 +122,10 @@ def instructions(
         recipes.append(
             Recipe(
                 "conda environment",
-                [*_anaconda(base, owner, name, public), f"conda env create --file {name}.yml"],
+                [
+                    *_anaconda(base, owner, name, public),
+                    f"conda env create --file {_env_file(name, latest_files)}",
+                ],
             )
         )
     if "ipynb" in types:
