@@ -54,6 +54,10 @@ def test_private_uv_add_keeps_the_token_out_of_the_url_it_writes_into_pyproject(
         "UV_INDEX_ACME_LAB_X_USERNAME=__token__ UV_INDEX_ACME_LAB_X_PASSWORD=<TOKEN> "
         "uv add --index acme-lab.x=http://h/pypi/acme-lab.x/simple/ tools"
     )
+    (recipe,) = instructions(
+        "http://h", "lab", "t", ["pypi"], public=False, labels=[], latest_files=[]
+    ).recipes
+    assert "UV_INDEX_" in recipe.note  # the page says why
     pip = lines_of(["pypi"], public=False)["pip"]
     assert pip == ["pip install --index-url http://h/t/<TOKEN>/pypi/lab/simple/ tools"]  # pip: in the URL
 

@@ -70,6 +70,12 @@ def _uv_add(base: str, root: str, owner: str, name: str, public: bool) -> str:
     )
 
 
+_UV_CREDENTIALS_NOTE = (
+    " uv add records the index URL in pyproject.toml and uv.lock: it takes the token from the UV_INDEX_..."
+    " variables instead (export them once), so the token is never committed."
+)
+
+
 def _env_file(name: str, latest_files: list[tuple[str, str]]) -> str:
     """`anaconda download` saves an environment under the name it was uploaded with (often environment.yml)."""
     return next(
@@ -112,7 +118,7 @@ def instructions(
                     _uv_add(base, root, owner, name, public),
                 ],
                 "--index-url makes this server the only index; use --extra-index-url to add it to PyPI "
-                "(then a same-named project on PyPI may win).",
+                "(then a same-named project on PyPI may win)." + ("" if public else _UV_CREDENTIALS_NOTE),
             )
         )
     if "r" in types:
