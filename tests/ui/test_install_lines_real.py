@@ -71,6 +71,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 ):
                     committed = upload(client, token, OWNER, name, "1.0", path, basename, kind, create=False)
                     assert committed.status_code == 200, committed.text
+                beta = build_conda(  # only under the dev label: the page's label line must reach it
+                    folder,
+                    name=name,
+                    version="2.0b1",
+                    noarch="generic",
+                    files={f"share/{name}/hello.txt": b"beta\n"},
+                )
+                committed = upload(
+                    client, token, OWNER, name, "2.0b1", beta, f"noarch/{beta.name}", "conda", ["dev"], False
+                )
+                assert committed.status_code == 200, committed.text
             for name, public in R_PACKAGES.items():
                 create_package(client, token, OWNER, name, public=public, summary=f"{name} for the tests")
                 source = build_r_source(tmp, name=name, version="1.0")
@@ -245,7 +256,7 @@ def uv_add_installs(line: str, name: str, tmp: Path) -> Path:
     return project
 
 
-def conda_installs(line: str, name: str, tmp: Path) -> str:
+def conda_installs(line: str, name: str, tmp: Path, version: str = "1.0", content: str = "hi\n") -> str:
     """The channel is taken from the shown `conda install --channel URL NAME` line; py-rattler solves and installs
     from it. Its own thread: the browser's loop is running in this one."""
     words = shlex.split(line)
@@ -269,8 +280,8 @@ def conda_installs(line: str, name: str, tmp: Path) -> str:
 
     with ThreadPoolExecutor(1) as pool:
         installed = pool.submit(asyncio.run, solve_and_install()).result(timeout=300)
-    assert installed == [f"{name}=1.0"]
-    assert (prefix / "share" / name / "hello.txt").read_text() == "hi\n"
+    assert installed == [f"{name}={version}"]
+    assert (prefix / "share" / name / "hello.txt").read_text() == content
     return channel
 
 
@@ -300,6 +311,15 @@ def test_public_uv_lines_install(public_page: Shown, tmp_path: Path) -> None:
 def test_public_conda_channel_installs_with_rattler(public_page: Shown, site: Site, tmp_path: Path) -> None:
     channel = conda_installs(public_page.line("conda"), "joy", tmp_path)
     assert channel.startswith(site.url) and "<TOKEN>" not in channel
+
+
+def test_public_label_channel_installs_the_labelled_version(public_page: Shown, tmp_path: Path) -> None:
+    words = shlex.split(public_page.line("conda", "conda install --channel"))
+    main = words[words.index("--channel") + 1]
+    labelled = [line for line in public_page.lines["conda"] if "/label/dev " in line]
+    assert len(labelled) == 1, public_page.lines["conda"]
+    channel = conda_installs(labelled[0], "joy", tmp_path / "dev", "2.0b1", "beta\n")
+    assert channel == f"{main}/label/dev"  # the main channel's URL, one label down
 
 
 def test_public_r_line_installs(site: Site, browser, tmp_path: Path) -> None:
@@ -350,6 +370,9 @@ def test_private_conda_channel_installs_with_rattler(
     assert "/t/<TOKEN>/" in line
     channel = conda_installs(with_token(line, token), "hush", tmp_path)
     assert channel.startswith(f"{site.url}/t/{token}/")
+    labelled = [line for line in shown.lines["conda"] if "/label/dev " in line]
+    assert len(labelled) == 1 and "/t/<TOKEN>/" in labelled[0], shown.lines["conda"]
+    conda_installs(with_token(labelled[0], token), "hush", tmp_path / "dev", "2.0b1", "beta\n")
 
 
 def test_private_r_line_installs(
