@@ -1,13 +1,14 @@
 """The install lines of a package page, read in Chromium and run with the real clients: they install.
 
-Each test opens the page, takes the line for its client by its `data-install` attribute, and runs the text as a
-user pasting it into a shell would (`bash -c LINE`, the real pip, uv and anaconda of the clients' venv first on
-PATH; R code with `Rscript -e`); only where the package lands comes from the environment (`PIP_TARGET`, an
-activated venv, `R_LIBS_USER`). conda is driven by py-rattler, with the channel URL the page shows. For a private
-package the owner signs in, mints a token with the command the page gives, and puts it where `<TOKEN>` stands.
+Each test opens the page, takes the lines for its client by their `data-install` attribute, and runs the text as
+a user pasting it into a shell would (`bash -c LINE`, with the real pip, uv and anaconda-client of the clients'
+venv first on PATH, and curl; R code with `Rscript -e`). Only where things land comes from the environment
+(`PIP_TARGET`, an activated venv, a new uv project, `R_LIBS_USER`, the current folder). conda is driven by
+py-rattler, with the channel URL the page shows (main and label channels). For a private package the owner signs
+in, mints a token with the command the page gives, and puts it where `<TOKEN>` stands.
 
-The module runs its own server: the packages it needs (public and private; conda, wheel and R source) must not
-change the shared world the other page tests count on.
+The module runs its own server: the packages it needs (public and private; conda, wheel, R source, plain file,
+environment) must not change the shared world the other page tests count on.
 """
 
 from __future__ import annotations
@@ -148,6 +149,17 @@ def read_page(page, url: str) -> Shown:
     return Shown(lines, minting[0] if minting else None)
 
 
+def read_as(site: Site, browser, path: str, login: str | None = None) -> Shown:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        if login:
+            sign_in(page, site, login)
+        return read_page(page, f"{site.url}{path}")
+    finally:
+        context.close()
+
+
 def with_token(line: str, token: str) -> str:
     assert "<TOKEN>" in line, f"a private package's line without the token placeholder: {line}"
     return line.replace("<TOKEN>", token)
@@ -155,23 +167,13 @@ def with_token(line: str, token: str) -> str:
 
 @pytest.fixture(scope="module")
 def public_page(site: Site, browser) -> Shown:
-    context = browser.new_context()
-    try:
-        return read_page(context.new_page(), f"{site.url}/{OWNER}/joy")
-    finally:
-        context.close()
+    return read_as(site, browser, f"/{OWNER}/joy")
 
 
 @pytest.fixture(scope="module")
 def private_page(site: Site, browser, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shown, str]:
     """The private package's page as its signed-in owner, and a token minted as the page says."""
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        sign_in(page, site, OWNER)
-        shown = read_page(page, f"{site.url}/{OWNER}/hush")
-    finally:
-        context.close()
+    shown = read_as(site, browser, f"/{OWNER}/hush", OWNER)
     assert shown.token_command, "the page of a private package says how to get a token"
     words = shlex.split(shown.token_command)
     assert words[:3] == ["anaconda", "auth", "--create"], words
@@ -323,11 +325,7 @@ def test_public_label_channel_installs_the_labelled_version(public_page: Shown, 
 
 
 def test_public_r_line_installs(site: Site, browser, tmp_path: Path) -> None:
-    context = browser.new_context()
-    try:
-        shown = read_page(context.new_page(), f"{site.url}/{OWNER}/joyR")
-    finally:
-        context.close()
+    shown = read_as(site, browser, f"/{OWNER}/joyR")
     r_installs(shown.line("R"), "joyR", tmp_path)
 
 
@@ -379,13 +377,7 @@ def test_private_r_line_installs(
     site: Site, browser, private_page: tuple[Shown, str], tmp_path: Path
 ) -> None:
     _, token = private_page
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        sign_in(page, site, OWNER)
-        shown = read_page(page, f"{site.url}/{OWNER}/hushR")
-    finally:
-        context.close()
+    shown = read_as(site, browser, f"/{OWNER}/hushR", OWNER)
     r_installs(with_token(shown.line("R"), token), "hushR", tmp_path)
 
 
@@ -416,17 +408,6 @@ def downloads(shown: Shown, name: str, tmp: Path, token: str | None = None) -> P
         shell(fill(line), tmp / "curl", env)
         assert [p.read_bytes() for p in (tmp / "curl").iterdir()] == [expected]
     return saved[0]
-
-
-def read_as(site: Site, browser, path: str, login: str | None = None) -> Shown:
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        if login:
-            sign_in(page, site, login)
-        return read_page(page, f"{site.url}{path}")
-    finally:
-        context.close()
 
 
 def test_public_file_lines_download(site: Site, browser, tmp_path: Path) -> None:
