@@ -154,3 +154,30 @@ def test_the_skip_link_and_the_search_box_work_from_the_keyboard(site: Site, pag
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.url}/search?q=demo")
     assert page.locator("main a[href='/alice/demo']").count() >= 1
+
+
+SEEN_BEFORE = """(el, n) => { const seen = "stop" in el.dataset; el.dataset.stop = n; return seen; }"""
+"""Marks each stop (several are alike: the Copy buttons), so focus coming round again ends the walk."""
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/alice", "/alice/demo", "/search?q=demo", "/login", "/alice/nothing-here"]
+)
+def test_every_focus_stop_of_a_page_shows_the_focus_indicator(site: Site, page, path: str) -> None:
+    """Tab through the whole page (until focus leaves it or comes round again): each stop is visibly focused.
+    On a package page that includes the Copy buttons the script adds to the install lines."""
+    page.goto(f"{site.url}{path}")
+    page.locator("body").focus()
+    stops: list[str] = []
+    for number in range(80):
+        page.keyboard.press("Tab")
+        focused = page.locator(":focus")
+        if focused.count() == 0 or focused.evaluate(SEEN_BEFORE, number):
+            break
+        name = focused.evaluate(DESCRIBE)
+        stops.append(name)
+        style = focused.evaluate(FOCUS_STYLE)
+        assert style["focusVisible"] and (style["outline"] or style["shadow"]), f"{path}: {name} {style}"
+    assert stops[:3] == ["a #main", "a /", "#site-q"], stops
+    if path == "/alice/demo":
+        assert stops.count("button Copy") == page.locator(".install div.cmd").count(), stops
