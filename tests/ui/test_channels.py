@@ -8,7 +8,6 @@ its only file labelled `hushlabel`, a label nobody else may learn of).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,7 @@ class Carol:
 
 
 @pytest.fixture(scope="module")
-def carol(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Carol]:
+def carol(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Carol:
     tmp = tmp_path_factory.mktemp("channels")
     site.server.create_user("carol", PASSWORD)
     with site.client() as client:
@@ -57,7 +56,7 @@ def carol(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Caro
         create_package(client, token, "carol", "wheelie", summary="A wheel")
         assert upload(client, token, "carol", "wheelie", "3.0", wheel, wheel.name, "pypi").status_code == 200
         assert client.post("/api/channels/carol/stable/lock", headers=auth(token)).status_code == 201
-    yield Carol(site, token)
+    return Carol(site, token)
 
 
 def _rows(html: str) -> dict[str, list[str]]:
