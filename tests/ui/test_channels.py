@@ -2,7 +2,8 @@
 
 quinn's namespace (built here, beside the shared world): `tool` (public; 1.0 in main and the locked `stable`,
 2.0 in `dev`), `wheelie` (public, a wheel in main), `noarch` (public, named like a subdir) and `hidden` (private,
-its only file labelled `hushlabel`, a label nobody else may learn of).
+its only file labelled `hushlabel`, a label nobody else may learn of). quinn's organization `qlab` has a private
+`labonly` labelled `internal`, which its group `team` (read; `qmate` is a member) lists.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Quinn:
 def quinn(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Quinn:
     tmp = tmp_path_factory.mktemp("channels")
     site.server.create_user("quinn", PASSWORD)
+    site.server.create_user("qmate", PASSWORD)  # not bob: the shared world's users keep their memberships
     with site.client() as client:
         token = api_token(client, "quinn")
 
@@ -48,6 +50,20 @@ def quinn(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Quinn:
             )
             assert committed.status_code == 200, committed.text
 
+        owner = auth(token)
+        assert client.post("/api/orgs/qlab", headers=owner, json={"name": "Q Lab"}).status_code == 201
+        folder = tmp / "labonly"
+        folder.mkdir()
+        conda = build_conda(folder, name="labonly", version="1.0", subdir="noarch", fmt="conda")
+        create_package(client, token, "qlab", "labonly", public=False, summary="For the team only")
+        basename = f"noarch/{conda.name}"
+        committed = upload(
+            client, token, "qlab", "labonly", "1.0", conda, basename, "conda", labels=["internal"]
+        )
+        assert committed.status_code == 200, committed.text
+        assert client.post("/api/group/qlab/team", headers=owner, json={"perms": "read"}).status_code == 204
+        assert client.put("/api/group/qlab/team/members/qmate", headers=owner).status_code == 204
+        assert client.put("/api/group/qlab/team/packages/labonly", headers=owner).status_code == 204
         put("tool", "1.0", ["main", "stable"])
         put("tool", "2.0", ["dev"])
         put("noarch", "1.0", ["main"])
@@ -196,6 +212,22 @@ def test_the_menu_only_goes_to_label_urls(quinn: Quinn) -> None:
             stays = client.get("/quinn/labels", params={"label": odd}, headers=HTML)
             assert stays.status_code == 200 and "location" not in stays.headers, odd
         assert client.get("/nobody-at-all/labels", headers=HTML).status_code == 404
+
+
+def test_an_organization_member_sees_the_labels_of_what_the_group_lets_them_read(quinn: Quinn) -> None:
+    with quinn.site.client() as anonymous:
+        assert "internal" not in anonymous.get("/qlab/labels", headers=HTML).text
+        assert anonymous.get("/qlab/label/internal", headers=HTML).status_code == 404
+    with quinn.site.client() as alice:  # signed in, not a member
+        assert http_sign_in(alice, "alice").status_code == 303
+        assert alice.get("/qlab/label/internal", headers=HTML).status_code == 404
+    with quinn.site.client() as member:  # of the group that lists labonly
+        assert http_sign_in(member, "qmate").status_code == 303
+        rows = _rows(member.get("/qlab/labels", headers=HTML).text)
+        assert rows["internal"] == ["1", "1", "Open"]
+        page = member.get("/qlab/label/internal", headers=HTML)
+        assert page.status_code == 200 and "/qlab/labonly" in page.text and "badge-private" in page.text
+        assert "internal" in _menu(member.get("/qlab", headers=HTML).text)
 
 
 CHANNEL_PAGES = {"labels": "/quinn/labels", "channel": "/quinn/label/main", "channel-dev": "/quinn/label/dev"}
