@@ -178,6 +178,9 @@ def test_the_package_page_names_the_channel_at_the_root_and_has_the_menu(quinn: 
     assert f"conda install --channel {quinn.url}/quinn/label/dev tool" in commands
     options = page.locator("#channel-label option").evaluate_all("els => els.map(e => e.value)")
     assert options == ["main", "dev", "stable"]
+    page.click("dl.pairs a.tag.label:text-is('dev')")  # the latest version per label links to its channel
+    page.wait_for_load_state()
+    assert page.url == f"{quinn.url}/quinn/label/dev"
 
 
 def test_the_channel_menu_opens_a_channel_with_javascript(quinn: Quinn, page) -> None:
