@@ -29,12 +29,13 @@
   }
 })();
 
-// Channels and labels: the channel menu (form.channel-picker) opens the chosen channel as soon as it changes;
-// without this file its "Open" button does the same.
+// Menus that apply at once: the owner page's and search's filters (ui/catalog.py; a filter change starts again at
+// page 1) and the channel menu (form.channel-picker). Their Apply/Open buttons stay, for keyboards and for
+// browsers without this file.
 (function () {
   "use strict";
   function autoSubmit() {
-    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    document.querySelectorAll("form.filters select, select[data-autosubmit]").forEach(function (select) {
       select.addEventListener("change", function () {
         if (select.form) select.form.requestSubmit ? select.form.requestSubmit() : select.form.submit();
       });
