@@ -1,8 +1,9 @@
 """Channels and labels in Chromium: `/OWNER/labels`, `/OWNER/label/L`, the channel menu, privacy, accessibility.
 
-quinn's namespace (built here, beside the shared world): `tool` (public; 1.0 in main and the locked `stable`,
-2.0 in `dev`), `wheelie` (public, a wheel in main), `noarch` (public, named like a subdir) and `hidden` (private,
-its only file labelled `hushlabel`, a label nobody else may learn of). quinn's organization `qlab` has a private
+quinn's namespace (built here, beside the shared world): `tool` (public; 1.0 in main and the locked `stable`, 2.0
+in `beta`), `wheelie` (public, a wheel in main), `noarch` (public, named like a subdir) and `hidden` (private, its
+only file labelled `hushlabel`, a label nobody else may learn of). No label here is called `dev`: test_owner_search
+expects no public file of the shared server to carry one. quinn's organization `qlab` has a private
 `labonly` labelled `internal`, which its group `team` (read; `qmate` is a member) lists.
 """
 
@@ -65,7 +66,7 @@ def quinn(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Quinn:
         assert client.put("/api/group/qlab/team/members/qmate", headers=owner).status_code == 204
         assert client.put("/api/group/qlab/team/packages/labonly", headers=owner).status_code == 204
         put("tool", "1.0", ["main", "stable"])
-        put("tool", "2.0", ["dev"])
+        put("tool", "2.0", ["beta"])
         put("noarch", "1.0", ["main"])
         put("hidden", "0.1", ["hushlabel"], public=False)
         wheel = build_wheel(tmp, name="wheelie", version="3.0")
@@ -99,18 +100,18 @@ def test_the_labels_page_counts_only_what_the_caller_may_see(quinn: Quinn) -> No
         page = anonymous.get("/quinn/labels", headers=HTML)
         assert page.status_code == 200
         rows = _rows(page.text)
-        assert list(rows) == ["main", "dev", "stable"]  # main first; hushlabel holds only a private file
-        assert rows["main"] == ["3", "3", "Open"] and rows["dev"] == ["1", "1", "Open"]
+        assert list(rows) == ["main", "beta", "stable"]  # main first; hushlabel holds only a private file
+        assert rows["main"] == ["3", "3", "Open"] and rows["beta"] == ["1", "1", "Open"]
         assert rows["stable"] == ["1", "1", "Locked"]
         assert "hushlabel" not in page.text and "hidden by quinn" not in page.text
-        assert _menu(page.text) == ["main", "dev", "stable"]
+        assert _menu(page.text) == ["main", "beta", "stable"]
     with quinn.site.client() as bob:
         assert http_sign_in(bob, "bob").status_code == 303
         assert "hushlabel" not in bob.get("/quinn/labels", headers=HTML).text
     with quinn.site.client() as owner:
         assert http_sign_in(owner, "quinn").status_code == 303
         rows = _rows(owner.get("/quinn/labels", headers=HTML).text)
-        assert list(rows) == ["main", "dev", "hushlabel", "stable"] and rows["hushlabel"] == [
+        assert list(rows) == ["main", "beta", "hushlabel", "stable"] and rows["hushlabel"] == [
             "1",
             "1",
             "Open",
@@ -145,13 +146,13 @@ def test_a_hidden_label_is_the_same_404_as_a_missing_one(quinn: Quinn) -> None:
 
 
 def test_the_channel_page_lists_its_packages_and_how_to_use_it(quinn: Quinn, page) -> None:
-    page.goto(f"{quinn.url}/quinn/label/dev")
-    assert page.locator("h1").inner_text() == "quinn/label/dev"
+    page.goto(f"{quinn.url}/quinn/label/beta")
+    assert page.locator("h1").inner_text() == "quinn/label/beta"
     names = page.locator(".pkgs .pkg-name").all_inner_texts()
     assert names == ["tool"]
     assert page.locator(".pkgs .version").inner_text() == "2.0"  # the version in this label, not main's 1.0
     commands = page.locator(".install code").all_inner_texts()
-    assert f"conda install --channel {quinn.url}/quinn/label/dev <PACKAGE>" in commands
+    assert f"conda install --channel {quinn.url}/quinn/label/beta <PACKAGE>" in commands
     assert not any("<TOKEN>" in line for line in commands)  # everything here is public
     page.goto(f"{quinn.url}/quinn/label/main")
     assert page.locator(".pkgs .pkg-name").all_inner_texts() == ["noarch", "tool", "wheelie"]
@@ -175,20 +176,20 @@ def test_the_package_page_names_the_channel_at_the_root_and_has_the_menu(quinn: 
     page.goto(f"{quinn.url}/quinn/tool")
     commands = page.locator(".install code").all_inner_texts()
     assert f"conda install --channel {quinn.url}/quinn tool" in commands
-    assert f"conda install --channel {quinn.url}/quinn/label/dev tool" in commands
+    assert f"conda install --channel {quinn.url}/quinn/label/beta tool" in commands
     options = page.locator("#channel-label option").evaluate_all("els => els.map(e => e.value)")
-    assert options == ["main", "dev", "stable"]
-    page.click("dl.pairs a.tag.label:text-is('dev')")  # the latest version per label links to its channel
+    assert options == ["main", "beta", "stable"]
+    page.click("dl.pairs a.tag.label:text-is('beta')")  # the latest version per label links to its channel
     page.wait_for_load_state()
-    assert page.url == f"{quinn.url}/quinn/label/dev"
+    assert page.url == f"{quinn.url}/quinn/label/beta"
 
 
 def test_the_channel_menu_opens_a_channel_with_javascript(quinn: Quinn, page) -> None:
     page.goto(f"{quinn.url}/quinn")
     with page.expect_navigation():
-        page.select_option("#channel-label", "dev")  # packyard.js submits on change
-    assert page.url == f"{quinn.url}/quinn/label/dev"
-    assert page.locator("#channel-label").input_value() == "dev"
+        page.select_option("#channel-label", "beta")  # packyard.js submits on change
+    assert page.url == f"{quinn.url}/quinn/label/beta"
+    assert page.locator("#channel-label").input_value() == "beta"
 
 
 def test_the_channel_menu_works_without_javascript(quinn: Quinn, browser) -> None:
@@ -209,8 +210,8 @@ def test_the_channel_menu_works_without_javascript(quinn: Quinn, browser) -> Non
 
 def test_the_menu_only_goes_to_label_urls(quinn: Quinn) -> None:
     with quinn.site.client() as client:
-        went = client.get("/quinn/labels?label=dev", headers=HTML)
-        assert went.status_code == 303 and went.headers["location"] == "/quinn/label/dev"
+        went = client.get("/quinn/labels?label=beta", headers=HTML)
+        assert went.status_code == 303 and went.headers["location"] == "/quinn/label/beta"
         for odd in ("//evil.example", "../x", "a b", "https://evil.example"):
             stays = client.get("/quinn/labels", params={"label": odd}, headers=HTML)
             assert stays.status_code == 200 and "location" not in stays.headers, odd
@@ -233,7 +234,11 @@ def test_an_organization_member_sees_the_labels_of_what_the_group_lets_them_read
         assert "internal" in _menu(member.get("/qlab", headers=HTML).text)
 
 
-CHANNEL_PAGES = {"labels": "/quinn/labels", "channel": "/quinn/label/main", "channel-dev": "/quinn/label/dev"}
+CHANNEL_PAGES = {
+    "labels": "/quinn/labels",
+    "channel": "/quinn/label/main",
+    "channel-beta": "/quinn/label/beta",
+}
 
 
 @pytest.mark.parametrize("name", list(CHANNEL_PAGES))
