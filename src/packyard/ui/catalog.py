@@ -46,6 +46,7 @@ from packyard.core.models import (
     Package,
     package_key,
 )
+from packyard.ui import channel_reads
 from packyard.ui.render import page
 from packyard.ui.security import page_context
 from packyard.web.deps import services
@@ -494,7 +495,16 @@ def owner_page(request: Request, login: str) -> Response:
         owner = queries.owner(session, login)
         about = profile(session, ctx.identity, owner)
         listing = owner_listing(session, ctx.identity, owner, filters)
-    return page(request, ctx, "owner.html", about=about, listing=listing, action=f"/{owner.login}")
+        channel_labels = channel_reads.label_names(session, ctx.identity, owner)  # the channel menu
+    return page(
+        request,
+        ctx,
+        "owner.html",
+        about=about,
+        listing=listing,
+        action=f"/{owner.login}",
+        channel_labels=channel_labels,
+    )
 
 
 # --- search ----------------------------------------------------------------------------------------------------
