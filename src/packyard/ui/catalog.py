@@ -342,7 +342,7 @@ def _listing(
     event; the rows themselves are read on every request."""
     serial = latest_serial(session)
     minute = int(time.time() // 60) if filters.sort == "downloads" else 0
-    key = (scope, filters, visibility, serial, minute)
+    key = (_database(session), scope, filters, visibility, serial, minute)
     found = _slices_memo.get(key, lambda: _slice(session, where, order, filters))
     listed = facets(session, visibility, scope, serial)
     return Listing(
@@ -385,6 +385,13 @@ _facets_memo = _Memo(512)
 _slices_memo = _Memo(2048)
 
 
+def _database(session: Session) -> str:
+    """Which database a cached value came from: one process may open several (the tests do), and ids and serials
+    repeat from one to the next."""
+    bind = session.get_bind()
+    return str(bind.engine.url)
+
+
 def latest_serial(session: Session) -> int:
     """The newest event: every upload, removal, access or label change and transfer writes one."""
     return session.scalar(select(func.max(Event.serial))) or 0
@@ -395,7 +402,8 @@ def facets(session: Session, visibility: permissions.Visibility, scope: Hashable
     their files have: cached under (owner, what the caller may see, latest serial)."""
     owner_id = scope if isinstance(scope, int) else None
     return _facets_memo.get(
-        (scope, visibility, serial), lambda: _compute_facets(session, visibility.clause(), owner_id)
+        (_database(session), scope, visibility, serial),
+        lambda: _compute_facets(session, visibility.clause(), owner_id),
     )
 
 
