@@ -190,6 +190,13 @@ def _first_segment_postgresql(element: first_segment, compiler: SQLCompiler, **k
     return f"split_part({compiler.process(next(iter(element.clauses)), **kw)}, '/', 1)"
 
 
+def _has_type(kind: str) -> ColumnElement[bool]:
+    """Does the package hold files of this type? package_types is a JSON list of registry names (letters and
+    digits, never escaped), so the quoted name occurs in its text exactly when it is an element: one portable
+    test on the row itself."""
+    return cast(Package.package_types, String).like(f'%"{kind}"%')
+
+
 def _conditions(
     visibility: permissions.Visibility, filters: Filters, owner_id: int | None, owner_login: str | None = None
 ) -> list[ColumnElement[bool]]:
@@ -200,9 +207,7 @@ def _conditions(
     elif owner_login:
         where.append(Account.login_key == owner_login.lower())
     if filters.type:
-        # package_types is a JSON list of registry names (letters and digits only, never escaped), so the quoted
-        # name occurs in its text exactly when it is an element: one portable test on the row itself.
-        where.append(cast(Package.package_types, String).like(f'%"{filters.type}"%'))
+        where.append(_has_type(filters.type))
     if filters.access:
         where.append(Package.access == filters.access)
     if filters.platform:
@@ -412,10 +417,13 @@ def _compute_facets(session: Session, visible: ColumnElement[bool], owner_id: in
     accesses = dict(
         session.execute(select(Package.access, func.count()).where(*where).group_by(Package.access)).all()
     )
-    types: dict[str, int] = {}
-    for (kinds,) in session.execute(select(Package.package_types).where(*where)):
-        for kind in kinds or ():
-            types[kind] = types.get(kind, 0) + 1
+    # One scan counting every type at once, with the type filter's own test (decoding 5,000 JSON lists in
+    # Python instead costs ~30 ms).
+    known = formats.distribution_types()
+    counted = session.execute(
+        select(*(func.count().filter(_has_type(kind)) for kind in known)).select_from(Package).where(*where)
+    ).one()
+    types = {kind: int(n) for kind, n in zip(known, counted, strict=True) if n}
     segment = first_segment(File.basename)
     platforms = session.scalars(
         select(segment)
