@@ -2,10 +2,11 @@
 
 An owner may hold thousands of packages, so nothing here loads them to ask `permissions.can_see` of each: "the
 packages this caller may see" is `permissions.can_see_clause`, the same decision as a SQL condition, and the
-filters (type, access, platform, label), the ordering and LIMIT/OFFSET are added to it. What a page shows beside
-the listing (how many packages of each type and access, which platforms and labels the filters offer) reads more
-rows; it is computed once per worker for a given owner, `permissions.Visibility` and latest event serial and
-reused until something changes (every change that could move it writes an event).
+filters (type, access, platform, label), the ordering and LIMIT/OFFSET are added to it. Counting the matches,
+ordering them and the filter choices (how many packages of each type and access, which platforms and labels) still
+read every package of the owner (or of the site), so they are computed once per worker for a given owner, filters,
+`permissions.Visibility` and latest event serial, and reused until something changes (every change that could
+move them writes an event); only the 30 rows shown are read on every request.
 
 The filters are a GET form: every link and the form work without JavaScript; packyard.js only submits the form
 when a select changes.
@@ -96,7 +97,7 @@ class Filters:
             platform=platform if _PLATFORM.fullmatch(platform) else "",
             label=params.get("label", "").strip()[:100],
             sort=sort if sort in sorts else next(iter(sorts)),
-            page=min(int(raw_page), MAX_PAGE) if raw_page.isdigit() and int(raw_page) > 0 else 1,
+            page=max(1, min(int(raw_page), MAX_PAGE)) if raw_page.isdigit() and len(raw_page) <= 6 else 1,
             default_sort=next(iter(sorts)),
         )
 

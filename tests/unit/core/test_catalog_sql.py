@@ -104,3 +104,22 @@ def test_filters_sorts_search_and_choices_agree_on_both_backends(
     assert _names(search("anonymous", q="ann/", sort="name")) == ["lin", "noa", "wheely"]
     assert _names(search("anonymous", type="conda", platform="noarch")) == ["noa"]
     assert search("bob", q="hidden").total == 0
+
+
+def test_the_filters_keep_what_they_know_and_drop_the_rest() -> None:
+    import packyard.formats  # noqa: F401 - registers the package types the type filter accepts
+
+    parse = catalog.Filters.parse
+    assert parse({"type": "notebook", "sort": "bogus"}, search=True) == catalog.Filters(
+        type="ipynb", sort="relevance", default_sort="relevance"
+    )
+    assert parse({"type": "nope", "access": "secret", "platform": "../x"}, search=False) == catalog.Filters()
+    assert [parse({"page": p}, search=False).page for p in ("0", "-3", "x", "1" * 5000, "999999")] == [
+        1, 1, 1, 1, catalog.MAX_PAGE,
+    ]  # fmt: skip
+    assert parse({"q": "ann/x"}, search=False).q == ""  # the owner page has no words
+    wanted = catalog.Filters(
+        q="a b", type="conda", label="dev", sort="name", page=3, default_sort="relevance"
+    )
+    assert wanted.link(page=1) == "?q=a+b&type=conda&label=dev&sort=name"
+    assert catalog.Filters(sort="updated").link(page=2) == "?page=2"
