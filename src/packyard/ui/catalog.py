@@ -504,6 +504,15 @@ def owner_listing(session: Session, ident: Identity, owner: Account, filters: Fi
     return _listing(session, visibility, filters, where, _order(filters, ""), owner.id, dict(SORTS))
 
 
+def _channel_labels(session: Session, ident: Identity, owner: Account) -> list[str]:
+    """The channel menu's labels (ui/channel_reads.py), cached like the filter choices: they depend on what the
+    caller may see, on whether it may write to the namespace (writers see empty labels too) and on the data."""
+    manages = permissions.can(ident, permissions.Permission.WRITE, owner, via="web")
+    visibility = permissions.visibility(ident, via="web")
+    key = ("channel-labels", _database(session), owner.id, visibility, manages, latest_serial(session))
+    return _facets_memo.get(key, lambda: channel_reads.label_names(session, ident, owner))
+
+
 def owner_page(request: Request, login: str) -> Response:
     """`/OWNER`: the profile and the packages the caller may see, filtered, sorted and paged."""
     ctx = page_context(request)
@@ -512,7 +521,7 @@ def owner_page(request: Request, login: str) -> Response:
         owner = queries.owner(session, login)
         about = profile(session, ctx.identity, owner)
         listing = owner_listing(session, ctx.identity, owner, filters)
-        channel_labels = channel_reads.label_names(session, ctx.identity, owner)  # the channel menu
+        channel_labels = _channel_labels(session, ctx.identity, owner)  # the channel menu
     return page(
         request,
         ctx,
