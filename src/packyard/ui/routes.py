@@ -23,7 +23,7 @@ from packyard.core.errors import BadRequest, Conflict, NotFound, TooLarge, TooMa
 from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
 from packyard.ui import install_lines as install_help
-from packyard.ui import reads
+from packyard.ui import reads, views
 from packyard.ui.render import page
 from packyard.ui.security import (
     PageContext,
@@ -266,7 +266,7 @@ def package_page(request: Request, owner: str, name: str) -> Response:
     ctx = page_context(request)
     with services(request).db.read() as session:
         pkg = _visible_package(session, ctx, owner, name)
-        view = _package_view(request, pkg)
+        view = {**_package_view(request, pkg), **views.package_extras(request, session, pkg)}
     return page(request, ctx, "package.html", **view)
 
 
