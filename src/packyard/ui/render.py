@@ -115,10 +115,11 @@ def _rst_html(text: str) -> str | None:
     Cached: docutils is slow next to a page's budget, and the same description is shown again and again."""
     from docutils.core import publish_parts
     from docutils.utils import SystemMessage
+    from docutils.writers import html5_polyglot
 
     settings = {**_RST_SETTINGS, "warning_stream": io.StringIO()}
     try:
-        parts = publish_parts(text, writer_name="html5", settings_overrides=settings)
+        parts = publish_parts(text, writer=html5_polyglot.Writer(), settings_overrides=settings)
     except (SystemMessage, ValueError, NotImplementedError, RecursionError):
         return None
     return nh3.clean(
