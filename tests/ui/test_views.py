@@ -67,14 +67,17 @@ Some *emphasis*, ``literal text``, a `safe link <https://example.org/rst>`_ and 
 PLAIN_DESCRIPTION = "Plain text: <b>not bold</b>, *not emphasis*.\n  indented line"
 
 
-def _png() -> bytes:
-    """A 2x2 green PNG, written here (zlib and struct) rather than shipped."""
+def _png(width: int = 240, height: int = 60) -> bytes:
+    """A green-to-amber bar as a PNG, written here (zlib and struct) rather than shipped."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    rows = b"".join(b"\x00" + b"\x1f\x5c\x45" * 2 for _ in range(2))
-    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    row = b"".join(
+        bytes((31 + 125 * x // width, 92 - 13 * x // width, 69 - 55 * x // width)) for x in range(width)
+    )
+    rows = b"".join(b"\x00" + row for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
