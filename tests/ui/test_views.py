@@ -25,7 +25,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from packyard.ui.render import description
 from packyard.ui.security import CSP
-from packyard.ui.views import sanitise_notebook
+from packyard.ui.views import MAX_PROJECT_FILES_SHOWN, sanitise_notebook
 from tests.builders import build_wheel, rewrite_zip, tar_bytes
 from tests.conftest import LiveServer, start_server
 from tests.ui.conftest import PASSWORD, api_token, create_package, sign_in
@@ -216,6 +216,8 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             second = {**first, "proj/app.py": b"print('v2')\n", "proj/data/values.csv": b"a,b\n1,2\n"}
             repo_upload(client, token, "nora", "project", "proj.tar.gz", project_archive(first), name="proj")
             repo_upload(client, token, "nora", "project", "proj.tar.gz", project_archive(second), name="proj")
+            many = {f"big/file-{i:04d}.txt": b"x" for i in range(MAX_PROJECT_FILES_SHOWN + 5)}
+            repo_upload(client, token, "nora", "project", "big.tar.gz", project_archive(many), name="big")
             for name, body, ctype in (
                 ("rst-demo", RST_DESCRIPTION, "text/x-rst"),
                 ("rst-default", RST_DESCRIPTION, None),
@@ -385,6 +387,16 @@ def test_a_project_shows_revisions_files_and_history(views, page) -> None:
         archive = page.locator("section.project-view .view-meta a").get_attribute("href")
         assert archive == "/nora/proj/1/download/proj.tar.gz"
         assert client.get(archive).status_code == 200
+
+
+def test_a_large_project_lists_its_first_files_and_links_the_rest(views, page) -> None:
+    _goto(page, views, "/nora/big")
+    assert page.locator("table.project-files tbody tr").count() == MAX_PROJECT_FILES_SHOWN
+    more = page.locator("section.project-view p.muted", has_text="5 more")
+    link = more.locator("a").get_attribute("href")
+    assert link == "/api/projects/nora/big/1/files"
+    with httpx.Client(base_url=views.url) as client:
+        assert len(client.get(link).json()) == MAX_PROJECT_FILES_SHOWN + 5
 
 
 # --- descriptions ----------------------------------------------------------------------------------------------

@@ -152,10 +152,14 @@ def _notebook_html(store: BlobStore, sha256: str) -> str | None:
     cached = _notebooks.get(sha256)
     if cached is not None:
         return cached
-    if store.size(sha256) > MAX_NOTEBOOK_HTML:
+    try:
+        if store.size(sha256) > MAX_NOTEBOOK_HTML:
+            return None
+        with store.open(sha256) as fh:
+            page = fh.read(MAX_NOTEBOOK_HTML + 1)
+    except OSError:  # a blob missing from the store (fsck reports it): the page still shows the rest
         return None
-    with store.open(sha256) as fh:
-        html = sanitise_notebook(fh.read())
+    html = sanitise_notebook(page)
     _notebooks.put(sha256, html)
     return html
 
@@ -282,11 +286,10 @@ def _environment(request: Request, pkg: Package, version: str | None) -> Environ
     rel, f = _chosen(pairs, version)
     yaml_text: str | None = None
     if f.size <= MAX_ENV_BYTES:
-        with services(request).store.open(f.sha256) as fh:
-            raw = fh.read(MAX_ENV_BYTES + 1)
         try:
-            yaml_text = raw.decode("utf-8")
-        except UnicodeDecodeError:
+            with services(request).store.open(f.sha256) as fh:
+                yaml_text = fh.read(MAX_ENV_BYTES + 1).decode("utf-8")
+        except (OSError, UnicodeDecodeError):  # a missing blob, or bytes that are not text: not shown
             yaml_text = None
     owner, name = pkg.owner.login, pkg.name
     latest = rel.version == pairs[0][0].version
