@@ -19,6 +19,7 @@ def install(app: FastAPI) -> None:
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
     from packyard.ui import catalog, channels
     from packyard.ui.apidocs import router as apidocs
+    from packyard.ui.dashboard import router as dashboards
     from packyard.ui.routes import pages, router
 
     app.router.routes.append(Mount(PREFIX, app=StaticAssets(), name="static"))
@@ -26,5 +27,6 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(channels.router)  # before the catch-alls: /OWNER/labels is not a package named labels
     app.include_router(catalog.router)
+    app.include_router(dashboards)
     app.include_router(pages)
     install_error_pages(app)
