@@ -28,7 +28,7 @@ def _badge(page) -> str | None:
 
 
 def test_a_user_added_to_an_organization_is_notified_until_marked_read(site, people, page) -> None:
-    newcomer = "quinn"
+    newcomer = "newt"
     site.server.create_user(newcomer, PASSWORD)
     sign_in(page, site, newcomer)
     assert _badge(page) is None  # nothing yet
