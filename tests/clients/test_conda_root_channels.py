@@ -26,7 +26,7 @@ BROWSER = {"Accept": "text/html"}
 
 def _channels_on_page(page: str, name: str) -> list[str]:
     """The channel URLs of the page's `conda install --channel URL NAME` lines, in order."""
-    lines = [html.unescape(line) for line in re.findall(r"<code>(conda install [^<]*)</code>", page)]
+    lines = [html.unescape(line) for line in re.findall(r"<code[^>]*>(conda install [^<]*)</code>", page)]
     return [
         m.group(1) for line in lines if (m := re.fullmatch(rf"conda install --channel (\S+) {name}", line))
     ]
