@@ -21,5 +21,9 @@ def install(app: FastAPI) -> None:
 
     app.router.routes.append(Mount(PREFIX, app=StaticAssets(), name="static"))
     app.include_router(router)
+    from packyard.ui import badges, files  # the Files and Badges tabs (their URLs need the owner convertor)
+
+    app.include_router(files.router)
+    app.include_router(badges.router)
     app.include_router(pages)
     install_error_pages(app)
