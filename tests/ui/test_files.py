@@ -271,7 +271,9 @@ def test_the_tabs_carry_the_security_headers_and_no_cookie(box) -> None:
 @pytest.mark.parametrize(
     ("name", "path", "who"),
     [
-        ("files", "/filer/box/files", None),
+        ("files", "/alice/demo/files", None),
+        ("files-filtered", "/filer/box/files?label=dev", None),
+        ("files-paged", "/filer/box/files?page=2", None),
         ("files-private", "/alice/secret/files", "alice"),
         ("badges", "/alice/demo/badges", None),
         ("badges-private", "/alice/secret/badges", "alice"),
