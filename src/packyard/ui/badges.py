@@ -41,8 +41,8 @@ BADGE_CSP = "default-src 'none'; sandbox"
 MAX_TEXT = 48
 """Characters of a badge's text; a longer value (a license text pasted whole) ends with an ellipsis."""
 
-# Advance widths of Verdana at 11 px, by groups of characters (measured once from the font's metrics and rounded
-# to a tenth of a pixel). Characters not listed count as wide: better a little air than clipped text.
+# Approximate advance widths of Verdana at 11 px, by groups of characters, to a tenth of a pixel. A badge only needs
+# its boxes about right: `textLength` makes the text fill them exactly in whatever font the viewer has.
 _WIDTH_GROUPS: dict[float, str] = {
     3.0: "ijl'",
     3.9: " .,:;!|f",
@@ -70,7 +70,10 @@ _WIDTH_GROUPS: dict[float, str] = {
     11.0: "%@W&",
 }
 _WIDTHS = {char: width for width, chars in _WIDTH_GROUPS.items() for char in chars}
-_WIDE = 7.5
+_OTHER = 7.0
+"""Another letter (é, ß, ж...): about a digit's width."""
+_WIDE = 11.0
+"""From U+1100 on (Hangul, CJK, emoji...): a full em."""
 _PADDING = 6
 """Pixels left and right of each half's text."""
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -88,7 +91,7 @@ COLORS = {
 
 def text_width(text: str) -> float:
     """The width in pixels `text` takes in Verdana 11 px."""
-    return round(sum(_WIDTHS.get(char, _WIDE) for char in text), 1)
+    return round(sum(_WIDTHS.get(char, _WIDE if ord(char) >= 0x1100 else _OTHER) for char in text), 1)
 
 
 def clean(text: str) -> str:

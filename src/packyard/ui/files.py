@@ -27,8 +27,8 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from packyard.core import auth, permissions, queries
 from packyard.core.auth import Identity
@@ -164,17 +164,19 @@ class FilesView:
 def _options(session: Session, pkg: Package) -> tuple[list[str], list[str], list[str]]:
     """The values the filters offer: labels, versions (newest first) and types that the package's files have."""
     labels = session.scalars(
-        select(distinct(Label.name))
+        select(Label.name)
+        .distinct()
         .join(FileLabel, FileLabel.label_id == Label.id)
         .join(File, File.id == FileLabel.file_id)
         .where(File.package_id == pkg.id)
     ).all()
     versions = session.scalars(
-        select(distinct(Release.version))
+        select(Release.version)
+        .distinct()
         .join(File, File.release_id == Release.id)
         .where(File.package_id == pkg.id)
     ).all()
-    types = session.scalars(select(distinct(File.package_type)).where(File.package_id == pkg.id)).all()
+    types = session.scalars(select(File.package_type).distinct().where(File.package_id == pkg.id)).all()
     return (
         sorted(labels, key=lambda name: (name != "main", name)),
         sorted(versions, key=queries.version_key, reverse=True),
@@ -206,34 +208,58 @@ def _matching(session: Session, pkg: Package, filters: Filters) -> list[int]:
 
 
 def _rows(session: Session, pkg: Package, ids: Sequence[int]) -> list[FileRow]:
+    """The page's files, reading only the columns shown: a file's attrs (a wheel's whole core metadata, a conda
+    package's index.json) would cost more to load than the rest of the page, and only two keys of them are shown."""
     if not ids:
         return []
-    loaded = session.scalars(
-        select(File)
+    query = (
+        select(
+            File.id,
+            File.basename,
+            File.package_type,
+            File.size,
+            File.uploaded_at,
+            File.ndownloads,
+            File.sha256,
+            File.attrs["subdir"].as_string(),
+            File.attrs["platform"].as_string(),
+            Release.version,
+            Account.login,
+        )
+        .join(Release, Release.id == File.release_id)
+        .outerjoin(Account, Account.id == File.uploader_id)
         .where(File.id.in_(ids))
-        .options(joinedload(File.release), joinedload(File.uploader), selectinload(File.labels))
-    ).all()
-    by_id = {f.id: f for f in loaded}
+    )
+    found = {row[0]: row for row in session.execute(query)}
+    labels: dict[int, list[str]] = {}
+    named = (
+        select(FileLabel.file_id, Label.name)
+        .join(Label, Label.id == FileLabel.label_id)
+        .where(FileLabel.file_id.in_(ids))
+        .order_by(Label.name)
+    )
+    for file_id, label in session.execute(named):
+        labels.setdefault(file_id, []).append(label)
     owner, name = pkg.owner.login, pkg.name
     out = []
     for file_id in ids:
-        f = by_id.get(file_id)
-        if f is None:  # removed between the two reads
+        row = found.get(file_id)
+        if row is None:  # removed between the two reads
             continue
-        version = f.release.version
+        _, basename, kind, size, uploaded_at, downloads, sha256, subdir, platform, version, uploader = row
         out.append(
             FileRow(
-                basename=f.basename,
+                basename=basename,
                 version=version,
-                package_type=f.package_type,
-                platform=platform_of(f.package_type, f.attrs or {}),
-                labels=[label.name for label in f.labels],
-                size=f.size,
-                uploaded_at=f.uploaded_at,
-                uploader=f.uploader.login if f.uploader is not None else None,
-                downloads=f.ndownloads,
-                sha256=f.sha256,
-                url=file_url(owner, name, version, f.basename),
+                package_type=kind,
+                platform=platform_of(kind, {"subdir": subdir, "platform": platform}),
+                labels=labels.get(file_id, []),
+                size=size,
+                uploaded_at=uploaded_at,
+                uploader=uploader,
+                downloads=downloads,
+                sha256=sha256,
+                url=file_url(owner, name, version, basename),
             )
         )
     return out

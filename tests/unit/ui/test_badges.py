@@ -55,7 +55,8 @@ def test_widths_follow_the_text() -> None:
     assert text_width("") == 0
     assert text_width("iiii") < text_width("mmmm")
     assert text_width("1.2.0") == pytest.approx(3 * 7.0 + 2 * 3.9)
-    assert text_width("数据") == 15.0  # characters outside the table count as wide
+    assert text_width("数据") == 22.0  # CJK and the like: a full em each
+    assert text_width("é") == text_width("0")  # other letters: about a digit
     root = ET.fromstring(svg("version", "1.2.0", "#1f5c45"))
     label_width = text_width("version") + 12
     assert float(root.get("width")) == pytest.approx(label_width + text_width("1.2.0") + 12)
