@@ -223,6 +223,20 @@ def test_a_private_file_downloads_in_the_owners_browser_and_is_a_404_to_others(s
     assert files[0]["ndownloads"] >= 2  # the browser's download and the request above; HEAD is not counted
 
 
+def test_a_private_packages_badges_show_to_its_owner_only(site, page) -> None:
+    sign_in(page, site, "alice")
+    page.goto(f"{site.url}/alice/secret/badges")
+    assert "not public" in page.locator(".note").inner_text()
+    page.wait_for_load_state("load")
+    widths = page.locator(".badge-list img").evaluate_all(
+        "els => els.map(e => e.complete ? e.naturalWidth : 0)"
+    )
+    assert len(widths) == 5 and all(w > 40 for w in widths), widths  # the session opens the images too
+    with site.client() as anonymous:
+        assert anonymous.get("/alice/secret/badges/version.svg").status_code == 404
+        assert anonymous.get("/alice/secret/badges", headers=HTML).status_code == 404
+
+
 def test_file_names_and_labels_carrying_payloads_are_text(box, page) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
