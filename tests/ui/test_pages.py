@@ -134,7 +134,7 @@ def test_the_api_html_url_is_the_package_page(site) -> None:
 def test_the_package_page_shows_how_to_install_from_this_server(site, page) -> None:
     page.goto(f"{site.url}/alice/demo")
     commands = page.locator(".install code").all_inner_texts()
-    assert f"conda install --channel {site.url}/conda/alice demo" in commands
+    assert f"conda install --channel {site.url}/alice demo" in commands
     assert f"pip install --index-url {site.url}/pypi/alice/simple/ demo" in commands
     assert page.locator(".badge-public").count() == 1
     assert "BSD-3-Clause" in page.locator("dl.pairs").last.inner_text() or "BSD-3-Clause" in page.content()
@@ -146,7 +146,7 @@ def test_a_private_package_page_shows_token_urls_to_those_who_may_see_it(site, p
     page.goto(f"{site.url}/alice/secret")
     assert page.locator(".badge-private").count() == 1
     commands = " ".join(page.locator(".install code").all_inner_texts())
-    assert f"conda install --channel {site.url}/t/<TOKEN>/conda/alice secret" in commands
+    assert f"conda install --channel {site.url}/t/<TOKEN>/alice secret" in commands
 
 
 def _axe_problems(page) -> list[str]:

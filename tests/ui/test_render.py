@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from packyard.ui.install_lines import instructions
+from packyard.ui.install_lines import conda_channel, instructions
 from packyard.ui.render import markdown, web_url
 from packyard.ui.routes import LoginConvertor
 
@@ -69,8 +69,8 @@ def test_install_lines_for_a_public_conda_and_pypi_package() -> None:
         latest_files=[("1.0", "tools-1.0-py3-none-any.whl")],
     )  # fmt: skip
     lines = [line for recipe in found.recipes for line in recipe.lines]
-    assert "conda install --channel https://repo.example.org/conda/lab tools" in lines
-    assert "conda install --channel https://repo.example.org/conda/lab/label/dev tools" in lines
+    assert "conda install --channel https://repo.example.org/lab tools" in lines
+    assert "conda install --channel https://repo.example.org/lab/label/dev tools" in lines
     assert "pip install --index-url https://repo.example.org/pypi/lab/simple/ tools" in lines
     assert not found.needs_token and not any("<TOKEN>" in line for line in lines)
 
@@ -89,6 +89,19 @@ def test_install_lines_for_a_private_package_carry_the_token_form() -> None:
     assert 'install.packages("tools", repos = "http://h/t/<TOKEN>/cran/lab")' in lines
     assert "curl -fLO http://h/t/<TOKEN>/lab/tools/2/download/data.csv" in lines
     assert found.needs_token
+
+
+def test_conda_lines_name_the_channel_at_the_site_root() -> None:
+    found = instructions(
+        "http://h", "lab", "tools", ["conda"], public=False, labels=["main", "dev"], latest_files=[]
+    )
+    lines = [line for recipe in found.recipes for line in recipe.lines]
+    assert "conda install --channel http://h/t/<TOKEN>/lab tools" in lines
+    assert "conda install --channel http://h/t/<TOKEN>/lab/label/dev tools" in lines
+    assert "pixi workspace channel add http://h/t/<TOKEN>/lab" in lines
+    assert conda_channel("http://h", "lab") == "http://h/lab"
+    assert conda_channel("http://h", "lab", "main") == "http://h/lab"
+    assert conda_channel("http://h", "lab", "rc.1", needs_token=True) == "http://h/t/<TOKEN>/lab/label/rc.1"
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy import ColumnElement, and_, or_, true
+
 from packyard.core import formats as registry
 from packyard.core.auth import Identity
 from packyard.core.errors import Forbidden, Unauthorized
@@ -238,6 +240,78 @@ class PackageRef(Protocol):
 def can_see(identity: Identity, package: Package | PackageRef, *, via: str = "api") -> bool:
     """May the identity know that this package exists (listings, search, indexes)?"""
     return can(identity, Permission.READ, package, via=via)
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """`can_see` for one identity over every package at once, reduced to data.
+
+    Listings (owner pages, search, counts) must not load thousands of rows to ask `can_see` of each, so this
+    says the same thing as a SQL clause over `Package` (`clause`). Being a frozen value, it is also the key under
+    which a page may cache what it computed for "packages this identity may see": two identities with equal
+    visibilities see exactly the same packages. tests/unit/core/test_visibility_sql.py proves that the clause and
+    `can_see` agree over the permission-matrix world.
+    """
+
+    signed_in: bool = False
+    """`authenticated` packages too (any account whose credential may read non-public packages)."""
+    everything: bool = False
+    """A site administrator: every package (within `org`, for an organization token)."""
+    org: int | None = None
+    """An organization token: its account's own rights count only inside this namespace."""
+    owners: frozenset[int] = frozenset()
+    """Namespaces whose every package is visible: the account's own and the organizations it owns."""
+    packages: frozenset[int] = frozenset()
+    """Single packages visible through a group or as a collaborator."""
+
+    def clause(self) -> ColumnElement[bool]:
+        public = Package.access == Access.PUBLIC
+        if not self.signed_in:
+            return public
+        granted: ColumnElement[bool] = true()
+        if not self.everything:
+            parts = []
+            if self.owners:
+                parts.append(Package.owner_id.in_(sorted(self.owners)))
+            if self.packages:
+                parts.append(Package.id.in_(sorted(self.packages)))
+            if not parts:
+                return Package.access.in_((Access.PUBLIC, Access.AUTHENTICATED))
+            granted = or_(*parts)
+        if self.org is not None:
+            granted = and_(Package.owner_id == self.org, granted)
+        return or_(Package.access.in_((Access.PUBLIC, Access.AUTHENTICATED)), granted)
+
+
+def visibility(identity: Identity, *, via: str = "api") -> Visibility:
+    """What `can_see(identity, package, via=via)` answers for every package, as a `Visibility`.
+
+    Mirrors `account_level` and `can`: anonymous callers and tokens whose scopes do not allow reading through
+    `via` see public packages only (a token reads public packages without any scope); any other account sees
+    `authenticated` packages, and what its ownership, organizations, groups and collaborations give it, which an
+    organization token keeps only inside its organization.
+    """
+    account = identity.account
+    if account is None:
+        return Visibility()
+    if identity.token is not None and not scope_allows(identity.scopes, Permission.READ, via):
+        return Visibility()
+    token = identity.token
+    org = token.org_id if token is not None else None
+    if account.is_admin:
+        return Visibility(signed_in=True, everything=True, org=org)
+    grants = identity.grants
+    return Visibility(
+        signed_in=True,
+        org=org,
+        owners=frozenset({account.id, *grants.owner_of}),
+        packages=frozenset(grants.packages) | grants.collaborations,
+    )
+
+
+def can_see_clause(identity: Identity, *, via: str = "api") -> ColumnElement[bool]:
+    """`can_see` as a SQL condition on `Package`: "packages this identity may see", for listings and counts."""
+    return visibility(identity, via=via).clause()
 
 
 def require(

@@ -17,13 +17,14 @@ from packyard.ui.errors import install_error_pages
 def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
+    from packyard.ui import badges, catalog, channels, files
     from packyard.ui.routes import pages, router
 
     app.router.routes.append(Mount(PREFIX, app=StaticAssets(), name="static"))
     app.include_router(router)
-    from packyard.ui import badges, files  # the Files and Badges tabs (their URLs need the owner convertor)
-
-    app.include_router(files.router)
+    app.include_router(channels.router)  # before the catch-alls: /OWNER/labels is not a package named labels
+    app.include_router(catalog.router)
+    app.include_router(files.router)  # the Files tab and the browser's downloads
     app.include_router(badges.router)
     app.include_router(pages)
     install_error_pages(app)

@@ -2,7 +2,8 @@
 
 URLs are this server's (`base`), under the format's prefix; for a package that is not public they carry the
 `/t/<TOKEN>/` prefix every Packyard URL accepts (a placeholder the reader replaces with a token of theirs:
-`anaconda auth --create --scopes repos`).
+`anaconda auth --create --scopes repos`). conda channels are given at the site root (`BASE/OWNER`,
+`BASE/OWNER/label/LABEL`), as anaconda.org names them: the same channel as `BASE/conda/OWNER`, shorter to type.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def _prefix(base: str, needs_token: bool) -> str:
     return f"{base}/t/{TOKEN}" if needs_token else base
 
 
+def conda_channel(base: str, owner: str, label: str = "main", *, needs_token: bool = False) -> str:
+    """The channel URL of `owner`'s `label` (the bare owner for main, as conda users write it)."""
+    channel = f"{_prefix(base, needs_token)}/{owner}"
+    return channel if label == "main" else f"{channel}/label/{label}"
+
+
 def _anaconda(base: str, owner: str, name: str) -> list[str]:
     """anaconda-client, pointed at this server once (it keeps the URL in its config)."""
     return [f"anaconda config --set url {base}/api", f"anaconda download {owner}/{name}"]
@@ -50,14 +57,17 @@ def instructions(
     recipes: list[Recipe] = []
     other_labels = [label for label in labels if label != "main"]
     if "conda" in types:
-        channel = f"{root}/conda/{owner}"
+        channel = conda_channel(base, owner, needs_token=not public)
         lines = [
             f"conda install --channel {channel} {name}",
             f"mamba install --channel {channel} {name}",
             f"pixi workspace channel add {channel}",
             f"pixi add {name}",
         ]
-        lines += [f"conda install --channel {channel}/label/{label} {name}" for label in other_labels[:3]]
+        lines += [
+            f"conda install --channel {conda_channel(base, owner, label, needs_token=not public)} {name}"
+            for label in other_labels[:3]
+        ]
         recipes.append(Recipe("conda, mamba, pixi", lines, f"Channel URL: {channel}"))
     if "pypi" in types:
         index = f"{root}/pypi/{owner}/simple/"

@@ -11,12 +11,12 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, distinct, func, or_, select
+from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.orm import Session
 
-from packyard.core import permissions, queries
+from packyard.core import permissions
 from packyard.core.auth import Identity
-from packyard.core.models import Access, Account, File, Package, package_key
+from packyard.core.models import Access, Account, File, Package
 
 
 @dataclass(frozen=True)
@@ -98,56 +98,3 @@ def organizations(session: Session, ids: Collection[int]) -> Sequence[Account]:
     if not ids:
         return []
     return session.scalars(select(Account).where(Account.id.in_(ids)).order_by(Account.login_key)).all()
-
-
-@dataclass(frozen=True)
-class OwnerPage:
-    owner: Account
-    packages: list[Listed]
-    total: int
-    page: int
-    pages: int
-    types: dict[str, int]
-
-
-def owner_page(
-    session: Session, ident: Identity, login: str, *, kind: str | None, page: int, per_page: int = 30
-) -> OwnerPage:
-    owner = queries.owner(session, login)
-    visible = _visible(
-        session, ident, _listing().where(Package.owner_id == owner.id).order_by(Package.name_key)
-    )
-    types: dict[str, int] = {}
-    for item in visible:
-        for t in item.package_types:
-            types[t] = types.get(t, 0) + 1
-    if kind:
-        visible = [item for item in visible if kind in item.package_types]
-    pages = max(1, -(-len(visible) // per_page))
-    page = min(max(page, 1), pages)
-    start = (page - 1) * per_page
-    return OwnerPage(owner, visible[start : start + per_page], len(visible), page, pages, types)
-
-
-def search(session: Session, ident: Identity, q: str, limit: int = 50) -> list[Listed]:
-    """Packages whose name (or summary) contains the words, exact names first, then names, then summaries."""
-    q = q.strip()[:100]
-    if not q:
-        return []
-    key = package_key(q)
-    like = f"%{q.lower().replace('%', '').replace('_', '')}%"
-    query = _listing().where(
-        or_(
-            Package.name_key.like(f"%{key}%"),
-            func.lower(Package.name).like(like),
-            func.lower(Package.summary).like(like),
-        )
-    )
-    found = _visible(session, ident, query.limit(2000))
-
-    def rank(item: Listed) -> tuple[int, str, str]:
-        item_key = package_key(item.name)
-        score = 0 if item_key == key else 1 if key in item_key else 2
-        return (score, item_key, item.owner.lower())
-
-    return sorted(found, key=rank)[:limit]

@@ -11,19 +11,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import FormData
 
-from packyard.core import auth, formats, permissions, queries
+from packyard.core import auth, permissions, queries
 from packyard.core.errors import BadRequest, Conflict, NotFound, TooLarge, TooManyRequests, Unauthorized
 from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
+from packyard.ui import catalog, channel_reads, reads
 from packyard.ui import install_lines as install_help
-from packyard.ui import reads
 from packyard.ui.render import page
 from packyard.ui.security import (
     PageContext,
@@ -219,30 +219,16 @@ def home(request: Request) -> Response:
     return page(request, ctx, "home.html", recent=recent, counts=counts, mine=mine, orgs=orgs)
 
 
-@router.get("/search")
-def search(request: Request, q: str = "") -> Response:
-    ctx = page_context(request)
-    with services(request).db.read() as session:
-        results = reads.search(session, ctx.identity, q)
-    return page(request, ctx, "search.html", q=q, results=results)
+# `/search` is ui/catalog.py's (its router is included before the catch-alls).
 
 
 # --- owners and packages ---------------------------------------------------------------------------------------
 
 
 @pages.get("/{owner:packyard_login}")
-def owner_page(
-    request: Request,
-    owner: str,
-    kind: str = Query("", alias="type"),
-    page_number: int = Query(1, alias="page", ge=1, le=100_000),
-) -> Response:
-    ctx = page_context(request)
+def owner_page(request: Request, owner: str) -> Response:
     _not_reserved(owner)
-    kind = kind if kind in formats.distribution_types() else ""
-    with services(request).db.read() as session:
-        found = reads.owner_page(session, ctx.identity, owner, kind=kind or None, page=page_number)
-    return page(request, ctx, "owner.html", view=found, kind=kind)
+    return catalog.owner_page(request, owner)  # filters, sorting and paging: ui/catalog.py
 
 
 def _not_reserved(owner: str) -> None:
@@ -267,6 +253,9 @@ def package_page(request: Request, owner: str, name: str) -> Response:
     with services(request).db.read() as session:
         pkg = _visible_package(session, ctx, owner, name)
         view = _package_view(request, pkg)
+        view["channel_labels"] = channel_reads.label_names(
+            session, ctx.identity, pkg.owner
+        )  # the channel menu
     return page(request, ctx, "package.html", **view)
 
 

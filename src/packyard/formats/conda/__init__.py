@@ -1,5 +1,5 @@
 """conda packages (.tar.bz2 and .conda): parse (an upload's info/ metadata), index (repodata, shards), store (the
-event listener that keeps the index rows), routes (/conda/OWNER/...)."""
+event listener that keeps the index rows), routes (/conda/OWNER/..., and the same channels at the site root)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ SPEC = FormatSpec(
     parse.parse,
     sniff=parse.sniff,
     on_event=store.on_event,
-    routers=(routes.router,),
+    routers=(routes.router, routes.root_router),
     public_file=routes.public_file,
     scopes=(
         Scope(

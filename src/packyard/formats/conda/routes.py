@@ -2,6 +2,13 @@
 
 A request resolves the caller's visible packages in the owner's namespace (core.permissions, via "conda"),
 then serves the slice's document from the index cache, rebuilt only when the slice's generation moved.
+
+The same channels answer at the site root, as on anaconda.org (`http://HOST/OWNER`, `/OWNER/label/LABEL`,
+`/t/TOKEN/OWNER`): `root_router` sends `/OWNER[/label/LABEL]/SUBDIR/DOCUMENT` (and `channeldata.json`) to the
+same handler. There `/OWNER/...` is also the web UI's, so a root path is a channel's only when its shape says so:
+a known subdir followed by a document conda fetches, a shard or a `.conda`/`.tar.bz2` file (`ROOT_CHANNEL_PATH`),
+and never under a reserved first segment (`api`, `static`, a format's prefix). `/alice/noarch` or
+`/alice/linux-64/files` stay pages (of a package named `noarch` or `linux-64`).
 """
 
 from __future__ import annotations
@@ -10,10 +17,14 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import Match
+from starlette.types import Scope
 
-from packyard.core import indexes, permissions
+from packyard.core import auth, indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Access, File, FileLabel, Label, Package
@@ -24,7 +35,8 @@ from packyard.web.deps import Svc, resolve_identity
 from packyard.web.serve import Blob, cache_control, serve_blob
 
 router = APIRouter()
-_SUBDIR = re.compile(r"^(noarch|[a-z0-9]+-[a-z0-9_]+)$")
+_SUBDIR_PATTERN = r"noarch|[a-z0-9]+-[a-z0-9_]+"
+_SUBDIR = re.compile(rf"^({_SUBDIR_PATTERN})$")
 _SHARD = re.compile(r"^([0-9a-f]{64})\.msgpack\.zst$")
 _DOCUMENTS = {
     "repodata.json": ("repodata", "json"),
@@ -46,6 +58,48 @@ _MEDIA = {
 }
 
 
+ROOT_CHANNEL_PATH = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9_.-]*(?:/label/[^/]+)?/(?:channeldata\.json|"
+    rf"(?:{_SUBDIR_PATTERN})/(?:"
+    + "|".join(re.escape(name) for name in _DOCUMENTS)
+    + r"|shards/[0-9a-f]{64}\.msgpack\.zst|[^/]+\.conda|[^/]+\.tar\.bz2))"
+)
+"""A channel path at the site root, without its leading slash: what `root_router` answers (and `public_file`
+reads) there. Anything else under `/OWNER/` is left to the pages."""
+
+
+class _RootChannelPath(Convertor[str]):
+    regex = ROOT_CHANNEL_PATH.pattern
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("conda_root_channel", _RootChannelPath())
+
+
+class _RootChannelRoute(APIRoute):
+    """Never matches under a reserved first segment: those belong to the app (`/api/...`, `/static/...`) and
+    the formats, whose own 404s and 405s they keep. Asked per request, as formats may register after import."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and _reserved_owner(child["path_params"]["path"]):
+            return Match.NONE, {}
+        return match, child
+
+
+def _reserved_owner(path: str) -> bool:
+    return path.split("/", 1)[0].lower() in auth.reserved_logins()
+
+
+root_router = APIRouter(route_class=_RootChannelRoute)
+"""The channels at the site root: included with the format's other routers, before the pages' catch-alls."""
+
+
 @router.api_route("/conda/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
 def conda(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
@@ -53,6 +107,12 @@ def conda(path: str, request: Request, svc: Svc) -> Response:
         answer = _answer(path, request, svc, session, identity)
     # Bytes are served once the read session is closed: a route holds one connection at a time.
     return serve_blob(svc, request, answer) if isinstance(answer, Blob) else answer
+
+
+@root_router.api_route("/{path:conda_root_channel}", methods=["GET", "HEAD"], include_in_schema=False)
+def root_channel(path: str, request: Request, svc: Svc) -> Response:
+    """`http://HOST/OWNER[/label/LABEL]/...`: the very answer `/conda/OWNER/...` gives."""
+    return conda(path, request, svc)
 
 
 def _answer(path: str, request: Request, svc: Svc, session: Session, identity: Identity) -> Response | Blob:
@@ -215,11 +275,16 @@ _PUBLIC_FILE = (
 
 
 def public_file(path: str) -> front.PublicFile | None:
-    """`/conda/OWNER[/label/LABEL]/SUBDIR/FILE.conda|.tar.bz2` as `front.Front` may answer it (the path read as
-    `channels.parse` and `_answer` read it; the row and Blob as `_package_file` and `Blob.of_file` make them)."""
-    if not path.startswith("/conda/"):
+    """`/conda/OWNER[/label/LABEL]/SUBDIR/FILE.conda|.tar.bz2`, or the same at the site root, as `front.Front`
+    may answer it (the path read as `channels.parse` and `_answer` read it; the row and Blob as `_package_file`
+    and `Blob.of_file` make them)."""
+    if path.startswith("/conda/"):
+        path = path[len("/conda/") :]
+    elif ROOT_CHANNEL_PATH.fullmatch(path[1:]) and not _reserved_owner(path[1:]):
+        path = path[1:]
+    else:
         return None
-    parts = [p for p in path[len("/conda/") :].split("/") if p]
+    parts = [p for p in path.split("/") if p]
     if not parts:
         return None
     login, rest, label = parts[0], parts[1:], "main"

@@ -57,3 +57,22 @@
     addCopyButtons();
   }
 })();
+
+// Menus that apply at once: the owner page's and search's filters (ui/catalog.py; a filter change starts again at
+// page 1) and the channel menu (form.channel-picker). Their Apply/Open buttons stay, for keyboards and for
+// browsers without this file.
+(function () {
+  "use strict";
+  function autoSubmit() {
+    document.querySelectorAll("form.filters select, select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () {
+        if (select.form) select.form.requestSubmit ? select.form.requestSubmit() : select.form.submit();
+      });
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", autoSubmit);
+  } else {
+    autoSubmit();
+  }
+})();

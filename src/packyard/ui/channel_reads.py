@@ -1,0 +1,234 @@
+"""What the channel and label pages read: an owner's labels and the packages in one, as the caller may see them.
+
+A label (anaconda.org calls it a channel: `OWNER/label/dev`) is not access-controlled itself; what the caller may
+see of it is what `core.permissions` lets them see of the packages whose files carry it. So a label whose files
+all belong to packages hidden from the caller is not listed, counted or shown to them (the same 404 as a label
+that does not exist), unless they may write in the namespace (they manage its labels, as the REST API's
+`GET /api/channels/OWNER` lets them). `main` is always listed: it is the bare channel `BASE/OWNER`.
+
+The pages must stay fast for an owner with thousands of packages, so visibility is one WHERE clause
+(`_visible`): public packages when the caller may see a public package of the owner (the answer cannot depend
+on which one: grants only ever add to a public package's READ), plus the owner's other packages the permission
+function lets through one by one (usually few).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from packyard.core import permissions, queries
+from packyard.core.auth import Identity
+from packyard.core.errors import NotFound
+from packyard.core.models import Access, Account, File, FileLabel, Label, Package, Release
+
+MAIN = "main"
+VIA = "web"
+
+
+@dataclass(frozen=True)
+class _AnyPublic:
+    """Any public package of an owner (a `permissions.PackageRef`), to ask whether the caller sees such ones."""
+
+    owner_id: int
+    id: int = 0
+    access: str = Access.PUBLIC
+
+
+def _visible(session: Session, ident: Identity, owner_id: int) -> ColumnElement[bool]:
+    """A WHERE clause on `Package` keeping the owner's packages the caller may see (core.permissions)."""
+    sees_public = permissions.can_see(ident, _AnyPublic(owner_id), via=VIA)
+    others = session.execute(
+        select(Package.id, Package.owner_id, Package.access).where(
+            Package.owner_id == owner_id, Package.access != Access.PUBLIC
+        )
+    ).all()
+    seen = [row.id for row in others if permissions.can_see(ident, row, via=VIA)]
+    public = Package.access == Access.PUBLIC if sees_public else false()
+    return or_(public, Package.id.in_(seen)) if seen else public
+
+
+def _manages(ident: Identity, owner: Account) -> bool:
+    """Namespace writers see every label, empty or not, as they may put files in any of them."""
+    return permissions.can(ident, permissions.Permission.WRITE, owner, via=VIA)
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """One label as the labels page shows it: only what the caller may see is counted."""
+
+    name: str
+    is_locked: bool
+    packages: int
+    files: int
+    updated: dt.datetime | None
+
+
+def labels(session: Session, ident: Identity, owner: Account) -> list[LabelInfo]:
+    """Every label of `owner` the caller may know of, `main` first, with counts of what they may see in it."""
+    rows = session.execute(
+        select(Label.id, Label.name, Label.is_locked).where(Label.owner_id == owner.id)
+    ).all()
+    counts = {
+        label_id: (npackages, nfiles, updated)
+        for label_id, npackages, nfiles, updated in session.execute(
+            select(
+                FileLabel.label_id,
+                func.count(func.distinct(File.package_id)),
+                func.count(File.id),
+                func.max(File.uploaded_at),
+            )
+            .join(File, File.id == FileLabel.file_id)
+            .join(Package, Package.id == File.package_id)
+            .join(Label, Label.id == FileLabel.label_id)
+            .where(
+                Label.owner_id == owner.id, Package.owner_id == owner.id, _visible(session, ident, owner.id)
+            )
+            .group_by(FileLabel.label_id)
+        )
+    }
+    manages = _manages(ident, owner)
+    out = []
+    for label_id, name, locked in rows:
+        npackages, nfiles, updated = counts.get(label_id, (0, 0, None))
+        if nfiles or manages or name == MAIN:
+            out.append(LabelInfo(name, locked, npackages, nfiles, updated))
+    if not any(info.name == MAIN for info in out):
+        out.append(LabelInfo(MAIN, False, 0, 0, None))  # the bare channel exists before any upload
+    return sorted(out, key=lambda info: (info.name != MAIN, info.name.lower()))
+
+
+def label_names(session: Session, ident: Identity, owner: Account) -> list[str]:
+    """The names `labels` lists, without counting: one EXISTS per label (the owner and package pages show a
+    channel menu on every request)."""
+    has_visible_file = (
+        select(FileLabel.file_id)
+        .join(File, File.id == FileLabel.file_id)
+        .join(Package, Package.id == File.package_id)
+        .where(FileLabel.label_id == Label.id, _visible(session, ident, owner.id))
+        .exists()
+    )
+    query = select(Label.name).where(Label.owner_id == owner.id)
+    if not _manages(ident, owner):
+        query = query.where(or_(Label.name == MAIN, has_visible_file))
+    names = set(session.scalars(query)) | {MAIN}
+    return sorted(names, key=lambda name: (name != MAIN, name.lower()))
+
+
+@dataclass(frozen=True)
+class InChannel:
+    """A package as the channel page lists it: what of it carries the label."""
+
+    name: str
+    summary: str
+    access: str
+    files: int
+    latest: str
+    types: list[str]
+    platforms: list[str]
+    updated: dt.datetime
+
+
+@dataclass(frozen=True)
+class ChannelPage:
+    owner: Account
+    label: str
+    is_locked: bool
+    packages: list[InChannel]
+    total: int
+    page: int
+    pages: int
+    types: set[str] = field(default_factory=set)
+    """Every file type in the label the caller may see (not only this page's): which install lines apply."""
+    any_private: bool = False
+    """Whether a package the caller sees in the label is not public: its URLs then need a token."""
+
+
+def channel(
+    session: Session, ident: Identity, login: str, label: str, *, page: int, per_page: int = 50
+) -> ChannelPage:
+    """The packages in `login`'s `label` the caller may see; the same 404 for a missing label and a hidden one."""
+    owner = queries.owner(session, login)
+    row = session.scalar(select(Label).where(Label.owner_id == owner.id, Label.name == label))
+    if row is None and label != MAIN:
+        raise NotFound(f"label {owner.login}/{label} not found")
+    visible = _visible(session, ident, owner.id)
+    listed = (
+        session.execute(
+            select(
+                Package.id,
+                Package.name,
+                Package.summary,
+                Package.access,
+                func.count(File.id),
+                func.max(File.uploaded_at),
+            )
+            .join(File, File.package_id == Package.id)
+            .join(FileLabel, FileLabel.file_id == File.id)
+            .where(Package.owner_id == owner.id, FileLabel.label_id == row.id, visible)
+            .group_by(Package.id, Package.name, Package.summary, Package.access, Package.name_key)
+            .order_by(Package.name_key)
+        ).all()
+        if row is not None
+        else []
+    )
+    if not listed and label != MAIN and not _manages(ident, owner):
+        raise NotFound(f"label {owner.login}/{label} not found")
+    pages = max(1, -(-len(listed) // per_page))
+    page = min(max(page, 1), pages)
+    shown = listed[(page - 1) * per_page : page * per_page]
+    details = _files_of(session, row.id, [item.id for item in shown]) if row is not None else {}
+    types: set[str] = set()
+    if row is not None:
+        types = set(
+            session.scalars(
+                select(File.package_type)
+                .join(FileLabel, FileLabel.file_id == File.id)
+                .join(Package, Package.id == File.package_id)
+                .where(FileLabel.label_id == row.id, visible)
+                .distinct()
+            )
+        )
+    packages = []
+    for pkg_id, name, summary, access, nfiles, updated in shown:
+        versions, kinds, platforms = details.get(pkg_id, ([], set(), set()))
+        latest = max(versions, key=queries.version_key) if versions else ""
+        packages.append(
+            InChannel(name, summary or "", access, nfiles, latest, sorted(kinds), sorted(platforms), updated)
+        )
+    return ChannelPage(
+        owner,
+        label,
+        row.is_locked if row is not None else False,
+        packages,
+        len(listed),
+        page,
+        pages,
+        types,
+        any(access != Access.PUBLIC for _, _, _, access, _, _ in listed),
+    )
+
+
+def _files_of(
+    session: Session, label_id: int, package_ids: list[int]
+) -> dict[int, tuple[list[str], set[str], set[str]]]:
+    """Per package of one page: the versions, file types and conda subdirs of its files in the label."""
+    out: dict[int, tuple[list[str], set[str], set[str]]] = defaultdict(lambda: ([], set(), set()))
+    if not package_ids:
+        return out
+    for pkg_id, version, kind, basename in session.execute(
+        select(File.package_id, Release.version, File.package_type, File.basename)
+        .join(Release, Release.id == File.release_id)
+        .join(FileLabel, FileLabel.file_id == File.id)
+        .where(FileLabel.label_id == label_id, File.package_id.in_(package_ids))
+    ):
+        versions, kinds, platforms = out[pkg_id]
+        versions.append(version)
+        kinds.add(kind)
+        if kind == "conda" and "/" in basename:
+            platforms.add(basename.split("/", 1)[0])
+    return out
