@@ -1,7 +1,7 @@
 """The Files tab and the browser's download route in Chromium (ui/files.py, docs/ui.md "Files").
 
 Besides the shared world of tests/ui/conftest.py, this module gives the user `filer` a public package `box` with 55
-plain files in two versions (so two pages), some labelled `dev`, one whose name is an HTML payload, and one with a
+plain files in two versions (so two pages), some labelled `nightly`, one whose name is an HTML payload, and one with a
 label carrying a payload (written straight into the database: the label rules would refuse it, an old database
 or a future rule might not).
 """
@@ -28,7 +28,8 @@ XSS_FILE = "<img src=x onerror=window.__pwned='file'>.txt"
 """No double quote: a multipart file name carries it escaped (%22), and the file would be named otherwise."""
 XSS_LABEL = "<svg onload=window.__pwned='label'>"
 V1, V2 = 30, 25
-"""Files of version 1.0 and 2.0 in filer/box; every third one of 2.0 is labelled dev as well as main."""
+"""Files of version 1.0 and 2.0 in filer/box; every third one of 2.0 is labelled nightly as well as main
+(not `dev`: the session's site is shared, and test_owner_search.py keeps `dev` for a private package)."""
 DEV = len(range(0, V2, 3))
 
 
@@ -50,7 +51,7 @@ def box(site: Site) -> Site:
         for i in range(V1):
             put("1.0", f"one-{i:02}.csv", f"one,{i}\n".encode())
         for i in range(V2):
-            put("2.0", f"two-{i:02}.csv", f"two,{i}\n".encode(), "main,dev" if i % 3 == 0 else "main")
+            put("2.0", f"two-{i:02}.csv", f"two,{i}\n".encode(), "main,nightly" if i % 3 == 0 else "main")
         put("3.0", XSS_FILE, b"not html\n")
     engine = create_engine(Settings(data=site.server.data).sqlalchemy_url)
     with engine.begin() as db:
@@ -128,14 +129,16 @@ def test_filters_and_pages_work_without_javascript(box, browser) -> None:
         assert page.locator("a[rel='next']").count() == 0
 
         page.goto(f"{box.url}/filer/box/files")
-        page.select_option("#f-label", "dev")
+        page.select_option("#f-label", "nightly")
         page.click("form.file-filters button[type='submit']")
-        assert "label=dev" in page.url
+        assert "label=nightly" in page.url
         rows = _rows(page)
-        assert len(rows) == DEV and all("dev" in r["labels"].split() and r["version"] == "2.0" for r in rows)
+        assert len(rows) == DEV and all(
+            "nightly" in r["labels"].split() and r["version"] == "2.0" for r in rows
+        )
         assert page.locator("#files-count").inner_text() == f"{DEV} files match the filters (of {total})."
 
-        page.select_option("#f-version", "1.0")  # dev and 1.0: nothing
+        page.select_option("#f-version", "1.0")  # nightly and 1.0: nothing
         page.click("form.file-filters button[type='submit']")
         assert _rows(page) == [] and "No file matches" in page.locator("main").inner_text()
         page.click("text=Show all files")
@@ -274,7 +277,7 @@ def test_the_sha256_has_a_copy_button(site, context) -> None:
 
 def test_the_tabs_carry_the_security_headers_and_no_cookie(box) -> None:
     with box.client() as client:
-        for path in ("/filer/box/files", "/filer/box/files?label=dev&page=2", "/alice/demo/badges"):
+        for path in ("/filer/box/files", "/filer/box/files?label=nightly&page=2", "/alice/demo/badges"):
             response = client.get(path, headers=HTML)
             assert response.status_code == 200, path
             assert response.headers["content-security-policy"] == CSP, path
@@ -286,7 +289,7 @@ def test_the_tabs_carry_the_security_headers_and_no_cookie(box) -> None:
     ("name", "path", "who"),
     [
         ("files", "/alice/demo/files", None),
-        ("files-filtered", "/filer/box/files?label=dev", None),
+        ("files-filtered", "/filer/box/files?label=nightly", None),
         ("files-paged", "/filer/box/files?page=2", None),
         ("files-private", "/alice/secret/files", "alice"),
         ("badges", "/alice/demo/badges", None),

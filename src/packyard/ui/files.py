@@ -2,8 +2,9 @@
 
 The tab lists every file of a package with its version, platform, labels, size, upload time, uploader, downloads
 and sha256, filtered by label, version and type through a plain GET form, 50 files a page. It reads light rows
-(id, version, basename) for the filter, sorts them newest version first, and loads whole rows only for the page
-shown: a package with thousands of files costs one narrow query, not thousands of loaded objects.
+(id, version, basename) for the filter, sorts them newest version first (versions compare as versions, which SQL
+cannot do), and reads the shown columns only for the page shown: a package with thousands of files costs one
+narrow query, not thousands of loaded objects.
 
 The download route exists because the other download URLs (`/OWNER/PACKAGE/VERSION/download/BASENAME`,
 `/api/download/...`) read only a credential in the request (header or `/t/TOKEN/`), never the session cookie (see
