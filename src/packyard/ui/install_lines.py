@@ -8,7 +8,20 @@ URLs are this server's (`base`), under the format's prefix; for a package that i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+_ENV_WORD = re.compile(r"^[A-Z_][A-Z0-9_]*=")
+
+
+def program(line: str) -> str:
+    """The program a line is typed into (`pip`, `uv`, `conda`, `R`...), for the page's `data-install` attribute:
+    scripts and tests find the line for their client by it instead of parsing prose. Leading `NAME=value` words
+    only set the command's environment; an `install.packages(...)` line is R code."""
+    for word in line.split():
+        if not _ENV_WORD.match(word):
+            return "R" if word.startswith("install.packages(") else word
+    return ""
 
 
 @dataclass(frozen=True)
@@ -16,6 +29,11 @@ class Recipe:
     title: str
     lines: list[str]
     note: str = ""
+
+    @property
+    def commands(self) -> list[tuple[str, str]]:
+        """(program, line) pairs, what the template renders."""
+        return [(program(line), line) for line in self.lines]
 
 
 @dataclass(frozen=True)
@@ -37,9 +55,39 @@ def conda_channel(base: str, owner: str, label: str = "main", *, needs_token: bo
     return channel if label == "main" else f"{channel}/label/{label}"
 
 
-def _anaconda(base: str, owner: str, name: str) -> list[str]:
-    """anaconda-client, pointed at this server once (it keeps the URL in its config)."""
-    return [f"anaconda config --set url {base}/api", f"anaconda download {owner}/{name}"]
+def _anaconda(base: str, owner: str, name: str, public: bool) -> list[str]:
+    """anaconda-client, pointed at this server once (it keeps the URL in its config); a package that is not
+    public needs a token (`-t`) unless the reader has run `anaconda login` against this server."""
+    download = (
+        f"anaconda download {owner}/{name}" if public else f"anaconda -t {TOKEN} download {owner}/{name}"
+    )
+    return [f"anaconda config --set url {base}/api", download]
+
+
+def _uv_add(base: str, root: str, owner: str, name: str, public: bool) -> str:
+    """`uv add` writes the index URL into pyproject.toml and uv.lock, which get committed: a token must not be in
+    it. For a package that is not public the URL is the plain one and uv reads the token from the index's
+    `UV_INDEX_<NAME>_USERNAME`/`_PASSWORD` variables (the index name upper-cased, other characters as `_`)."""
+    if public:
+        return f"uv add --index {owner}={root}/pypi/{owner}/simple/ {name}"
+    var = "UV_INDEX_" + re.sub(r"[^A-Z0-9]", "_", owner.upper())
+    return (
+        f"{var}_USERNAME=__token__ {var}_PASSWORD={TOKEN} "
+        f"uv add --index {owner}={base}/pypi/{owner}/simple/ {name}"
+    )
+
+
+_UV_CREDENTIALS_NOTE = (
+    " uv add records the index URL in pyproject.toml and uv.lock: it takes the token from the UV_INDEX_..."
+    " variables instead (export them once), so the token is never committed."
+)
+
+
+def _env_file(name: str, latest_files: list[tuple[str, str]]) -> str:
+    """`anaconda download` saves an environment under the name it was uploaded with (often environment.yml)."""
+    return next(
+        (basename for _, basename in latest_files if basename.endswith((".yml", ".yaml"))), f"{name}.yml"
+    )
 
 
 def instructions(
@@ -77,10 +125,10 @@ def instructions(
                 [
                     f"pip install --index-url {index} {name}",
                     f"uv pip install --index-url {index} {name}",
-                    f"uv add --index {owner}={index} {name}",
+                    _uv_add(base, root, owner, name, public),
                 ],
                 "--index-url makes this server the only index; use --extra-index-url to add it to PyPI "
-                "(then a same-named project on PyPI may win).",
+                "(then a same-named project on PyPI may win)." + ("" if public else _UV_CREDENTIALS_NOTE),
             )
         )
     if "r" in types:
@@ -90,15 +138,18 @@ def instructions(
         recipes.append(
             Recipe(
                 "conda environment",
-                [*_anaconda(base, owner, name), f"conda env create --file {name}.yml"],
+                [
+                    *_anaconda(base, owner, name, public),
+                    f"conda env create --file {_env_file(name, latest_files)}",
+                ],
             )
         )
     if "ipynb" in types:
-        recipes.append(Recipe("notebook", _anaconda(base, owner, name)))
+        recipes.append(Recipe("notebook", _anaconda(base, owner, name, public)))
     if "project" in types:
-        recipes.append(Recipe("project", _anaconda(base, owner, name)))
+        recipes.append(Recipe("project", _anaconda(base, owner, name, public)))
     if "file" in types or not recipes:
-        lines = _anaconda(base, owner, name)
+        lines = _anaconda(base, owner, name, public)
         lines += [
             f"curl -fLO {root}/{owner}/{name}/{version}/download/{basename}"
             for version, basename in latest_files[:3]
