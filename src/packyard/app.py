@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         version=__version__,
         description="Self-hosted conda, PyPI, CRAN, notebook, environment and file repository. "
         "The REST API is compatible with anaconda.org's, so the unmodified anaconda-client works against it.",
-        docs_url="/api/docs",
+        docs_url=None,  # /api/docs is the UI's (ui/apidocs.py): Swagger UI served here, not from a CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=_lifespan,

@@ -18,9 +18,11 @@ def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
     from packyard.ui import badges, catalog, channels, files
+    from packyard.ui.apidocs import router as apidocs
     from packyard.ui.routes import pages, router
 
     app.router.routes.append(Mount(PREFIX, app=StaticAssets(), name="static"))
+    app.include_router(apidocs)
     app.include_router(router)
     app.include_router(channels.router)  # before the catch-alls: /OWNER/labels is not a package named labels
     app.include_router(catalog.router)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,34 @@ def _load() -> dict[str, Asset]:
     return assets
 
 
-ASSETS = _load()
+# --- Swagger UI for /api/docs (ui/apidocs.py) -----------------------------------------------------------------
+SWAGGER_DIST = "swagger-ui-py"
+"""The PyPI distribution that ships Swagger UI's built files (installed with Packyard; nothing is committed)."""
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
+
+
+def _swagger() -> dict[str, Asset]:
+    """Swagger UI's bundle and stylesheet as `swagger-ui/<name>`; none when the distribution is missing (the docs
+    page then says how to install it rather than every page failing). The source-map comment is dropped: the map
+    is not served, and a browser's developer tools would ask for it."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(SWAGGER_DIST)
+    except PackageNotFoundError:
+        return {}
+    out = {}
+    for name in SWAGGER_FILES:
+        path = Path(str(dist.locate_file(f"swagger_ui/static/{name}")))
+        if not path.is_file():
+            return {}
+        body = re.sub(rb"\n?/[/*]# sourceMappingURL=[^\n]*\s*$", b"\n", path.read_bytes())
+        media = _TYPES[path.suffix]
+        out[f"swagger-ui/{name}"] = Asset(body, hashlib.sha256(body).hexdigest()[:12], media)
+    return out
+
+
+ASSETS = {**_load(), **_swagger()}
 
 
 def url(name: str) -> str:

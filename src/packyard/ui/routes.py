@@ -22,7 +22,7 @@ from packyard.core import auth, permissions, queries
 from packyard.core.errors import BadRequest, Conflict, NotFound, TooLarge, TooManyRequests, Unauthorized
 from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
-from packyard.ui import catalog, channel_reads, reads
+from packyard.ui import catalog, channel_reads, reads, views
 from packyard.ui import install_lines as install_help
 from packyard.ui.render import page
 from packyard.ui.security import (
@@ -252,7 +252,7 @@ def package_page(request: Request, owner: str, name: str) -> Response:
     ctx = page_context(request)
     with services(request).db.read() as session:
         pkg = _visible_package(session, ctx, owner, name)
-        view = _package_view(request, pkg)
+        view = {**_package_view(request, pkg), **views.package_extras(request, session, pkg)}
         view["channel_labels"] = channel_reads.label_names(
             session, ctx.identity, pkg.owner
         )  # the channel menu

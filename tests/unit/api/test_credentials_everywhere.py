@@ -38,8 +38,6 @@ NO_CREDENTIALS = {
     ("HEAD", "/api/openapi.json"): "the API's static description",
     ("GET", "/api/docs"): "the API's static documentation page",
     ("HEAD", "/api/docs"): "the API's static documentation page",
-    ("GET", "/docs/oauth2-redirect"): "static page of the documentation UI",
-    ("HEAD", "/docs/oauth2-redirect"): "static page of the documentation UI",
 }
 """Routes that by design take no credentials, with the reason. Everything else must refuse a wrong one."""
 
