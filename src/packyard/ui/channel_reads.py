@@ -6,10 +6,9 @@ all belong to packages hidden from the caller is not listed, counted or shown to
 that does not exist), unless they may write in the namespace (they manage its labels, as the REST API's
 `GET /api/channels/OWNER` lets them). `main` is always listed: it is the bare channel `BASE/OWNER`.
 
-The pages must stay fast for an owner with thousands of packages, so visibility is one WHERE clause
-(`_visible`): public packages when the caller may see a public package of the owner (the answer cannot depend
-on which one: grants only ever add to a public package's READ), plus the owner's other packages the permission
-function lets through one by one (usually few).
+The pages must stay fast for an owner with thousands of packages, so visibility is one WHERE clause:
+`permissions.can_see_clause`, `can_see` for every package at once (tests/unit/core/test_visibility_sql.py proves
+they agree).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from packyard.core import permissions, queries
@@ -30,26 +29,9 @@ MAIN = "main"
 VIA = "web"
 
 
-@dataclass(frozen=True)
-class _AnyPublic:
-    """Any public package of an owner (a `permissions.PackageRef`), to ask whether the caller sees such ones."""
-
-    owner_id: int
-    id: int = 0
-    access: str = Access.PUBLIC
-
-
-def _visible(session: Session, ident: Identity, owner_id: int) -> ColumnElement[bool]:
+def _visible(ident: Identity, owner_id: int) -> ColumnElement[bool]:
     """A WHERE clause on `Package` keeping the owner's packages the caller may see (core.permissions)."""
-    sees_public = permissions.can_see(ident, _AnyPublic(owner_id), via=VIA)
-    others = session.execute(
-        select(Package.id, Package.owner_id, Package.access).where(
-            Package.owner_id == owner_id, Package.access != Access.PUBLIC
-        )
-    ).all()
-    seen = [row.id for row in others if permissions.can_see(ident, row, via=VIA)]
-    public = Package.access == Access.PUBLIC if sees_public else false()
-    return or_(public, Package.id.in_(seen)) if seen else public
+    return and_(Package.owner_id == owner_id, permissions.can_see_clause(ident, via=VIA))
 
 
 def _manages(ident: Identity, owner: Account) -> bool:
@@ -85,9 +67,7 @@ def labels(session: Session, ident: Identity, owner: Account) -> list[LabelInfo]
             .join(File, File.id == FileLabel.file_id)
             .join(Package, Package.id == File.package_id)
             .join(Label, Label.id == FileLabel.label_id)
-            .where(
-                Label.owner_id == owner.id, Package.owner_id == owner.id, _visible(session, ident, owner.id)
-            )
+            .where(Label.owner_id == owner.id, Package.owner_id == owner.id, _visible(ident, owner.id))
             .group_by(FileLabel.label_id)
         )
     }
@@ -109,7 +89,7 @@ def label_names(session: Session, ident: Identity, owner: Account) -> list[str]:
         select(FileLabel.file_id)
         .join(File, File.id == FileLabel.file_id)
         .join(Package, Package.id == File.package_id)
-        .where(FileLabel.label_id == Label.id, _visible(session, ident, owner.id))
+        .where(FileLabel.label_id == Label.id, _visible(ident, owner.id))
         .exists()
     )
     query = select(Label.name).where(Label.owner_id == owner.id)
@@ -156,7 +136,7 @@ def channel(
     row = session.scalar(select(Label).where(Label.owner_id == owner.id, Label.name == label))
     if row is None and label != MAIN:
         raise NotFound(f"label {owner.login}/{label} not found")
-    visible = _visible(session, ident, owner.id)
+    visible = _visible(ident, owner.id)
     listed = (
         session.execute(
             select(

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 import packyard.ui.routes  # noqa: F401 - registers the `packyard_login` URL convertor the paths below use
 from packyard.core import queries
 from packyard.ui import channel_reads
-from packyard.ui.install_lines import TOKEN, Recipe, conda_channel
+from packyard.ui.install_lines import channel_instructions
 from packyard.ui.render import page
 from packyard.ui.security import finish, page_context
 from packyard.web.deps import base_url, services
@@ -53,37 +53,7 @@ def channel_page(
     with services(request).db.read() as session:
         view = channel_reads.channel(session, ctx.identity, owner, label, page=page_number)
         names = channel_reads.label_names(session, ctx.identity, view.owner)
-    lines = install_lines(base_url(request), view)
+    lines = channel_instructions(
+        base_url(request), view.owner.login, view.label, view.types, any_private=view.any_private
+    )
     return page(request, ctx, "channel.html", view=view, channel_labels=names, lines=lines)
-
-
-def install_lines(base: str, view: channel_reads.ChannelPage) -> list[Recipe]:
-    """How to install from this channel, per format present in it; the token form too when some of what the
-    caller sees in it is not public (public packages install without one)."""
-    owner, label = view.owner.login, view.label
-    forms = [False, True] if view.any_private else [False]
-    recipes = []
-    if "conda" in view.types or not view.types:
-        lines = [
-            f"conda config --add channels {conda_channel(base, owner, label, needs_token=t)}" for t in forms
-        ]
-        lines += [f"conda install --channel {conda_channel(base, owner, label)} <PACKAGE>"]
-        recipes.append(
-            Recipe("conda, mamba, pixi", lines, f"Channel URL: {conda_channel(base, owner, label)}")
-        )
-    path = "" if label == channel_reads.MAIN else f"/label/{label}"
-    if "pypi" in view.types:
-        lines = [
-            f"pip install --index-url {_root(base, t)}/pypi/{owner}{path}/simple/ <PACKAGE>" for t in forms
-        ]
-        recipes.append(Recipe("pip, uv", lines))
-    if "r" in view.types:
-        lines = [
-            f'install.packages("<PACKAGE>", repos = "{_root(base, t)}/cran/{owner}{path}")' for t in forms
-        ]
-        recipes.append(Recipe("R", lines))
-    return recipes
-
-
-def _root(base: str, needs_token: bool) -> str:
-    return f"{base}/t/{TOKEN}" if needs_token else base

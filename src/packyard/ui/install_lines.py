@@ -9,6 +9,7 @@ URLs are this server's (`base`), under the format's prefix; for a package that i
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 _ENV_WORD = re.compile(r"^[A-Z_][A-Z0-9_]*=")
@@ -156,3 +157,32 @@ def instructions(
         ]
         recipes.append(Recipe("files", lines))
     return InstallHelp(needs_token=not public, recipes=recipes)
+
+
+def channel_instructions(
+    base: str, owner: str, label: str, types: Collection[str], *, any_private: bool
+) -> list[Recipe]:
+    """How to use one channel (an owner's label) with each client whose files it holds. With `any_private`
+    (something the reader sees there is not public) the `/t/<TOKEN>/` forms come too: public packages install
+    without a token, the others need one."""
+    forms = [False, True] if any_private else [False]
+    recipes = []
+    if "conda" in types or not types:
+        channel = conda_channel(base, owner, label)
+        lines = [
+            f"conda config --add channels {conda_channel(base, owner, label, needs_token=t)}" for t in forms
+        ]
+        lines += [f"conda install --channel {channel} <PACKAGE>", f"pixi workspace channel add {channel}"]
+        recipes.append(Recipe("conda, mamba, pixi", lines, f"Channel URL: {channel}"))
+    path = "" if label == "main" else f"/label/{label}"
+    if "pypi" in types:
+        lines = [
+            f"pip install --index-url {_prefix(base, t)}/pypi/{owner}{path}/simple/ <PACKAGE>" for t in forms
+        ]
+        recipes.append(Recipe("pip, uv", lines))
+    if "r" in types:
+        lines = [
+            f'install.packages("<PACKAGE>", repos = "{_prefix(base, t)}/cran/{owner}{path}")' for t in forms
+        ]
+        recipes.append(Recipe("R", lines))
+    return recipes

@@ -123,6 +123,7 @@ VALUES = {
 
 SPECIAL = {
     ("/conda/{path}", "path"): "alice/noarch/repodata.json",
+    ("/{path}", "path"): "alice/noarch/repodata.json",  # the conda channels at the site root
     ("/pypi/{path}", "path"): "alice/simple/demo/",
     ("/cran/{path}", "path"): "alice/src/contrib/PACKAGES",
     ("/api/repo/{path}", "path"): "alice/elsewhere",

@@ -121,6 +121,8 @@ def test_private_channels_at_the_root_with_a_token_in_the_path(
         f"alice/noarch/{hush}",
     ]
     owner_paths += _shard_paths(client, "alice", auth(alice))
+    owner_paths += [f"alice/label/main/noarch/{hush}", "alice/label/main/noarch/repodata.json"]
+    owner_paths += [f"alice/label/dev/{doc}" for doc in ("channeldata.json", "noarch/repodata.json")]
     for path in owner_paths:
         by_path = client.get(f"/t/{alice}/{path}")
         _same(by_path, client.get(f"/conda/t/{alice}/{path}"))
