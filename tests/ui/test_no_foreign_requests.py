@@ -103,6 +103,7 @@ def page_types(site: Site) -> list[str]:
     assert {"conda", "pypi"} <= set(packages), packages
     paths = ["/", "/login", "/signup", "/alice", "/acme", "/search?q=demo", "/search?q=", *packages.values()]
     paths += ["/nobody-here", "/alice/no-such-package"]
+    paths += ["/notifications", "/dashboard/acme"]  # the dashboards (anonymous: sent to sign in)
     return [f"{site.url}{path}" for path in paths]
 
 

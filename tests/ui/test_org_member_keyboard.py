@@ -134,9 +134,10 @@ def test_signed_in_header_by_keyboard_and_signing_in_without_a_mouse(site: Site,
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.url}/")
-    seen = tab_through(page, 5)
+    seen = tab_through(page, 6)
     names = [name for name, _ in seen]
-    assert in_order(names, ["a #main", "a /", "#site-q", "a /alice", "button Sign out"]), names
+    header = ["a #main", "a /", "#site-q", "a /notifications", "#account-summary", "button Sign out"]
+    assert in_order(names, header), names  # the bell, then the account menu (ui/menu.py)
     assert all(style["outline"] or style["shadow"] for _, style in seen), seen
 
 

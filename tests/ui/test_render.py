@@ -105,7 +105,21 @@ def test_conda_lines_name_the_channel_at_the_site_root() -> None:
 
 
 @pytest.mark.parametrize(
-    "segment", ["api", "API", "conda", "pypi", "cran", "static", "t", "login", "health", "RPC2"]
+    "segment",
+    [
+        "api",
+        "API",
+        "conda",
+        "pypi",
+        "cran",
+        "static",
+        "t",
+        "login",
+        "health",
+        "RPC2",
+        "dashboard",
+        "notifications",
+    ],
 )
 def test_reserved_first_segments_are_not_owners(segment: str) -> None:
     pattern = re.compile(f"^{LoginConvertor.regex}$")

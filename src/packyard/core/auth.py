@@ -339,6 +339,8 @@ RESERVED_LOGINS = frozenset(
         "orgs",
         "label",
         "signup",
+        "notifications",  # the web UI's notifications page
+        "dashboard",  # the web UI's /dashboard/ORG
     }
 )
 """Logins that would collide with the app's own URLs; each format adds its URL prefixes and reserved names."""

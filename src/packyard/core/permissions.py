@@ -471,3 +471,53 @@ def require_site_admin(identity: Identity, action: str) -> None:
     if account is None or not account.is_admin:
         raise Forbidden(f"{action} is for site administrators")
     require_unrestricted(identity, action)
+
+
+# --- the web UI's dashboards: activity and notifications ------------------------------------------------------------
+
+
+def can_see_namespace_activity(identity: Identity, owner: Account) -> bool:
+    """May the identity read `owner`'s activity feed (a dashboard)?
+
+    Only the namespace's own people: the account itself, an organization's members, site administrators. Even a
+    feed of public packages says who works on what and when, which is the namespace's business; everyone else
+    sees the owner page. An organization token speaks only for its organization, and a token must allow reading
+    through the web.
+    """
+    account = identity.account
+    if account is None or not _scoped(identity, owner.id):
+        return False
+    if identity.token is not None and not scope_allows(identity.scopes, Permission.READ, "web"):
+        return False
+    return account.is_admin or account.id == owner.id or owner.id in identity.grants.member_of
+
+
+def can_see_event(
+    identity: Identity, owner: Account, package: Package | PackageRef | None, *, about_package: bool
+) -> bool:
+    """May the identity see one event of `owner`'s activity feed?
+
+    An event about a package (`about_package`) is shown only to those who may see that package now
+    (`package`, None when it no longer exists): its name, versions and files are the package's. Events about
+    a package that is gone are shown to the namespace's administrators only, since nobody can tell any more who
+    could see it. Namespace events (groups, label locks) go to everyone who may read the feed.
+    """
+    if not can_see_namespace_activity(identity, owner):
+        return False
+    if not about_package:
+        return True
+    if package is None:
+        return namespace_level(identity, owner) >= Permission.ADMIN
+    return can_see(identity, package, via="web")
+
+
+def can_see_notifications(identity: Identity, account: Account) -> bool:
+    """May the identity read (and mark as read) `account`'s notifications?
+
+    They are addressed to the person: only the account itself, through a session, its password, or a token that
+    reads through the web and is not an organization's (an org token speaks for the organization, not for you).
+    """
+    if identity.account is None or identity.account.id != account.id:
+        return False
+    token = identity.token
+    return token is None or (token.org_id is None and scope_allows(identity.scopes, Permission.READ, "web"))

@@ -19,6 +19,7 @@ def install(app: FastAPI) -> None:
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
     from packyard.ui import badges, catalog, channels, files
     from packyard.ui.apidocs import router as apidocs
+    from packyard.ui.dashboard import router as dashboards
     from packyard.ui.routes import pages, router
 
     app.router.routes.append(Mount(PREFIX, app=StaticAssets(), name="static"))
@@ -28,5 +29,6 @@ def install(app: FastAPI) -> None:
     app.include_router(catalog.router)
     app.include_router(files.router)  # the Files tab and the browser's downloads
     app.include_router(badges.router)
+    app.include_router(dashboards)
     app.include_router(pages)
     install_error_pages(app)

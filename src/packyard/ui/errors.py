@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packyard.core import auth
 from packyard.core.errors import PackyardError
+from packyard.ui.menu import account_menu
 from packyard.ui.render import env
 from packyard.ui.security import PageContext, csrf_token, finish, page_context
 
@@ -70,6 +71,7 @@ def _message(exc: Exception, status: int) -> str:
 
 async def error_page(request: Request, exc: Exception, status: int, headers: dict[str, str]) -> Response:
     ctx = await run_in_threadpool(_context, request)
+    await run_in_threadpool(account_menu, request)  # the header's database read, off the event loop
     body = env.get_template("error.html").render(
         request=request,
         me=ctx.identity.account,

@@ -25,7 +25,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from packyard import __version__
-from packyard.ui import assets
+from packyard.ui import assets, menu
 from packyard.ui.security import PageContext, csrf_token, finish
 from packyard.web.deps import services
 
@@ -205,6 +205,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.globals.update(static=assets.url, version=__version__, type_names=TYPE_NAMES)
+env.globals.update(account_menu=menu.account_menu)  # the header's account menu (ui/menu.py)
 env.filters.update(markdown=markdown, filesize=filesize, date=date, number=number, web_url=web_url)
 env.filters["description"] = description
 

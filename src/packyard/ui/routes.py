@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from packyard.core import auth, permissions, queries
 from packyard.core.errors import BadRequest, Conflict, NotFound, TooLarge, TooManyRequests, Unauthorized
 from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
-from packyard.ui import catalog, channel_reads, reads, views
+from packyard.ui import catalog, channel_reads, dashboard, reads, views
 from packyard.ui import install_lines as install_help
 from packyard.ui.render import page
 from packyard.ui.security import (
@@ -205,18 +205,16 @@ async def signup_submit(request: Request) -> Response:
 
 
 @router.get("/")
-def home(request: Request) -> Response:
+def home(request: Request, before: int | None = Query(None, ge=1, le=2**62)) -> Response:
     ctx = page_context(request)
     ident = ctx.identity
+    if ident.account is not None:
+        return dashboard.home(request, ctx, before)  # signed in: the dashboard (ui/dashboard.py)
     svc = services(request)
     with svc.db.read() as session:
         recent = reads.recent(session, ident)
         counts = reads.counts_by_type(session)
-        mine, orgs = [], []
-        if ident.account is not None:
-            mine = reads.of_owners(session, ident, {ident.account.id, *ident.grants.member_of})
-            orgs = list(reads.organizations(session, ident.grants.member_of))
-    return page(request, ctx, "home.html", recent=recent, counts=counts, mine=mine, orgs=orgs)
+    return page(request, ctx, "home.html", recent=recent, counts=counts)
 
 
 # `/search` is ui/catalog.py's (its router is included before the catch-alls).

@@ -188,9 +188,11 @@ def set_member(db: Database, identity: Identity, org: Account, name: str, login:
         if user.kind != AccountKind.USER:
             raise BadRequest(f"{login} is an organization; only users can be members")
         present = user in group.members
-        if member and not present:
+        if member == present:
+            return  # nothing changed: no event, so nobody is notified twice of one membership
+        if member:
             session.add(GroupMember(group_id=group.id, account_id=user.id))
-        elif not member and present:
+        else:
             if name == OWNERS_GROUP and len(group.members) == 1:
                 raise Conflict(f"{login} is the last owner of {org.login}; add another owner first")
             session.execute(
@@ -280,9 +282,11 @@ def set_collaborator(db: Database, identity: Identity, pkg: Package, login: str,
         if user.kind != AccountKind.USER:
             raise BadRequest(f"{login} is an organization; collaborators are users")
         exists = session.get(Collaborator, (pkg.id, user.id)) is not None
-        if present and not exists:
+        if present == exists:
+            return  # nothing changed: no event, so nobody is notified twice
+        if present:
             session.add(Collaborator(package_id=pkg.id, account_id=user.id))
-        elif not present and exists:
+        else:
             session.execute(
                 delete(Collaborator).where(
                     Collaborator.package_id == pkg.id, Collaborator.account_id == user.id
