@@ -91,7 +91,8 @@ def crawl(recorder: Recorder, page, start: list[str]) -> set[str]:
             path = urlsplit(link).path
             if not same_origin(link, recorder.origin) or path in paths:
                 continue
-            if not path.startswith(NOT_PAGES) and "/download/" not in path:
+            # downloads are bytes, not pages: /OWNER/PACKAGE/VERSION/download/... and .../files/VERSION/...
+            if not path.startswith(NOT_PAGES) and "/download/" not in path and "/files/" not in path:
                 paths.add(path)
                 queue.append(link)
     return seen

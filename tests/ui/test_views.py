@@ -385,7 +385,7 @@ def test_a_project_shows_revisions_files_and_history(views, page) -> None:
     assert files == ["proj/README.md", "proj/app.py"]
     with httpx.Client(base_url=views.url) as client:
         archive = page.locator("section.project-view .view-meta a").get_attribute("href")
-        assert archive == "/nora/proj/1/download/proj.tar.gz"
+        assert archive == "/nora/proj/files/1/proj.tar.gz"  # the session-aware route (ui/files.py)
         assert client.get(archive).status_code == 200
 
 

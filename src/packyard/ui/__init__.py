@@ -17,7 +17,7 @@ from packyard.ui.errors import install_error_pages
 def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
-    from packyard.ui import catalog, channels
+    from packyard.ui import badges, catalog, channels, files
     from packyard.ui.apidocs import router as apidocs
     from packyard.ui.dashboard import router as dashboards
     from packyard.ui.routes import pages, router
@@ -27,6 +27,8 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(channels.router)  # before the catch-alls: /OWNER/labels is not a package named labels
     app.include_router(catalog.router)
+    app.include_router(files.router)  # the Files tab and the browser's downloads
+    app.include_router(badges.router)
     app.include_router(dashboards)
     app.include_router(pages)
     install_error_pages(app)

@@ -36,6 +36,7 @@ from packyard.core import queries
 from packyard.core.models import Access, Account, Event, File, Package, Release
 from packyard.core.storage import BlobStore
 from packyard.ui import install_lines
+from packyard.ui.files import file_url
 from packyard.ui.render import USER_ID_PREFIX, content_type
 from packyard.web.deps import base_url, services
 
@@ -271,7 +272,7 @@ def _notebook(request: Request, pkg: Package, version: str | None) -> NotebookVi
         versions=_versions(pairs),
         html=Markup(html) if html is not None else None,  # noqa: S704 - sanitised by nh3 (sanitise_notebook)
         standalone_url=_path("notebooks", owner, name, rel.version),
-        download_url=_path(owner, name, rel.version, "download", f.basename),
+        download_url=file_url(owner, name, rel.version, f.basename),
         basename=f.basename,
         kernel=attrs.get("kernel") if isinstance(attrs.get("kernel"), str) else None,
         language=attrs.get("language") if isinstance(attrs.get("language"), str) else None,
@@ -308,7 +309,7 @@ def _environment(request: Request, pkg: Package, version: str | None) -> Environ
         versions=_versions(pairs),
         yaml=yaml_text,
         basename=f.basename,
-        download_url=_path(owner, name, rel.version, "download", f.basename),
+        download_url=file_url(owner, name, rel.version, f.basename),
         commands=commands,
         dependencies=count,
         channels=[c for c in channels if isinstance(c, str)] if isinstance(channels, list) else [],
@@ -325,7 +326,7 @@ def _revision(pkg: Package, rel: Release, f: File) -> Revision:
         num_files=int(attrs.get("num_files") or 0),
         total_size=int(attrs.get("total_size") or 0),
         archive=str(attrs.get("archive") or ""),
-        download_url=_path(pkg.owner.login, pkg.name, rel.version, "download", f.basename),
+        download_url=file_url(pkg.owner.login, pkg.name, rel.version, f.basename),
     )
 
 

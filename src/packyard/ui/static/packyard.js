@@ -29,6 +29,35 @@
   }
 })();
 
+// Files tab (ui/files.py): a "Copy" button beside each value marked data-copy (a file's sha256).
+(function () {
+  "use strict";
+  function addCopyButtons() {
+    if (!navigator.clipboard) return;
+    document.querySelectorAll("[data-copy]").forEach(function (box) {
+      if (box.querySelector("button.copy")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy";
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy " + (box.getAttribute("data-copy-what") || "the value"));
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(box.getAttribute("data-copy")).then(
+          function () { button.textContent = "Copied"; },
+          function () { button.textContent = "Select it"; }
+        );
+        setTimeout(function () { button.textContent = "Copy"; }, 1600);
+      });
+      box.appendChild(button);
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", addCopyButtons);
+  } else {
+    addCopyButtons();
+  }
+})();
+
 // Menus that apply at once: the owner page's and search's filters (ui/catalog.py; a filter change starts again at
 // page 1) and the channel menu (form.channel-picker). Their Apply/Open buttons stay, for keyboards and for
 // browsers without this file.
