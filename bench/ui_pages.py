@@ -5,6 +5,7 @@ in bulk (the rows the upload path writes; no blobs, since pages never read them)
 
 - `bench`, a user with 1,000 packages x 20 files (10 versions; conda linux-64 + osx-arm64, a wheel + an sdist,
   or conda noarch + a wheel), 10% private, 5% `authenticated`, every file in label `main`, one in five in `dev`;
+  and `bench-wide`, one public package with 200 files (100 versions x linux-64 + osx-arm64);
 - `big`, an organization with 5,000 packages x `--big-files` files (default 4: conda linux-64 + a wheel in two
   versions), 10% private;
 - download counts on every file (random), so the "downloads" sort has something to sort.
@@ -177,6 +178,9 @@ def build_database(data: Path, big_files: int) -> dict[str, int]:
                 _package(
                     rows, owners["bench"], f"bench-pkg-{i:04d}", access, layout, 10, at, rng, owner_labels
                 )
+            # The "package page with 200 files": 100 versions x (linux-64 + osx-arm64).
+            owner_labels = {"main": labels["bench", "main"], "dev": labels["bench", "dev"]}
+            _package(rows, owners["bench"], "bench-wide", "public", "conda2", 100, BASE, rng, owner_labels)
             for i in range(5000):
                 access = "private" if i % 10 == 3 else "public"
                 at = BASE + dt.timedelta(minutes=i, seconds=30)
@@ -213,6 +217,10 @@ def admin_token(url: str) -> str:
 
 PAGES: list[tuple[str, str, bool]] = [
     ("package page (20 files)", "/bench/bench-pkg-0500", False),
+    ("package page (200 files)", "/bench/bench-wide", False),
+    ("Files tab, 200 files (page 1 of 4)", "/bench/bench-wide/files", False),
+    ("labels page, 1,001 packages", "/bench/labels", False),
+    ("channel page bench/label/dev", "/bench/label/dev", False),
     ("owner page, 1,000 packages", "/bench", False),
     ("owner page, 5,000 packages (big)", "/big", False),
     ("big, sorted by name, page 100", "/big?sort=name&page=100", False),
