@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -36,7 +36,7 @@ from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Account, File, FileLabel, Label, Package, Release, package_key
 from packyard.ui import routes as _pages  # noqa: F401 - registers the `packyard_login` convertor used below
-from packyard.ui.render import page
+from packyard.ui.render import file_url, page
 from packyard.ui.security import page_context
 from packyard.web.deps import services
 from packyard.web.serve import Blob, serve_blob
@@ -93,12 +93,6 @@ def platform_of(package_type: str, attrs: Mapping[str, Any]) -> str:
     if isinstance(platform, str) and platform:
         return platform
     return "source" if package_type in ("pypi", "r") else ""
-
-
-def file_url(owner: str, name: str, version: str, basename: str) -> str:
-    """The browser's download URL of a file (the session-aware route below); a conda subdir stays a folder."""
-    parts = [quote(owner, safe=""), quote(name, safe=""), "files", quote(version, safe="")]
-    return "/" + "/".join(parts) + "/" + quote(basename, safe="/")
 
 
 # --- the Files tab ---------------------------------------------------------------------------------------------

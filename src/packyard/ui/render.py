@@ -15,7 +15,7 @@ import datetime as dt
 import io
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import nh3
 from fastapi import Request
@@ -157,6 +157,13 @@ def description(text: str | None, media_type: str = "text/markdown") -> Markup:
     return Markup('<pre class="plain-description">{}</pre>').format(text)
 
 
+def file_url(owner: str, name: str, version: str, basename: str) -> str:
+    """The browser's download URL of a file: ui/files.py's session-aware route, which every page links to because
+    the protocol routes read no session cookie. A conda subdir stays a folder of the URL."""
+    parts = [quote(owner, safe=""), quote(name, safe=""), "files", quote(version, safe="")]
+    return "/" + "/".join(parts) + "/" + quote(basename, safe="/")
+
+
 def web_url(value: str | None) -> str | None:
     """A URL from package metadata, if it is one a link may point to (http/https); None otherwise."""
     if not value:
@@ -204,7 +211,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-env.globals.update(static=assets.url, version=__version__, type_names=TYPE_NAMES)
+env.globals.update(static=assets.url, version=__version__, type_names=TYPE_NAMES, file_url=file_url)
 env.globals.update(account_menu=menu.account_menu)  # the header's account menu (ui/menu.py)
 env.filters.update(markdown=markdown, filesize=filesize, date=date, number=number, web_url=web_url)
 env.filters["description"] = description

@@ -36,8 +36,7 @@ from packyard.core import queries
 from packyard.core.models import Access, Account, Event, File, Package, Release
 from packyard.core.storage import BlobStore
 from packyard.ui import install_lines
-from packyard.ui.files import file_url
-from packyard.ui.render import USER_ID_PREFIX, content_type
+from packyard.ui.render import USER_ID_PREFIX, content_type, file_url
 from packyard.web.deps import base_url, services
 
 NOTEBOOK, ENVIRONMENT, PROJECT = "ipynb", "env", "project"
