@@ -118,6 +118,7 @@ VALUES = {
     "stage_id": "0" * 24,
     "project": "demo",
     "revision": "1",
+    "badge": "version",
 }
 """Path parameter -> a value naming something that exists (a route with a new parameter name fails loudly)."""
 

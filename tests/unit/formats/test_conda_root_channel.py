@@ -176,7 +176,8 @@ def test_the_root_leaves_pages_and_reserved_prefixes_alone(
     assert client.get("/alice/noarch/repodata.jlap").json() == {
         "error": "not found"
     }  # not a document conda needs
-    assert client.get("/alice/linux-64/files/repodata.json").json() == {"error": "not found"}
+    beside = client.get("/alice/linux-64/files/repodata.json")  # package linux-64's Files tab, not a channel
+    assert beside.status_code == 404 and "packages" not in beside.json()
     calls = _count_routed(monkeypatch)
     for reserved in ("api", "static", "pypi", "cran", "search", "Conda", "LOGIN"):
         assert client.get(f"/{reserved}/noarch/repodata.json").status_code == 404, reserved
