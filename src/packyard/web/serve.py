@@ -28,8 +28,10 @@ IMMUTABLE_MAX_AGE = 31536000
 """A year: what `immutable` URLs (a version's file, a content-addressed shard) may be cached for."""
 SHORT_MAX_AGE = 60
 """"Latest" URLs and index documents change when something is uploaded: a minute in shared caches."""
-CHUNK = 1 << 20
-"""Reads of a stored file, 1 MiB each: Starlette's 64 KiB costs a thread hop per 64 KiB (bench/bytes.py)."""
+CHUNK = 4 << 20
+"""Reads of a stored file, 4 MiB each: every read is a thread hop, and with 1 MiB a 1 GiB download ran at 0.60-0.70x
+nginx's sendfile against 0.80-0.86x with 4 MiB in alternating quiet runs (docs/benchmarks.md). The cost is one
+4 MiB buffer per download in flight (Starlette's default, 64 KiB, ran at 0.3x)."""
 INLINE = 256 * 1024
 """A stored file up to this size is read whole in the route's worker thread and sent in one piece: a streamed
 file costs three more thread hops (open, read, close), most of a small file's time (`pip download`)."""
@@ -128,7 +130,7 @@ def serve_blob(
 
 
 class StoredFile(FileResponse):
-    """Starlette's file response (Range, HEAD, If-Range), reading 1 MiB at a time."""
+    """Starlette's file response (Range, HEAD, If-Range), reading CHUNK (4 MiB) at a time."""
 
     chunk_size = CHUNK
 
