@@ -30,11 +30,20 @@ def package_query() -> Select[Package]:
     )
 
 
-def package(session: Session, login: str, name: str) -> Package:
-    found = session.scalar(
+def package(session: Session, login: str, name: str, *, with_labels: bool = True) -> Package:
+    """The package with its releases and files; `with_labels=False` leaves each file's labels unloaded until read
+    (the package page reads them for a few files only)."""
+    query = (
         package_query()
-        .join(Package.owner)
-        .where(Account.login_key == login.lower(), Package.name_key == package_key(name))
+        if with_labels
+        else select(Package).options(
+            selectinload(Package.releases).selectinload(Release.files).lazyload(File.labels)
+        )
+    )
+    found = session.scalar(
+        query.join(Package.owner).where(
+            Account.login_key == login.lower(), Package.name_key == package_key(name)
+        )
     )
     if found is None:
         raise NotFound(f"package {login}/{name} not found")
