@@ -14,7 +14,6 @@ when a select changes.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import threading
 import time
@@ -48,6 +47,7 @@ from packyard.core.models import (
     package_key,
 )
 from packyard.ui import channel_reads
+from packyard.ui.reads import Listed
 from packyard.ui.render import page
 from packyard.ui.security import page_context
 from packyard.web.deps import services
@@ -119,17 +119,9 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class Hit:
-    """A package as the owner page and search list it (also a `permissions.PackageRef`)."""
+class Hit(Listed):
+    """A package as the owner page and search list it: a listing's row and its download total."""
 
-    id: int
-    owner_id: int
-    access: str
-    owner: str
-    name: str
-    summary: str
-    package_types: list[str]
-    modified_at: dt.datetime
     downloads: int = 0
 
 

@@ -1,54 +1,34 @@
 // Progressive enhancement only: every page works without this file.
-// Adds a "Copy" button to each command block (div.cmd > pre > code).
+// A "Copy" button beside each command block (div.cmd > pre > code) and each value marked data-copy (the Files
+// tab's sha256, ui/files.py).
 (function () {
   "use strict";
+  function copyButton(box, text, label) {
+    if (box.querySelector("button.copy")) return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.textContent = "Copy";
+    button.setAttribute("aria-label", label);
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(text()).then(
+        function () { button.textContent = "Copied"; },
+        function () { button.textContent = "Select it"; }
+      );
+      setTimeout(function () { button.textContent = "Copy"; }, 1600);
+    });
+    box.appendChild(button);
+  }
   function addCopyButtons() {
     if (!navigator.clipboard) return;
     document.querySelectorAll("div.cmd").forEach(function (box) {
       var code = box.querySelector("code");
-      if (!code || box.querySelector("button.copy")) return;
-      var button = document.createElement("button");
-      button.type = "button";
-      button.className = "copy";
-      button.textContent = "Copy";
-      button.setAttribute("aria-label", "Copy the command: " + code.textContent);
-      button.addEventListener("click", function () {
-        navigator.clipboard.writeText(code.textContent).then(
-          function () { button.textContent = "Copied"; },
-          function () { button.textContent = "Select it"; }
-        );
-        setTimeout(function () { button.textContent = "Copy"; }, 1600);
-      });
-      box.appendChild(button);
+      if (!code) return;
+      copyButton(box, function () { return code.textContent; }, "Copy the command: " + code.textContent);
     });
-  }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", addCopyButtons);
-  } else {
-    addCopyButtons();
-  }
-})();
-
-// Files tab (ui/files.py): a "Copy" button beside each value marked data-copy (a file's sha256).
-(function () {
-  "use strict";
-  function addCopyButtons() {
-    if (!navigator.clipboard) return;
     document.querySelectorAll("[data-copy]").forEach(function (box) {
-      if (box.querySelector("button.copy")) return;
-      var button = document.createElement("button");
-      button.type = "button";
-      button.className = "copy";
-      button.textContent = "Copy";
-      button.setAttribute("aria-label", "Copy " + (box.getAttribute("data-copy-what") || "the value"));
-      button.addEventListener("click", function () {
-        navigator.clipboard.writeText(box.getAttribute("data-copy")).then(
-          function () { button.textContent = "Copied"; },
-          function () { button.textContent = "Select it"; }
-        );
-        setTimeout(function () { button.textContent = "Copy"; }, 1600);
-      });
-      box.appendChild(button);
+      copyButton(box, function () { return box.getAttribute("data-copy"); },
+                 "Copy " + (box.getAttribute("data-copy-what") || "the value"));
     });
   }
   if (document.readyState === "loading") {
