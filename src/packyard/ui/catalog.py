@@ -47,7 +47,7 @@ from packyard.core.models import (
     package_key,
 )
 from packyard.ui import channel_reads
-from packyard.ui.reads import Listed
+from packyard.ui.reads import Listed, listing_query
 from packyard.ui.render import page
 from packyard.ui.security import page_context
 from packyard.web.deps import services
@@ -288,20 +288,7 @@ def _hits(session: Session, ids: tuple[int, ...], visible: ColumnElement[bool]) 
     again whether the caller may see each, so a cached page of ids can never show more than it may."""
     if not ids:
         return []
-    rows = session.execute(
-        select(
-            Package.id,
-            Package.owner_id,
-            Package.access,
-            Account.login,
-            Package.name,
-            Package.summary,
-            Package.package_types,
-            Package.modified_at,
-        )
-        .join(Account, Account.id == Package.owner_id)
-        .where(Package.id.in_(ids), visible)
-    ).all()
+    rows = session.execute(listing_query().where(Package.id.in_(ids), visible)).all()
     counts = dict(
         session.execute(
             select(File.package_id, func.sum(File.ndownloads))

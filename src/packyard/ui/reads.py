@@ -33,7 +33,8 @@ class Listed:
     modified_at: dt.datetime
 
 
-def _listing() -> Select[int, int, str, str, str, str, list[str], dt.datetime]:
+def listing_query() -> Select[int, int, str, str, str, str, list[str], dt.datetime]:
+    """The columns of a `Listed` row, owner login joined in: the home page, the dashboard and ui/catalog.py."""
     return select(
         Package.id,
         Package.owner_id,
@@ -68,7 +69,9 @@ def _visible(
 
 def recent(session: Session, ident: Identity, limit: int = 12) -> list[Listed]:
     """Recently updated packages the caller may see (anonymous: public ones)."""
-    return _visible(session, ident, _listing().order_by(Package.modified_at.desc(), Package.id.desc()), limit)
+    return _visible(
+        session, ident, listing_query().order_by(Package.modified_at.desc(), Package.id.desc()), limit
+    )
 
 
 def counts_by_type(session: Session) -> dict[str, int]:
@@ -87,7 +90,7 @@ def of_owners(session: Session, ident: Identity, owner_ids: Collection[int], lim
     if not owner_ids:
         return []
     query = (
-        _listing()
+        listing_query()
         .where(Package.owner_id.in_(owner_ids))
         .order_by(Package.modified_at.desc(), Package.id.desc())
     )
