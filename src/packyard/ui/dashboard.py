@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session, selectinload
 from starlette.concurrency import run_in_threadpool
 
 from packyard.core import permissions, queries
-from packyard.core.errors import NotFound, TooLarge
+from packyard.core.errors import NotFound
 from packyard.core.models import AccountKind, Group
 from packyard.core.services import notifications
 from packyard.ui import activity, reads
+from packyard.ui.forms import read_form
 from packyard.ui.render import page
 from packyard.ui.security import PageContext, check_csrf, finish, page_context, page_context_async
 from packyard.web.deps import services
@@ -33,7 +34,6 @@ router = APIRouter(include_in_schema=False)
 
 PACKAGES_SHOWN = 10
 NOTES_PER_PAGE = 30
-MAX_FORM_BYTES = 4096
 
 
 def _to_login(request: Request, ctx: PageContext) -> Response:
@@ -152,10 +152,7 @@ def notifications_page(request: Request, before: int | None = Query(None, ge=1, 
 @router.post("/notifications/read")
 async def mark_read(request: Request) -> Response:
     ctx = await page_context_async(request)
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
-        raise TooLarge("the form is too large")
-    form = await request.form(max_files=0, max_fields=5, max_part_size=MAX_FORM_BYTES)
+    form = await read_form(request, max_fields=5)
     check_csrf(request, ctx, form.get("csrf_token"))
     if ctx.identity.account is None:
         return _to_login(request, ctx)

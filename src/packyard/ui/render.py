@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from packyard import __version__
 from packyard.ui import assets, menu
+from packyard.ui.forms import clear_flash, take_flash
 from packyard.ui.security import PageContext, csrf_token, finish
 from packyard.web.deps import services
 
@@ -211,7 +212,9 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-env.globals.update(static=assets.url, version=__version__, type_names=TYPE_NAMES, file_url=file_url)
+env.globals.update(
+    flash=None, static=assets.url, version=__version__, type_names=TYPE_NAMES, file_url=file_url
+)
 env.globals.update(account_menu=menu.account_menu)  # the header's account menu (ui/menu.py)
 env.filters.update(markdown=markdown, filesize=filesize, date=date, number=number, web_url=web_url)
 env.filters["description"] = description
@@ -227,6 +230,9 @@ def page(request: Request, ctx: PageContext, template: str, status: int = 200, *
         csrf_token=lambda: csrf_token(request, ctx),  # lazy: only pages with a form set the cookie
         path=request.url.path,
         signup_open=services(request).settings.allow_signup,
+        flash=take_flash(request),
         **values,
     )
-    return finish(request, HTMLResponse(body, status_code=status), ctx)
+    response = HTMLResponse(body, status_code=status)
+    clear_flash(request, response)  # shown once
+    return finish(request, response, ctx)

@@ -9,7 +9,7 @@ adds them after every other route.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,14 +18,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.datastructures import FormData
 
 from packyard.core import auth, permissions, queries
-from packyard.core.errors import BadRequest, Conflict, NotFound, TooLarge, TooManyRequests, Unauthorized
+from packyard.core.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
 from packyard.core.models import Access, Account, File, FileLabel, Label, Package, Release
 from packyard.core.services import accounts, sessions
 from packyard.ui import catalog, channel_reads, dashboard, reads, views
 from packyard.ui import install_lines as install_help
+from packyard.ui.forms import field as _field
+from packyard.ui.forms import read_form as _form
+from packyard.ui.forms import safe_next as _safe_next
 from packyard.ui.render import page
 from packyard.ui.security import (
     PageContext,
@@ -37,8 +39,6 @@ from packyard.ui.security import (
     set_session_cookie,
 )
 from packyard.web.deps import base_url, services
-
-MAX_FORM_BYTES = 64 * 1024
 
 _NOT_OWNERS = sorted({*auth.reserved_logins(), "rpc2", "favicon.ico", "robots.txt"})
 
@@ -60,31 +60,6 @@ register_url_convertor("packyard_login", LoginConvertor())
 router = APIRouter(include_in_schema=False)
 pages = APIRouter(include_in_schema=False)
 """The catch-alls, included last."""
-
-
-# --- forms -----------------------------------------------------------------------------------------------------
-
-
-async def _form(request: Request) -> FormData:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
-        raise TooLarge("the form is too large")
-    return await request.form(max_files=0, max_fields=20, max_part_size=MAX_FORM_BYTES)
-
-
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def _safe_next(value: str) -> str:
-    """Only a path on this site (no scheme, no host, no `//` or `/\\` tricks) may be the place to return to."""
-    if not value.startswith("/") or value.startswith(("//", "/\\")):
-        return "/"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return value
 
 
 def _redirect(request: Request, ctx: PageContext, to: str) -> Response:

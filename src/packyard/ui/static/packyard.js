@@ -74,3 +74,70 @@
     });
   });
 })();
+
+// Dangerous actions (ui/forms.py): a form marked data-typed-confirm keeps its "type the name" field inline for
+// browsers without this file; here the field is hidden and the submit opens a <dialog> that asks for the word,
+// then submits the form with it. The server checks the word either way.
+(function () {
+  "use strict";
+  function enhance(form) {
+    var box = form.querySelector(".typed-confirm");
+    var input = box && box.querySelector("input[name=confirm]");
+    if (!input || typeof HTMLDialogElement === "undefined") return;
+    var expected = input.getAttribute("data-expected") || "";
+    box.hidden = true;
+    var dialog = document.createElement("dialog");
+    dialog.className = "confirm-dialog";
+    var title = document.createElement("h2");
+    title.textContent = form.getAttribute("data-typed-confirm") || "Are you sure?";
+    var label = document.createElement("label");
+    var id = input.id + "-dialog";
+    label.setAttribute("for", id);
+    label.textContent = "Type " + expected + " to confirm";
+    var typed = document.createElement("input");
+    typed.id = id;
+    typed.type = "text";
+    typed.autocomplete = "off";
+    typed.spellcheck = false;
+    var actions = document.createElement("div");
+    actions.className = "actions";
+    var ok = document.createElement("button");
+    ok.type = "button";
+    ok.className = "danger";
+    ok.textContent = form.getAttribute("data-confirm-button") || "Delete";
+    ok.disabled = true;
+    var cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = "Cancel";
+    actions.appendChild(ok);
+    actions.appendChild(cancel);
+    var field = document.createElement("div");
+    field.className = "field";
+    field.appendChild(label);
+    field.appendChild(typed);
+    dialog.appendChild(title);
+    dialog.appendChild(field);
+    dialog.appendChild(actions);
+    form.appendChild(dialog);
+    var submitter = null;
+    typed.addEventListener("input", function () { ok.disabled = typed.value.trim() !== expected; });
+    cancel.addEventListener("click", function () { dialog.close(); });
+    ok.addEventListener("click", function () {
+      input.value = typed.value.trim();
+      dialog.close();
+      if (form.requestSubmit) form.requestSubmit(submitter || undefined); else form.submit();
+    });
+    form.addEventListener("submit", function (event) {
+      if (input.value.trim() === expected) return;
+      event.preventDefault();
+      submitter = event.submitter || null;
+      typed.value = "";
+      ok.disabled = true;
+      dialog.showModal();
+      typed.focus();
+    });
+  }
+  function start() { document.querySelectorAll("form[data-typed-confirm]").forEach(enhance); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
