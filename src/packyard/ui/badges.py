@@ -28,7 +28,8 @@ from fastapi.responses import Response
 from packyard.core import queries
 from packyard.core.errors import NotFound
 from packyard.core.models import Access, Package
-from packyard.ui.files import count_files, platform_of, visible_package
+from packyard.ui.files import count_files, platform_of
+from packyard.ui.package_reads import visible_package
 from packyard.ui.render import page
 from packyard.ui.security import page_context
 from packyard.web.deps import base_url, services

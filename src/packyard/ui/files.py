@@ -31,11 +31,11 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from packyard.core import auth, permissions, queries
-from packyard.core.auth import Identity
+from packyard.core import queries
 from packyard.core.errors import NotFound
-from packyard.core.models import Account, File, FileLabel, Label, Package, Release, package_key
+from packyard.core.models import Account, File, FileLabel, Label, Package, Release
 from packyard.ui import routes as _pages  # noqa: F401 - registers the `packyard_login` convertor used below
+from packyard.ui.package_reads import visible_package
 from packyard.ui.render import file_url, page
 from packyard.ui.security import page_context
 from packyard.web.deps import services
@@ -49,36 +49,6 @@ FILE_CSP = "default-src 'none'; sandbox"
 
 
 # --- the package, as the package page finds it -----------------------------------------------------------------
-
-
-def visible_package(
-    session: Session, ident: Identity, owner: str, name: str, *, with_files: bool = False
-) -> Package:
-    """The package, or the package page's 404 whether it does not exist or the caller may not know that it does.
-
-    Without `with_files` only the package row (and its owner) is read: the Files tab pages through the files in
-    SQL instead of loading them all.
-    """
-    missing = NotFound(f"package {owner}/{name} not found")
-    if owner.lower() in auth.reserved_logins():  # a format registered after the page routes were built
-        raise missing
-    if with_files:
-        try:
-            pkg = queries.package(session, owner, name)
-        except NotFound:
-            raise missing from None
-    else:
-        found = session.scalar(
-            select(Package)
-            .join(Account, Account.id == Package.owner_id)
-            .where(Account.login_key == owner.lower(), Package.name_key == package_key(name))
-        )
-        if found is None:
-            raise missing
-        pkg = found
-    if not permissions.can_see(ident, pkg, via="web"):
-        raise missing
-    return pkg
 
 
 def count_files(session: Session, package_id: int) -> int:

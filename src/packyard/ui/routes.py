@@ -13,17 +13,15 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from packyard.core import auth, permissions, queries
+from packyard.core import auth
 from packyard.core.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
-from packyard.core.models import Access, Account, File, FileLabel, Label, Package, Release
+from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
-from packyard.ui import catalog, channel_reads, dashboard, reads, views
+from packyard.ui import catalog, channel_reads, dashboard, package_reads, reads, views
 from packyard.ui import install_lines as install_help
 from packyard.ui.forms import field as _field
 from packyard.ui.forms import read_form as _form
@@ -213,26 +211,11 @@ def _not_reserved(owner: str) -> None:
         raise NotFound(f"user or organization {owner!r} not found")
 
 
-def _visible_package(
-    session: Session, ctx: PageContext, owner: str, name: str, *, with_labels: bool = True
-) -> Package:
-    """The package, or the same 404 whether it does not exist or the caller may not know that it does.
-
-    `with_labels=False` leaves each file's labels to load when touched: the package page shows the labels of ten
-    files and reads the rest with one SQL query (`_latest_per_label`), which halves its cost for a package with
-    hundreds of files (docs/benchmarks.md, "Web pages")."""
-    _not_reserved(owner)
-    pkg = queries.package(session, owner, name, with_labels=with_labels)
-    if not permissions.can_see(ctx.identity, pkg, via="web"):
-        raise NotFound(f"package {owner}/{name} not found")
-    return pkg
-
-
 @pages.get("/{owner:packyard_login}/{name}")
 def package_page(request: Request, owner: str, name: str) -> Response:
     ctx = page_context(request)
     with services(request).db.read() as session:
-        pkg = _visible_package(session, ctx, owner, name, with_labels=False)
+        pkg = package_reads.visible_package(session, ctx.identity, owner, name)
         view = {**_package_view(request, session, pkg), **views.package_extras(request, session, pkg)}
         view["channel_labels"] = channel_reads.label_names(
             session, ctx.identity, pkg.owner
@@ -240,68 +223,26 @@ def package_page(request: Request, owner: str, name: str) -> Response:
     return page(request, ctx, "package.html", **view)
 
 
-def _latest_per_label(session: Session, pkg: Package) -> dict[str, str]:
-    """Label name -> the highest version with a file in it, from the distinct (label, version) pairs."""
-    pairs = session.execute(
-        select(Label.name, Release.version)
-        .distinct()
-        .join(FileLabel, FileLabel.label_id == Label.id)
-        .join(File, File.id == FileLabel.file_id)
-        .join(Release, Release.id == File.release_id)
-        .where(File.package_id == pkg.id)
-    ).all()
-    per_label: dict[str, str] = {}
-    for label, version in pairs:
-        current = per_label.get(label)
-        if current is None or queries.version_key(version) > queries.version_key(current):
-            per_label[label] = version
-    return per_label
-
-
-def _with_labels_and_release(session: Session, files: list[File]) -> None:
-    """Load the labels of a few files in one query (and their release, already in the identity map)."""
-    by_file: dict[int, list[Label]] = {f.id: [] for f in files}
-    rows = session.execute(
-        select(FileLabel.file_id, Label)
-        .join(Label, Label.id == FileLabel.label_id)
-        .where(FileLabel.file_id.in_(list(by_file)))
-        .order_by(Label.name)
-    ).all()
-    for file_id, label in rows:
-        by_file[file_id].append(label)
-    for f in files:
-        set_committed_value(f, "labels", by_file[f.id])
-        _ = f.release
-
-
 def _package_view(request: Request, session: Session, pkg: Package) -> dict[str, Any]:
-    files = [f for rel in pkg.releases for f in rel.files]
-    latest = queries.latest_version(pkg)
-    per_label = _latest_per_label(session, pkg)
-    types = list(pkg.package_types or sorted({f.package_type for f in files}))
-    latest_files = [
-        (rel.version, f.basename) for rel in pkg.releases if rel.version == latest for f in rel.files
-    ]
+    facts = package_reads.facts(session, pkg)
     help_ = install_help.instructions(
         base_url(request),
         pkg.owner.login,
         pkg.name,
-        types,
+        facts.types,
         public=pkg.access == Access.PUBLIC,
-        labels=sorted(per_label),
-        latest_files=latest_files,
+        labels=sorted(label for label, _ in facts.per_label),
+        latest_files=facts.latest_files,
     )
-    recent_files = sorted(files, key=lambda f: (f.uploaded_at, f.id), reverse=True)[:10]
-    _with_labels_and_release(session, recent_files)  # the template reads them after the session has closed
     return {
         "pkg": pkg,
         "owner": pkg.owner,
-        "latest": latest,
-        "per_label": sorted(per_label.items(), key=lambda item: (item[0] != "main", item[0])),
-        "types": types,
-        "downloads": sum(f.ndownloads for f in files),
-        "nfiles": len(files),
-        "nversions": len(pkg.releases),
-        "recent_files": recent_files,
+        "latest": facts.latest,
+        "per_label": facts.per_label,
+        "types": facts.types,
+        "downloads": facts.downloads,
+        "nfiles": facts.nfiles,
+        "nversions": facts.nversions,
+        "recent_files": facts.recent_files,
         "help": help_,
     }

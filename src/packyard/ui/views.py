@@ -13,7 +13,7 @@
 
 `?version=V` on the package page picks the version these sections show (the latest by default), so every
 revision and notebook version has a URL and the page works without JavaScript. The package's visibility was
-decided by the caller (`routes._visible_package`); everything here is about a package the caller may see.
+decided by the caller (`package_reads.visible_package`); everything here is about a package the caller may see.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from packyard.core import queries
+from packyard.core.errors import NotFound
 from packyard.core.models import Access, Account, Event, File, Package, Release
 from packyard.core.storage import BlobStore
-from packyard.ui import install_lines
+from packyard.ui import install_lines, package_reads
 from packyard.ui.render import USER_ID_PREFIX, content_type, file_url
 from packyard.web.deps import base_url, services
 
@@ -167,17 +167,6 @@ def _notebook_html(store: BlobStore, sha256: str) -> str | None:
 # --- choosing the version shown --------------------------------------------------------------------------------
 
 
-def _files_of(pkg: Package, package_type: str) -> list[tuple[Release, File]]:
-    """The package's files of one type, newest version first, the most recent upload first within one version:
-    the order `formats.serving.pick` uses for "the latest" (the /notebooks and /envs URLs)."""
-    pairs = [(rel, f) for rel in pkg.releases for f in rel.files if f.package_type == package_type]
-    return sorted(
-        pairs,
-        key=lambda pair: (queries.version_key(pair[0].version), pair[1].uploaded_at, pair[1].id),
-        reverse=True,
-    )
-
-
 def _chosen(pairs: list[tuple[Release, File]], version: str | None) -> tuple[Release, File]:
     """The asked-for version's newest file, or the latest version's when this type has no such version."""
     return next(((rel, f) for rel, f in pairs if rel.version == version), pairs[0])
@@ -256,8 +245,8 @@ class ProjectView:
     history: list[HistoryEntry] = field(default_factory=list)
 
 
-def _notebook(request: Request, pkg: Package, version: str | None) -> NotebookView | None:
-    pairs = _files_of(pkg, NOTEBOOK)
+def _notebook(request: Request, session: Session, pkg: Package, version: str | None) -> NotebookView | None:
+    pairs = package_reads.files_of(session, pkg, NOTEBOOK)
     if not pairs:
         return None
     rel, f = _chosen(pairs, version)
@@ -279,8 +268,10 @@ def _notebook(request: Request, pkg: Package, version: str | None) -> NotebookVi
     )
 
 
-def _environment(request: Request, pkg: Package, version: str | None) -> EnvironmentView | None:
-    pairs = _files_of(pkg, ENVIRONMENT)
+def _environment(
+    request: Request, session: Session, pkg: Package, version: str | None
+) -> EnvironmentView | None:
+    pairs = package_reads.files_of(session, pkg, ENVIRONMENT)
     if not pairs:
         return None
     rel, f = _chosen(pairs, version)
@@ -330,7 +321,7 @@ def _revision(pkg: Package, rel: Release, f: File) -> Revision:
 
 
 def _project(request: Request, session: Session, pkg: Package, version: str | None) -> ProjectView | None:
-    pairs = _files_of(pkg, PROJECT)
+    pairs = package_reads.files_of(session, pkg, PROJECT)
     if not pairs:
         return None
     newest_per_revision: dict[str, tuple[Release, File]] = {}
@@ -385,26 +376,23 @@ def package_extras(request: Request, session: Session, pkg: Package) -> dict[str
     """The values package.html needs beyond `routes._package_view`: the description's format and the
     notebook, environment and project sections (None when the package has no file of that type)."""
     version = request.query_params.get("version") or None
-    if version is not None:
-        queries.release(pkg, version)  # a version the package does not have: the page's own 404
+    if version is not None and not package_reads.has_version(session, pkg, version):
+        raise NotFound(f"release {pkg.owner.login}/{pkg.name}/{version} not found")  # the page's own 404
+    types = set(pkg.package_types) or {NOTEBOOK, ENVIRONMENT, PROJECT}  # empty in rows older than the column
     return {
-        "description_type": description_type(pkg),
-        "notebook": _notebook(request, pkg, version),
-        "environment": _environment(request, pkg, version),
-        "project": _project(request, session, pkg, version),
+        "description_type": description_type(session, pkg),
+        "notebook": _notebook(request, session, pkg, version) if NOTEBOOK in types else None,
+        "environment": _environment(request, session, pkg, version) if ENVIRONMENT in types else None,
+        "project": _project(request, session, pkg, version) if PROJECT in types else None,
     }
 
 
-def description_type(pkg: Package) -> str:
+def description_type(session: Session, pkg: Package) -> str:
     """The media type of `pkg.description`. PyPI uploads say it (Description-Content-Type, kept in the file's
     core metadata); a PyPI description without one is reStructuredText, as the core metadata specification says.
     Every other description (conda's, one set through the API or the site) is Markdown."""
-    for rel in sorted(pkg.releases, key=lambda r: (r.created_at, r.id)):
-        if not pkg.description or rel.description != pkg.description:
-            continue
-        for f in sorted(rel.files, key=lambda f: (f.uploaded_at, f.id)):
-            if f.package_type == "pypi":
-                core = (f.attrs or {}).get("core") or {}
-                declared = core.get("description_content_type") if isinstance(core, dict) else None
-                return content_type(declared if isinstance(declared, str) else None, default="text/x-rst")
-    return "text/markdown"
+    core = package_reads.first_pypi_core(session, pkg)
+    if core is None:
+        return "text/markdown"
+    declared = core.get("description_content_type")
+    return content_type(declared if isinstance(declared, str) else None, default="text/x-rst")
