@@ -24,10 +24,12 @@ from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from packyard.core import queries
-from packyard.core.errors import NotFound
+from packyard.core.errors import BadRequest, NotFound
 from packyard.core.models import Access, Package
+from packyard.ui import package_reads
 from packyard.ui.files import count_files, platform_of
 from packyard.ui.package_reads import visible_package
 from packyard.ui.render import page
@@ -36,6 +38,9 @@ from packyard.web.deps import base_url, services
 from packyard.web.serve import cache_control
 
 router = APIRouter(include_in_schema=False)
+
+LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+"""What a label may be called (core.services.packages.validate_label)."""
 
 BADGE_CSP = "default-src 'none'; sandbox"
 """An SVG opened as a document may run scripts; ours has none, and this says none may run."""
@@ -188,13 +193,29 @@ def badge_svg(name: str, pkg: Package) -> str:
 # --- routes ----------------------------------------------------------------------------------------------------
 
 
+def label_version_svg(session: Session, pkg: Package, label: str) -> str:
+    """`version.svg?label=dev`: the highest version with a file in that label (a README can show the release
+    candidate of `dev` beside the stable version of `main`)."""
+    version = package_reads.latest_per_label(session, pkg).get(label, "none")
+    return svg(f"{label} version", version, COLORS["version"])
+
+
 @router.get("/{owner:packyard_login}/{name}/badges/{badge}.svg")
-def badge_image(request: Request, owner: str, name: str, badge: str) -> Response:
+def badge_image(request: Request, owner: str, name: str, badge: str, label: str = "") -> Response:
     if badge not in BADGES:
         raise NotFound(f"no badge named {badge!r}: {', '.join(BADGES)}")
+    if label and (badge != "version" or not LABEL.fullmatch(label)):
+        raise BadRequest(
+            "only version.svg takes a label, and a label is 1-100 letters, digits, '_', '.' or '-'"
+        )
     with services(request).db.read() as session:
-        pkg = visible_package(session, page_context(request).identity, owner, name, with_files=True)
-        body = badge_svg(badge, pkg).encode()
+        ident = page_context(request).identity
+        if label:
+            pkg = visible_package(session, ident, owner, name)
+            body = label_version_svg(session, pkg, label).encode()
+        else:
+            pkg = visible_package(session, ident, owner, name, with_files=True)
+            body = badge_svg(badge, pkg).encode()
         public = pkg.access == Access.PUBLIC
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {

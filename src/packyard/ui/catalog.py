@@ -15,12 +15,10 @@ when a select changes.
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -37,7 +35,6 @@ from packyard.core.models import (
     Access,
     Account,
     AccountKind,
-    Event,
     File,
     FileLabel,
     Group,
@@ -47,6 +44,7 @@ from packyard.core.models import (
     package_key,
 )
 from packyard.ui import channel_reads
+from packyard.ui.memo import Memo, database, latest_serial
 from packyard.ui.reads import Listed, listing_query
 from packyard.ui.render import page
 from packyard.ui.security import page_context
@@ -327,7 +325,7 @@ def _listing(
     event; the rows themselves are read on every request."""
     serial = latest_serial(session)
     minute = int(time.time() // 60) if filters.sort == "downloads" else 0
-    key = (_database(session), scope, filters, visibility, serial, minute)
+    key = (database(session), scope, filters, visibility, serial, minute)
     found = _slices_memo.get(key, lambda: _slice(session, where, order, filters))
     listed = facets(session, visibility, scope, serial)
     return Listing(
@@ -337,49 +335,8 @@ def _listing(
 
 # --- facets, cached per worker ---------------------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-class _Memo:
-    """A small LRU of computed values, shared by one worker's threads. Keys carry the latest event serial, so a
-    change anywhere makes every older entry unreachable (it ages out); nothing needs invalidating."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._values: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]  # type: ignore[no-any-return]
-        value = compute()
-        with self._lock:
-            self._values[key] = value
-            while len(self._values) > self._size:
-                self._values.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
-
-_facets_memo = _Memo(512)
-_slices_memo = _Memo(2048)
-
-
-def _database(session: Session) -> str:
-    """Which database a cached value came from: one process may open several (the tests do), and ids and serials
-    repeat from one to the next."""
-    bind = session.get_bind()
-    return str(bind.engine.url)
-
-
-def latest_serial(session: Session) -> int:
-    """The newest event: every upload, removal, access or label change and transfer writes one."""
-    return session.scalar(select(func.max(Event.serial))) or 0
+_facets_memo = Memo(512)
+_slices_memo = Memo(2048)
 
 
 def facets(session: Session, visibility: permissions.Visibility, scope: Hashable, serial: int) -> Facets:
@@ -387,7 +344,7 @@ def facets(session: Session, visibility: permissions.Visibility, scope: Hashable
     their files have: cached under (owner, what the caller may see, latest serial)."""
     owner_id = scope if isinstance(scope, int) else None
     return _facets_memo.get(
-        (_database(session), scope, visibility, serial),
+        (database(session), scope, visibility, serial),
         lambda: _compute_facets(session, visibility.clause(), owner_id),
     )
 
@@ -483,15 +440,6 @@ def owner_listing(session: Session, ident: Identity, owner: Account, filters: Fi
     return _listing(session, visibility, filters, where, _order(filters, ""), owner.id, dict(SORTS))
 
 
-def _channel_labels(session: Session, ident: Identity, owner: Account) -> list[str]:
-    """The channel menu's labels (ui/channel_reads.py), cached like the filter choices: they depend on what the
-    caller may see, on whether it may write to the namespace (writers see empty labels too) and on the data."""
-    manages = permissions.can(ident, permissions.Permission.WRITE, owner, via="web")
-    visibility = permissions.visibility(ident, via="web")
-    key = ("channel-labels", _database(session), owner.id, visibility, manages, latest_serial(session))
-    return _facets_memo.get(key, lambda: channel_reads.label_names(session, ident, owner))
-
-
 def owner_page(request: Request, login: str) -> Response:
     """`/OWNER`: the profile and the packages the caller may see, filtered, sorted and paged."""
     ctx = page_context(request)
@@ -500,7 +448,7 @@ def owner_page(request: Request, login: str) -> Response:
         owner = queries.owner(session, login)
         about = profile(session, ctx.identity, owner)
         listing = owner_listing(session, ctx.identity, owner, filters)
-        channel_labels = _channel_labels(session, ctx.identity, owner)  # the channel menu
+        channel_labels = channel_reads.label_names(session, ctx.identity, owner)  # the channel menu
     return page(
         request,
         ctx,

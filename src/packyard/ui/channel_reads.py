@@ -24,6 +24,7 @@ from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Access, Account, File, FileLabel, Label, Package, Release
+from packyard.ui import memo
 
 MAIN = "main"
 VIA = "web"
@@ -39,6 +40,15 @@ def _manages(ident: Identity, owner: Account) -> bool:
     return permissions.can(ident, permissions.Permission.WRITE, owner, via=VIA)
 
 
+def _label_rows(session: Session, owner: Account) -> tuple[int, int]:
+    """How many labels the owner has and the newest one's id: part of the cache keys below, because creating or
+    removing an empty label changes what a namespace writer sees but moves no file, so it need not write an event."""
+    count, newest = session.execute(
+        select(func.count(Label.id), func.coalesce(func.max(Label.id), 0)).where(Label.owner_id == owner.id)
+    ).one()
+    return int(count), int(newest)
+
+
 @dataclass(frozen=True)
 class LabelInfo:
     """One label as the labels page shows it: only what the caller may see is counted."""
@@ -51,7 +61,14 @@ class LabelInfo:
 
 
 def labels(session: Session, ident: Identity, owner: Account) -> list[LabelInfo]:
-    """Every label of `owner` the caller may know of, `main` first, with counts of what they may see in it."""
+    """Every label of `owner` the caller may know of, `main` first, with counts of what they may see in it;
+    cached until the next change (counting reads every labelled file of the owner)."""
+    manages = _manages(ident, owner)
+    key = ("labels", owner.id, _label_rows(session, owner), permissions.visibility(ident, via=VIA), manages)
+    return memo.cached(session, key, lambda: _labels(session, ident, owner, manages))
+
+
+def _labels(session: Session, ident: Identity, owner: Account, manages: bool) -> list[LabelInfo]:
     rows = session.execute(
         select(Label.id, Label.name, Label.is_locked).where(Label.owner_id == owner.id)
     ).all()
@@ -71,7 +88,6 @@ def labels(session: Session, ident: Identity, owner: Account) -> list[LabelInfo]
             .group_by(FileLabel.label_id)
         )
     }
-    manages = _manages(ident, owner)
     out = []
     for label_id, name, locked in rows:
         npackages, nfiles, updated = counts.get(label_id, (0, 0, None))
@@ -83,8 +99,20 @@ def labels(session: Session, ident: Identity, owner: Account) -> list[LabelInfo]
 
 
 def label_names(session: Session, ident: Identity, owner: Account) -> list[str]:
-    """The names `labels` lists, without counting: one EXISTS per label (the owner and package pages show a
-    channel menu on every request)."""
+    """The names `labels` lists, without counting: one EXISTS per label, cached until the next change (the owner,
+    package, label and channel pages show this channel menu on every request)."""
+    manages = _manages(ident, owner)
+    key = (
+        "label-names",
+        owner.id,
+        _label_rows(session, owner),
+        permissions.visibility(ident, via=VIA),
+        manages,
+    )
+    return memo.cached(session, key, lambda: _label_names(session, ident, owner, manages))
+
+
+def _label_names(session: Session, ident: Identity, owner: Account, manages: bool) -> list[str]:
     has_visible_file = (
         select(FileLabel.file_id)
         .join(File, File.id == FileLabel.file_id)
@@ -93,7 +121,7 @@ def label_names(session: Session, ident: Identity, owner: Account) -> list[str]:
         .exists()
     )
     query = select(Label.name).where(Label.owner_id == owner.id)
-    if not _manages(ident, owner):
+    if not manages:
         query = query.where(or_(Label.name == MAIN, has_visible_file))
     names = set(session.scalars(query)) | {MAIN}
     return sorted(names, key=lambda name: (name != MAIN, name.lower()))
@@ -128,14 +156,47 @@ class ChannelPage:
     """Whether a package the caller sees in the label is not public: its URLs then need a token."""
 
 
+@dataclass(frozen=True)
+class _Listing:
+    packages: list[InChannel]
+    total: int
+    page: int
+    pages: int
+    types: set[str]
+    any_private: bool
+
+
 def channel(
     session: Session, ident: Identity, login: str, label: str, *, page: int, per_page: int = 50
 ) -> ChannelPage:
-    """The packages in `login`'s `label` the caller may see; the same 404 for a missing label and a hidden one."""
+    """The packages in `login`'s `label` the caller may see; the same 404 for a missing label and a hidden one.
+    The listing (an aggregate over every file in the label) is cached until the next change."""
     owner = queries.owner(session, login)
     row = session.scalar(select(Label).where(Label.owner_id == owner.id, Label.name == label))
     if row is None and label != MAIN:
         raise NotFound(f"label {owner.login}/{label} not found")
+    manages = _manages(ident, owner)
+    visibility = permissions.visibility(ident, via=VIA)
+    key = ("channel", owner.id, row.id if row is not None else 0, visibility, manages, page, per_page)
+    found = memo.cached(session, key, lambda: _listing(session, ident, owner, row, page, per_page))
+    if not found.total and label != MAIN and not manages:
+        raise NotFound(f"label {owner.login}/{label} not found")
+    return ChannelPage(
+        owner,
+        label,
+        row.is_locked if row is not None else False,
+        found.packages,
+        found.total,
+        found.page,
+        found.pages,
+        found.types,
+        found.any_private,
+    )
+
+
+def _listing(
+    session: Session, ident: Identity, owner: Account, row: Label | None, page: int, per_page: int
+) -> _Listing:
     visible = _visible(ident, owner.id)
     listed = (
         session.execute(
@@ -156,8 +217,6 @@ def channel(
         if row is not None
         else []
     )
-    if not listed and label != MAIN and not _manages(ident, owner):
-        raise NotFound(f"label {owner.login}/{label} not found")
     pages = max(1, -(-len(listed) // per_page))
     page = min(max(page, 1), pages)
     shown = listed[(page - 1) * per_page : page * per_page]
@@ -180,17 +239,8 @@ def channel(
         packages.append(
             InChannel(name, summary or "", access, nfiles, latest, sorted(kinds), sorted(platforms), updated)
         )
-    return ChannelPage(
-        owner,
-        label,
-        row.is_locked if row is not None else False,
-        packages,
-        len(listed),
-        page,
-        pages,
-        types,
-        any(access != Access.PUBLIC for _, _, _, access, _, _ in listed),
-    )
+    any_private = any(access != Access.PUBLIC for _, _, _, access, _, _ in listed)
+    return _Listing(packages, len(listed), page, pages, types, any_private)
 
 
 def _files_of(

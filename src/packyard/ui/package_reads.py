@@ -11,11 +11,11 @@ distinct version strings only.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from packyard.core import auth, permissions, queries
 from packyard.core.auth import Identity
@@ -69,8 +69,7 @@ class Facts:
     nversions: int
     latest_files: list[tuple[str, str]]
     """(version, basename) of the latest version's files: the install lines name them."""
-    recent_files: list[File]
-    """The newest files, their release and labels loaded (the template reads them after the session closed)."""
+    recent_files: list[RecentFile]
 
 
 def facts(session: Session, pkg: Package) -> Facts:
@@ -142,30 +141,37 @@ def latest_per_label(session: Session, pkg: Package) -> dict[str, str]:
     return per_label
 
 
-def recent_files(session: Session, pkg: Package, limit: int = RECENT_FILES) -> list[File]:
-    """The newest files (by upload), with their release and labels loaded in two queries."""
-    files = list(
-        session.scalars(
-            select(File)
-            .options(joinedload(File.release))
-            .where(File.package_id == pkg.id)
-            .order_by(File.uploaded_at.desc(), File.id.desc())
-            .limit(limit)
-        )
-    )
-    by_file: dict[int, list[Label]] = {f.id: [] for f in files}
+@dataclass(frozen=True)
+class RecentFile:
+    basename: str
+    version: str
+    labels: list[str]
+    size: int
+    uploaded_at: dt.datetime
+
+
+def recent_files(session: Session, pkg: Package, limit: int = RECENT_FILES) -> list[RecentFile]:
+    """The newest files (by upload) as the page lists them: plain rows, no ORM objects (a file row carries its
+    metadata JSON, which the list does not show)."""
+    rows = session.execute(
+        select(File.id, File.basename, Release.version, File.size, File.uploaded_at)
+        .join(Release, Release.id == File.release_id)
+        .where(File.package_id == pkg.id)
+        .order_by(File.uploaded_at.desc(), File.id.desc())
+        .limit(limit)
+    ).all()
+    by_file: dict[int, list[str]] = {row[0]: [] for row in rows}
     if by_file:
-        rows = session.execute(
-            select(FileLabel.file_id, Label)
+        for file_id, name in session.execute(
+            select(FileLabel.file_id, Label.name)
             .join(Label, Label.id == FileLabel.label_id)
             .where(FileLabel.file_id.in_(list(by_file)))
             .order_by(Label.name)
-        ).all()
-        for file_id, label in rows:
-            by_file[file_id].append(label)
-    for f in files:
-        set_committed_value(f, "labels", by_file[f.id])
-    return files
+        ):
+            by_file[file_id].append(name)
+    return [
+        RecentFile(basename, version, by_file[fid], size, at) for fid, basename, version, size, at in rows
+    ]
 
 
 def files_of(session: Session, pkg: Package, package_type: str) -> list[tuple[Release, File]]:

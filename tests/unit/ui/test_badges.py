@@ -188,3 +188,21 @@ def test_the_badges_tab_shows_each_badge_with_its_snippets(client: TestClient, w
     assert client.get("/alice/hidden/badges", headers={"Accept": "text/html"}).status_code == 404
     private = client.get("/alice/hidden/badges", headers={"Accept": "text/html", **auth(world["alice"])})
     assert private.status_code == 200 and "not public" in private.text
+
+
+def test_the_version_badge_of_one_label(client: TestClient, world: dict[str, str], tmp_path: Path) -> None:
+    conda = build_conda(tmp_path, name="tool", version="2.0rc1", subdir="linux-64")
+    done = upload(
+        client, world["alice"], "alice", "tool", "2.0rc1", conda, f"linux-64/{conda.name}", "conda",
+        create=False, labels=["dev"],
+    )  # fmt: skip
+    assert done.status_code == 200, done.text
+    assert _badge(client, "/alice/tool/badges/version.svg?label=dev")[1] == ["dev version", "2.0rc1"]
+    assert _badge(client, "/alice/tool/badges/version.svg?label=main")[1] == ["main version", "1.10.0"]
+    assert _badge(client, "/alice/tool/badges/version.svg?label=nothing")[1] == ["nothing version", "none"]
+    assert client.get("/alice/tool/badges/version.svg?label=a%20b").status_code == 400
+    assert client.get("/alice/tool/badges/license.svg?label=dev").status_code == 400
+    hidden = client.get("/alice/hidden/badges/version.svg?label=main")
+    assert hidden.status_code == 404 and hidden.text == client.get(
+        "/alice/nope/badges/version.svg?label=main"
+    ).text.replace("nope", "hidden")

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from packyard.core.auth import ANONYMOUS
 from packyard.core.models import File
 from packyard.core.services.accounts import create_user
-from packyard.ui.files import Filters, file_url, files_view, platform_of, visible_package
+from packyard.ui.files import Filters, file_url, files_view, platform_of
+from packyard.ui.package_reads import visible_package
 from tests.builders import build_conda, build_wheel
 from tests.unit.api.helpers import auth, login, upload
 from tests.unit.core.conftest import Backend
@@ -136,3 +137,15 @@ def test_the_download_route_answers_like_every_byte_route(odd: TestClient) -> No
     assert (
         odd.get(row.url.replace("1.0%2Blocal", "2.0")).status_code == 404
     )  # another release has no such file
+
+
+def test_a_private_files_url_takes_a_token_in_the_path_like_every_download_url(odd: TestClient) -> None:
+    row = next(r for r in _view(odd) if r.basename == "data.csv")
+    token = login(odd, "alice", PASSWORD)
+    made_private = odd.patch("/api/package/alice/odd", headers=auth(token), json={"public": False})
+    assert made_private.status_code == 200, made_private.text
+    assert odd.get(row.url).status_code == 404
+    shared = odd.get(f"/t/{token}{row.url}")
+    assert shared.status_code == 200 and shared.content == b"a,b\n1,2\n"
+    assert shared.headers["cache-control"].startswith("private")
+    assert odd.get(f"/t/not-a-token{row.url}").status_code == 401
