@@ -48,6 +48,8 @@ class PathTokenMiddleware:
                 scope = {**scope, "packyard.path_token": token}
             if path != scope["path"]:
                 scope = {**scope, "path": path, "raw_path": raw.encode("latin-1")}
+            if prefix:  # redirects must leave it out again (formats/pypi/routes.py)
+                scope = {**scope, "packyard.host_prefix": prefix}
         await self.app(scope, receive, send)
 
     def _host_prefix(self, scope: Scope) -> str:

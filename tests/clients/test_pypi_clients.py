@@ -251,6 +251,20 @@ def test_pip_and_uv_install_public(
     assert [p.name for p in (tmp_path / "dl").iterdir()] == ["pk_lib-1.0-py3-none-any.whl"]
 
 
+def test_the_index_url_as_the_seeds_write_it_without_simple(
+    live_server: LiveServer, owner: str, tmp_path: Path, published: dict[str, Path]
+) -> None:
+    """Seeds 001/002 give `http://HOST/pypi/OWNER` as the pip URL: pip and uv install from it as from /simple."""
+    bare = f"{live_server.url}/pypi/{owner}"
+    run(tmp_path, "pip", "install", "--index-url", bare, "--target", str(tmp_path / "pip"), "pk-app")
+    assert (tmp_path / "pip/pk_lib/__init__.py").read_text() == "VERSION = '1.0'\n"
+    run(
+        tmp_path, "uv", "pip", "install", "--python", str(clients_bin() / "python"), "--index-url", bare,
+        "--target", str(tmp_path / "uv"), "pk-app",
+    )  # fmt: skip
+    assert (tmp_path / "uv/pk_app/__init__.py").exists()
+
+
 def test_yanked_files_are_skipped_unless_pinned(
     live_server: LiveServer,
     owner: str,
@@ -320,6 +334,7 @@ def test_private_index_with_path_token_and_basic_auth(
     host = live_server.url.split("://", 1)[1]
     for index in (
         f"{live_server.url}/pypi/t/{read_token}/{login}/simple",
+        f"{live_server.url}/pypi/t/{read_token}/{login}",  # the seeds' form, without /simple
         f"http://{read_token}:x-auth-token@{host}/api/repo/{login}/simple",
     ):
         target = tmp_path / f"t{abs(hash(index))}"

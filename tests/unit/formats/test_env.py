@@ -234,3 +234,27 @@ def test_envs_host_with_a_token_in_the_path(server: Server) -> None:
         host = {"Host": "envs.repo.test"}
         assert hosted.get("/alice/hosted-env", headers=host).status_code == 401
         assert hosted.get(f"/t/{server.alice}/alice/hosted-env", headers=host).content == data
+
+
+def test_listed_urls_work_on_the_envs_host_and_keep_a_path_token(server: Server) -> None:
+    """Seed 001: `http://envs.<repo>/USERNAME` lists your environments; each listed `url` must open the file."""
+    from fastapi.testclient import TestClient
+
+    from packyard.app import create_app
+    from packyard.config import Settings
+
+    data = env_yaml("hosted", "  - python\n")
+    assert (
+        repo_upload(server.client, server.alice, "alice", "env", "environment.yml", data).status_code == 200
+    )
+    settings = Settings(data=server.settings.data, domain="example.org")
+    with TestClient(create_app(settings, db=server.db), base_url="http://envs.example.org") as client:
+        listed = {e["name"]: e["url"] for e in client.get("/alice").json()}
+        assert listed["hosted"] == "http://envs.example.org/alice/hosted"
+        assert client.get(listed["hosted"]).content == data
+        token = server.alice
+        with_token = {e["name"]: e["url"] for e in client.get(f"/t/{token}/alice").json()}
+        assert with_token["hosted"] == f"http://envs.example.org/t/{token}/alice/hosted"
+        assert client.get(with_token["hosted"]).content == data
+    listed = {e["name"]: e["url"] for e in server.client.get("/envs/alice").json()}
+    assert listed["hosted"] == "http://testserver/envs/alice/hosted"  # the main host keeps /envs

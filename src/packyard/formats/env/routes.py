@@ -24,7 +24,7 @@ router = APIRouter()
 @router.api_route("/envs/{owner}", methods=["GET", "HEAD"], include_in_schema=False)
 def list_envs(owner: str, request: Request, svc: Svc) -> list[dict[str, Any]]:
     identity = resolve_identity(request, svc)
-    base = base_url(request)
+    base = _envs_base(request)
     out = []
     with svc.db.read() as session:
         account = queries.owner(session, owner)
@@ -44,11 +44,20 @@ def list_envs(owner: str, request: Request, svc: Svc) -> list[dict[str, Any]]:
                     "access": pkg.access,
                     "latest_version": versions[-1],
                     "versions": versions,
-                    "url": f"{base}/envs/{account.login}/{pkg.name}",
+                    "url": f"{base}/{account.login}/{pkg.name}",
                     "modified_at": pkg.modified_at.isoformat(),
                 }
             )
     return out
+
+
+def _envs_base(request: Request) -> str:
+    """Where this listing's environments are, in the form the caller used: on the `envs.` host its paths have
+    no /envs (the host stands for it), and a `/t/TOKEN/` in the caller's URL stays in them."""
+    token = request.scope.get("packyard.path_token")
+    if request.scope.get("packyard.host_prefix") == "/envs":
+        return str(request.base_url).rstrip("/") + (f"/t/{token}" if token else "")
+    return base_url(request) + "/envs" + (f"/t/{token}" if token else "")
 
 
 @router.api_route("/envs/{owner}/{name}", methods=["GET", "HEAD"], include_in_schema=False)

@@ -57,7 +57,12 @@ def _answer(
 ) -> Response | Blob:
     index = _parse(session, base, path)
     rest = index.rest
-    if rest and rest[0] == "simple":
+    if not rest or rest == [""]:  # the index URL as the seeds write it: /pypi/OWNER
+        return _redirect(request, f"{index.prefix}/simple/")
+    if len(rest) <= 2 and rest[0] not in ("simple", "files") and rest[1:] in ([], [""]):
+        # pip and uv given `--index-url /pypi/OWNER` ask for /pypi/OWNER/PROJECT/: the project's simple page
+        return _redirect(request, f"{index.prefix}/simple/{simple.normalize(rest[0])}/")
+    if rest[0] == "simple":
         if rest == ["simple"]:
             return _redirect(request, f"{index.prefix}/simple/")
         if rest == ["simple", ""]:
@@ -77,6 +82,9 @@ def _redirect(request: Request, path: str) -> Response:
     token = request.scope.get("packyard.path_token")
     if token:
         path = _with_token(path, token)
+    host_prefix = request.scope.get("packyard.host_prefix")
+    if host_prefix and path.startswith(host_prefix + "/"):  # on pypi.DOMAIN the paths have no /pypi
+        path = path[len(host_prefix) :]
     query = f"?{request.url.query}" if request.url.query else ""
     return RedirectResponse(path + query, status_code=301)
 
