@@ -75,7 +75,7 @@ class OrgProfile(JsonBody):
     company: Text = None
     location: Text = None
     url: Text = Field(None, description="a web address (http or https)")
-    description: Text = Field(None, description="Markdown, at most 10,000 characters")
+    description: Text = Field(None, description="plain text, at most 10,000 characters")
 
 
 class GroupCreate(JsonBody):
