@@ -84,7 +84,9 @@ def test_an_organization_is_created_from_the_account_menu(site, people, page, tm
     page.fill("#org-login", ORG)
     page.fill("#org-display", "The Orgs Lab")
     page.click("form[action='/organizations'] button[type=submit]")
-    page.wait_for_url(f"{site.url}/organization/{ORG}/dashboard")  # seed 001: the new organization's dashboard
+    page.wait_for_url(
+        f"{site.url}/organization/{ORG}/dashboard"
+    )  # seed 001: the new organization's dashboard
     assert f"Organization {ORG} created." in page.locator(".flash").inner_text()
     assert page.locator("h1").inner_text() == "The Orgs Lab"
     assert page.locator("nav.org-actions a", has_text="Manage groups and owners").count() == 1
@@ -159,7 +161,13 @@ def test_outsiders_get_the_404_of_a_missing_organization(site, people) -> None:
     new_org(people, org)
     outsider, _ = signed_in_client(site, OUTSIDER)
     with closing(outsider):
-        for path in ("dashboard", "settings/profile", "settings/groups", "settings/members", "settings/account"):
+        for path in (
+            "dashboard",
+            "settings/profile",
+            "settings/groups",
+            "settings/members",
+            "settings/account",
+        ):
             there = outsider.get(f"/organization/{org}/{path}", headers=HTML)
             missing = outsider.get(f"/organization/orgs-no-such-org/{path}", headers=HTML)
             assert there.status_code == missing.status_code == 404, path
@@ -189,7 +197,10 @@ def test_owners_are_added_and_the_last_one_is_never_removed(site, people, page, 
     co_owner.click(f"button[aria-label='Remove {OWNER} from owners']")
     co_owner.wait_for_url(f"{site.url}/organization/{org}/settings/groups/owners")
     assert co_owner.locator("button.remove-x").count() == 0  # the last owner has no remove button
-    assert "The last owner cannot be removed" in co_owner.locator("section[aria-labelledby=members-h]").inner_text()
+    assert (
+        "The last owner cannot be removed"
+        in co_owner.locator("section[aria-labelledby=members-h]").inner_text()
+    )
     assert _axe_problems(co_owner) == []
     _shoot(co_owner, "orgs-owners", tmp_path)
     co_owner.context.close()
@@ -234,9 +245,13 @@ def test_deleting_an_organization_needs_its_name_and_your_password(site, people,
     action = f"/organization/{org}/delete"
     owner, token = signed_in_client(site, OWNER)
     with closing(owner):
-        wrong_word = owner.post(action, data={"csrf_token": token, "confirm": "orgs-doome", "password": PASSWORD})
+        wrong_word = owner.post(
+            action, data={"csrf_token": token, "confirm": "orgs-doome", "password": PASSWORD}
+        )
         assert wrong_word.status_code == 400
-        wrong_password = owner.post(action, data={"csrf_token": token, "confirm": org, "password": "nope-nope"})
+        wrong_password = owner.post(
+            action, data={"csrf_token": token, "confirm": org, "password": "nope-nope"}
+        )
         assert wrong_password.status_code == 400 and "not your password" in wrong_password.text
         no_csrf = owner.post(action, data={"confirm": org, "password": PASSWORD})
         assert no_csrf.status_code == 403
@@ -245,7 +260,9 @@ def test_deleting_an_organization_needs_its_name_and_your_password(site, people,
     for login, status in ((MEMBER, 403), (OUTSIDER, 404)):
         forger, forged_token = signed_in_client(site, login)
         with closing(forger):
-            sent = forger.post(action, data={"csrf_token": forged_token, "confirm": org, "password": PASSWORD})
+            sent = forger.post(
+                action, data={"csrf_token": forged_token, "confirm": org, "password": PASSWORD}
+            )
             assert sent.status_code == status
     assert exists()
 
