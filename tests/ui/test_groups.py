@@ -218,6 +218,13 @@ def test_members_read_the_groups_and_forged_forms_change_nothing(site, guild, pa
     _shoot(page, "orgs-groups-member", tmp_path)
     page.goto(f"{site.url}{SETTINGS}/lobby")
     assert page.locator("#g-perm, button.remove-x, form[action$='/delete']").count() == 0
+    with site.client() as client:  # a group listing a private package the member may not see
+        ok(client.post(f"/api/group/{ORG}/vaulted", headers=guild.api(), json={"perms": "read"}))
+        ok(client.put(f"/api/group/{ORG}/vaulted/packages/{VAULT}", headers=guild.api()))
+        ok(client.put(f"/api/group/{ORG}/vaulted/packages/orgs-ledger", headers=guild.api()))
+    page.goto(f"{site.url}{SETTINGS}/vaulted")
+    listed = page.locator("section[aria-labelledby=packages-h]").inner_text()
+    assert "orgs-ledger" in listed and VAULT not in listed
 
     def before() -> list[str]:
         with site.client() as client:

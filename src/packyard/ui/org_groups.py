@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 import packyard.ui.routes  # noqa: F401 - registers the `packyard_login` URL convertor the paths below use
-from packyard.core import queries
+from packyard.core import permissions, queries
 from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from packyard.core.models import OWNERS_GROUP, Account, AccountKind, GroupPerm, Package
 from packyard.core.services import orgs
@@ -79,8 +79,9 @@ def groups_view(
     groups = orgs.list_groups(services(request).db, ctx.identity, org)
     return org_page(
         request, ctx, org, "org_groups.html", "groups", status,
-        groups=groups, permissions=PERMISSIONS, names=orgs.PERMISSION_NAMES, packages=_package_names(request, org),
-        errors=errors or {}, values=values or {},
+        groups=groups, permissions=PERMISSIONS, names=orgs.PERMISSION_NAMES,
+        packages=_package_names(request, org) if may_admin(ctx, org) else [], errors=errors or {},
+        values=values or {},
     )  # fmt: skip
 
 
@@ -183,10 +184,14 @@ def group_view(
     values: dict[str, str] | None = None,
 ) -> Response:
     group = orgs.get_group(services(request).db, ctx.identity, org, name)
+    admin = may_admin(ctx, org)
+    # A member who is not an owner sees only the packages they may see: a private package's name is its own.
+    listed = [p for p in group.packages if admin or permissions.can_see(ctx.identity, p, via="web")]
     return org_page(
         request, ctx, org, "org_group.html", "groups", status,
-        group=group, permissions=PERMISSIONS, names=orgs.PERMISSION_NAMES, packages=_package_names(request, org),
-        errors=errors or {}, values=values or {}, owners=OWNERS_GROUP,
+        group=group, listed=listed, permissions=PERMISSIONS, names=orgs.PERMISSION_NAMES,
+        packages=_package_names(request, org) if admin else [], errors=errors or {}, values=values or {},
+        owners=OWNERS_GROUP,
     )  # fmt: skip
 
 
