@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api.body import body_of
-from packyard.api.schemas import GroupCreate, OrgCreate, SetAccess, SignUp, Transfer
+from packyard.api.schemas import GroupCreate, GroupUpdate, OrgCreate, OrgProfile, SetAccess, SignUp, Transfer
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.models import Account, Group
@@ -41,9 +41,36 @@ def _group_json(group: Group) -> dict[str, Any]:
 async def create_org(
     login: str, ident: SignedIn, svc: Svc, body: Annotated[OrgCreate, body_of(OrgCreate)]
 ) -> dict[str, Any]:
-    """Packyard extension: create an organization; the caller becomes its first owner."""
-    org = await run_in_threadpool(orgs.create_org, svc.db, ident, login, body.name or "")
-    return ser.user(org)
+    """Packyard extension: create an organization (display name and contact e-mail optional); the caller becomes
+    its first owner."""
+    org = await run_in_threadpool(orgs.create_org, svc.db, ident, login, body.name or "", body.email or "")
+    return _org_json(org)
+
+
+def _org_json(org: Account) -> dict[str, Any]:
+    """An organization as `GET /api/user/LOGIN` shows it, plus its contact e-mail (answers to its owners only)."""
+    return {**ser.user(org), "email": org.email}
+
+
+@router.patch("/orgs/{login}")
+async def update_org(
+    login: str, ident: SignedIn, svc: Svc, body: Annotated[OrgProfile, body_of(OrgProfile)]
+) -> dict[str, Any]:
+    """Packyard extension: change an organization's profile (name, email, company, location, url, description);
+    the fields left out stay as they are. Owners and site administrators only. The same service as the page
+    `/organization/ORG/settings/profile`."""
+    changes = body.model_dump(exclude_unset=True)
+    org = await run_in_threadpool(orgs.update_profile, svc.db, ident, _account(svc, login), changes)
+    return _org_json(org)
+
+
+@router.get("/orgs/{login}/members")
+def org_members(login: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
+    """Packyard extension: everyone in the organization with the groups they are in (its members only)."""
+    return [
+        {"login": a.login, "name": a.name, "groups": groups}
+        for a, groups in orgs.org_members(svc.db, ident, _account(svc, login))
+    ]
 
 
 @router.delete("/orgs/{login}", status_code=201)
@@ -124,6 +151,21 @@ async def create_group(
     perms = body.perms or "read"
     await run_in_threadpool(orgs.create_group, svc.db, ident, _account(svc, org), name, perms)
     return Response(status_code=204)
+
+
+@router.patch("/group/{org}/{name}")
+async def update_group(
+    org: str, name: str, ident: SignedIn, svc: Svc, body: Annotated[GroupUpdate, body_of(GroupUpdate)]
+) -> dict[str, Any]:
+    """Packyard extension: change a group's permission level (`{"permission": "read"|"write"|"admin"}`); the
+    owners group always administers. The same service as the group's page in the organization's settings."""
+    account = _account(svc, org)
+
+    def work() -> dict[str, Any]:
+        orgs.set_group_perms(svc.db, ident, account, name, body.permission)
+        return _group_json(orgs.get_group(svc.db, ident, account, name))
+
+    return await run_in_threadpool(work)
 
 
 @router.delete("/group/{org}/{name}", status_code=204)

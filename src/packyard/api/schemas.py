@@ -64,12 +64,32 @@ class OrgCreate(JsonBody):
     """`POST /api/orgs/ORG`."""
 
     name: Text = Field(None, description="the organization's display name")
+    email: Text = Field(None, description="the organization's contact e-mail address")
+
+
+class OrgProfile(JsonBody):
+    """`PATCH /api/orgs/ORG`: the fields given change, the others stay."""
+
+    name: Text = Field(None, description="display name")
+    email: Text = Field(None, description="contact e-mail address")
+    company: Text = None
+    location: Text = None
+    url: Text = Field(None, description="a web address (http or https)")
+    description: Text = Field(None, description="plain text, at most 10,000 characters")
 
 
 class GroupCreate(JsonBody):
     """`POST /api/group/ORG/GROUP`."""
 
     perms: Text = Field(None, description="read (the default), write or admin")
+
+
+class GroupUpdate(JsonBody):
+    """`PATCH /api/group/ORG/GROUP`: change the group's permission level."""
+
+    permission: str = Field(
+        validation_alias=AliasChoices("permission", "perms"), description="read, write or admin"
+    )
 
 
 # --- packages and releases ------------------------------------------------------------------------------------

@@ -341,6 +341,8 @@ RESERVED_LOGINS = frozenset(
         "signup",
         "notifications",  # the web UI's notifications page
         "dashboard",  # the web UI's /dashboard/ORG
+        "organizations",  # the web UI's list of your organizations (ui/org_settings.py)
+        "organization",  # the web UI's /organization/ORG/dashboard and /organization/ORG/settings/...
     }
 )
 """Logins that would collide with the app's own URLs; each format adds its URL prefixes and reserved names."""

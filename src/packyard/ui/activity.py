@@ -199,7 +199,10 @@ SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
     "group.member_removed": _member("removed", "from"),
     "group.package_added": lambda s: [s.who, Part(" gave group "), s.code("group"), Part(" access to "), s.package()],
     "group.package_removed": lambda s: [s.who, Part(" took "), s.package(), Part(" away from group "), s.code("group")],
+    "group.perms_changed": lambda s: [s.who, Part(" changed group "), s.code("group"),
+                                      Part(f" from {s.data('old', '?')} to {s.data('perms', '?')}")],
     "org.created": lambda s: [s.who, Part(" created the organization "), _person(s.event.owner)],
+    "org.updated": lambda s: [s.who, Part(" updated the profile of "), _person(s.event.owner)],
 }  # fmt: skip
 """Event kind -> its sentence. A kind not here (a format's own) is said plainly, as the log names it."""
 

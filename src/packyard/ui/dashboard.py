@@ -81,7 +81,7 @@ def home(request: Request, ctx: PageContext, before: int | None) -> Response:
     return page(
         request, ctx, "dashboard.html",
         subject=me, personal=True, orgs=orgs, packages=packages, feed=feed, notes=notes, unread=unread,
-        groups=[], recent=recent, before=before,
+        groups=[], recent=recent, before=before, admin=False,
     )  # fmt: skip
 
 
@@ -125,7 +125,7 @@ def namespace_dashboard(
     return page(
         request, ctx, "dashboard.html",
         subject=owner, personal=False, orgs=[], packages=packages, feed=feed, notes=[], unread=0, groups=groups,
-        recent=[], before=before,
+        recent=[], before=before, admin=permissions.can(ident, permissions.Permission.ADMIN, owner),
     )  # fmt: skip
 
 

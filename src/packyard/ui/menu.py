@@ -27,7 +27,8 @@ class AccountMenu:
     unread: int | None
     """Unread notifications, or None when this credential may not read them (an organization's token)."""
     current: str
-    """Whose dashboard the page shows (`/dashboard/ORG`), else the account's own login."""
+    """Whose dashboard or settings the page shows (`/dashboard/ORG`, `/organization/ORG/...`), else the account's
+    own login."""
 
     @property
     def unread_text(self) -> str:
@@ -38,7 +39,7 @@ class AccountMenu:
 
 def _current(request: Request, login: str, orgs: list[str]) -> str:
     parts = request.url.path.split("/")
-    if len(parts) >= 3 and parts[1] == "dashboard":
+    if len(parts) >= 3 and parts[1] in ("dashboard", "organization"):
         match = next((o for o in orgs if o.lower() == parts[2].lower()), None)
         if match is not None:
             return match

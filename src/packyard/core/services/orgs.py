@@ -7,7 +7,9 @@ list.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
@@ -31,8 +33,48 @@ from packyard.core.models import (
 from packyard.core.permissions import Permission
 from packyard.core.services.events import emit
 
+# --- the profile: what an organization says about itself --------------------------------------------------------
 
-def create_org(db: Database, identity: Identity, login: str, name: str = "") -> Account:
+PROFILE_LIMITS = {
+    "name": 200,
+    "email": 200,
+    "company": 200,
+    "location": 200,
+    "url": 500,
+    "description": 10_000,
+}
+"""The profile fields an owner may edit, and their longest length (the columns' sizes; the description is text)."""
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def clean_profile(changes: Mapping[str, object]) -> dict[str, str]:
+    """The profile fields of `changes`, trimmed and checked: an e-mail address that looks like one, a web
+    address (http or https) for the URL, nothing longer than its column. Unknown keys are refused, so a typo
+    in a REST call does not pass silently. Pure: the page and the API show the same message for the same input."""
+    unknown = sorted(set(changes) - set(PROFILE_LIMITS))
+    if unknown:
+        raise BadRequest(f"unknown profile fields: {', '.join(unknown)} (known: {', '.join(PROFILE_LIMITS)})")
+    out: dict[str, str] = {}
+    for key, value in changes.items():
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise BadRequest(f"{key} must be text")
+        text = value.strip() if key != "description" else value.strip("\n")
+        if len(text) > PROFILE_LIMITS[key]:
+            raise BadRequest(f"{key} is too long: at most {PROFILE_LIMITS[key]} characters")
+        if key == "email" and text and not _EMAIL.fullmatch(text):
+            raise BadRequest(f"{text!r} is not an e-mail address (name@example.org)")
+        if key == "url" and text:
+            parts = urlsplit(text)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise BadRequest(f"{text!r} is not a web address: start it with https:// or http://")
+        out[key] = text
+    return out
+
+
+def create_org(db: Database, identity: Identity, login: str, name: str = "", email: str = "") -> Account:
     creator = identity.account
     if creator is None:
         raise Unauthorized("log in to create an organization")
@@ -40,10 +82,17 @@ def create_org(db: Database, identity: Identity, login: str, name: str = "") -> 
         raise BadRequest("organizations are created by users")
     permissions.require_unrestricted(identity, "creating an organization")
     validate_login(login)
+    profile = clean_profile({"name": name, "email": email})
     with db.write() as session:
         if session.scalar(select(Account.id).where(Account.login_key == login.lower())) is not None:
             raise Conflict(f"the login {login!r} is already taken")
-        org = Account(login=login, login_key=login.lower(), kind=AccountKind.ORG, name=name or login)
+        org = Account(
+            login=login,
+            login_key=login.lower(),
+            kind=AccountKind.ORG,
+            name=profile["name"] or login,
+            email=profile["email"],
+        )
         session.add(org)
         session.flush()
         owners = Group(org_id=org.id, name=OWNERS_GROUP, perms=GroupPerm.ADMIN)
@@ -80,6 +129,24 @@ def delete_org(db: Database, identity: Identity, org: Account) -> None:
             emit(session, "package.removed", identity, org.login, pkg.name)
         session.delete(session.get_one(Account, org.id))
         emit(session, "org.removed", identity, org.login)
+
+
+def update_profile(db: Database, identity: Identity, org: Account, changes: Mapping[str, object]) -> Account:
+    """Change an organization's name, e-mail, company, location, URL or description (its administrators).
+
+    Only the fields given change; the event names the fields that did (not their values: an e-mail address
+    is not for every member's activity feed)."""
+    _require_org(org)
+    permissions.require(identity, Permission.ADMIN, org)
+    cleaned = clean_profile(changes)
+    with db.write() as session:
+        row = session.get_one(Account, org.id)
+        changed = sorted(k for k, v in cleaned.items() if getattr(row, k) != v)
+        for key in changed:
+            setattr(row, key, cleaned[key])
+        if changed:
+            emit(session, "org.updated", identity, row.login, fields=changed)
+    return row
 
 
 def _require_org(account: Account) -> None:
@@ -154,18 +221,84 @@ def get_group(db: Database, identity: Identity, org: Account, name: str) -> Grou
         return _group(session, org, name)
 
 
-def create_group(db: Database, identity: Identity, org: Account, name: str, perms: str) -> Group:
+PERMISSION_NAMES: dict[str, str] = {
+    GroupPerm.READ: "Read-Only",
+    GroupPerm.WRITE: "Read-Write",
+    GroupPerm.ADMIN: "Administration",
+}
+"""What the pages call each group permission (seed 001's words); the API uses the values (read, write, admin)."""
+
+
+def _perms(perms: str) -> str:
+    if perms not in tuple(GroupPerm):
+        raise BadRequest(f"the permission must be one of {', '.join(GroupPerm)}, not {perms!r}")
+    return perms
+
+
+def _user(session: Session, login: str) -> Account:
+    user = queries.owner(session, login)
+    if user.kind != AccountKind.USER:
+        raise BadRequest(f"{login} is an organization; only users can be members")
+    return user
+
+
+def _org_package(session: Session, org: Account, package: str) -> Package:
+    pkg = session.scalar(
+        select(Package).where(Package.owner_id == org.id, Package.name_key == package_key(package))
+    )
+    if pkg is None:
+        raise NotFound(f"package {org.login}/{package} not found")
+    return pkg
+
+
+def create_group(
+    db: Database,
+    identity: Identity,
+    org: Account,
+    name: str,
+    perms: str,
+    *,
+    members: Iterable[str] = (),
+    packages: Iterable[str] = (),
+) -> Group:
+    """A new group with its members and packages, all in one transaction: a misspelt login or package name
+    leaves no half-made group behind. Each member is notified (the `group.member_added` event)."""
     _require_org(org)
     permissions.require(identity, Permission.ADMIN, org)
-    if perms not in tuple(GroupPerm):
-        raise BadRequest(f"perms must be one of {', '.join(GroupPerm)}")
+    _perms(perms)
     validate_login(name)
     with db.write() as session:
         if session.scalar(select(Group.id).where(Group.org_id == org.id, Group.name == name)):
             raise Conflict(f"group {org.login}/{name} already exists")
+        users = {u.id: u for u in (_user(session, login) for login in members)}
+        pkgs = {p.id: p for p in (_org_package(session, org, package) for package in packages)}
         group = Group(org_id=org.id, name=name, perms=perms)
         session.add(group)
+        session.flush()
         emit(session, "group.created", identity, org.login, group=name, perms=perms)
+        for user in users.values():
+            session.add(GroupMember(group_id=group.id, account_id=user.id))
+            emit(session, "group.member_added", identity, org.login, group=name, member=user.login)
+        for pkg in pkgs.values():
+            session.add(GroupPackage(group_id=group.id, package_id=pkg.id))
+            emit(session, "group.package_added", identity, org.login, pkg.name, group=name)
+    return group
+
+
+def set_group_perms(db: Database, identity: Identity, org: Account, name: str, perms: str) -> Group:
+    """Change what a group's members may do with its packages (read, write, admin). The owners group always
+    administers everything, so its level is not for changing."""
+    _require_org(org)
+    permissions.require(identity, Permission.ADMIN, org)
+    _perms(perms)
+    if name == OWNERS_GROUP:
+        raise BadRequest("the owners group always has the Administration permission; it cannot be changed")
+    with db.write() as session:
+        group = _group(session, org, name)
+        old = group.perms
+        if old != perms:
+            group.perms = perms
+            emit(session, "group.perms_changed", identity, org.login, group=name, old=old, perms=perms)
     return group
 
 
@@ -184,9 +317,7 @@ def set_member(db: Database, identity: Identity, org: Account, name: str, login:
     permissions.require(identity, Permission.ADMIN, org)
     with db.write() as session:
         group = _group(session, org, name)
-        user = queries.owner(session, login)
-        if user.kind != AccountKind.USER:
-            raise BadRequest(f"{login} is an organization; only users can be members")
+        user = _user(session, login)
         present = user in group.members
         if member == present:
             return  # nothing changed: no event, so nobody is notified twice of one membership
@@ -194,7 +325,10 @@ def set_member(db: Database, identity: Identity, org: Account, name: str, login:
             session.add(GroupMember(group_id=group.id, account_id=user.id))
         else:
             if name == OWNERS_GROUP and len(group.members) == 1:
-                raise Conflict(f"{login} is the last owner of {org.login}; add another owner first")
+                raise Conflict(
+                    f"{user.login} is the last owner of {org.login}: an organization always keeps one owner, "
+                    "so add another owner first"
+                )
             session.execute(
                 delete(GroupMember).where(GroupMember.group_id == group.id, GroupMember.account_id == user.id)
             )
@@ -206,6 +340,64 @@ def set_member(db: Database, identity: Identity, org: Account, name: str, login:
             group=name,
             member=user.login,
         )
+
+
+def add_members(
+    db: Database, identity: Identity, org: Account, name: str, logins: Iterable[str]
+) -> list[str]:
+    """Add several users to a group at once (the page's members box, "type their names, add"), all or none: an
+    unknown login adds nobody. Returns the logins that were not members yet; each of them is notified."""
+    _require_org(org)
+    permissions.require(identity, Permission.ADMIN, org)
+    added: list[str] = []
+    with db.write() as session:
+        group = _group(session, org, name)
+        present = {m.id for m in group.members}
+        users = {u.id: u for u in (_user(session, login) for login in logins)}
+        for user in users.values():
+            if user.id in present:
+                continue
+            session.add(GroupMember(group_id=group.id, account_id=user.id))
+            emit(session, "group.member_added", identity, org.login, group=name, member=user.login)
+            added.append(user.login)
+    return added
+
+
+def add_packages(
+    db: Database, identity: Identity, org: Account, name: str, names: Iterable[str]
+) -> list[str]:
+    """List several of the organization's packages in a group at once, all or none (the packages box)."""
+    _require_org(org)
+    permissions.require(identity, Permission.ADMIN, org)
+    added: list[str] = []
+    with db.write() as session:
+        group = _group(session, org, name)
+        present = {p.id for p in group.packages}
+        pkgs = {p.id: p for p in (_org_package(session, org, package) for package in names)}
+        for pkg in pkgs.values():
+            if pkg.id in present:
+                continue
+            session.add(GroupPackage(group_id=group.id, package_id=pkg.id))
+            emit(session, "group.package_added", identity, org.login, pkg.name, group=name)
+            added.append(pkg.name)
+    return added
+
+
+def org_members(db: Database, identity: Identity, org: Account) -> list[tuple[Account, list[str]]]:
+    """Everyone in the organization, by login, each with the groups they are in (for its members only)."""
+    require_viewer(identity, org)
+    with db.read() as session:
+        rows = session.execute(
+            select(Account, Group.name)
+            .join(GroupMember, GroupMember.account_id == Account.id)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(Group.org_id == org.id)
+            .order_by(Account.login_key, Group.name)
+        ).all()
+    out: dict[int, tuple[Account, list[str]]] = {}
+    for account, group in rows:
+        out.setdefault(account.id, (account, []))[1].append(group)
+    return list(out.values())
 
 
 def is_group_member(db: Database, identity: Identity, org: Account, name: str, login: str) -> bool:
@@ -220,11 +412,7 @@ def set_group_package(
     permissions.require(identity, Permission.ADMIN, org)
     with db.write() as session:
         group = _group(session, org, name)
-        pkg = session.scalar(
-            select(Package).where(Package.owner_id == org.id, Package.name_key == package_key(package))
-        )
-        if pkg is None:
-            raise NotFound(f"package {org.login}/{package} not found")
+        pkg = _org_package(session, org, package)
         if listed and pkg not in group.packages:
             session.add(GroupPackage(group_id=group.id, package_id=pkg.id))
         elif not listed and pkg in group.packages:
