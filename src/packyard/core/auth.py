@@ -341,6 +341,8 @@ RESERVED_LOGINS = frozenset(
         "signup",
         "notifications",  # the web UI's notifications page
         "dashboard",  # the web UI's /dashboard/ORG
+        "upload",  # the web UI's upload form
+        "site-admin",  # the web UI's site administration
     }
 )
 """Logins that would collide with the app's own URLs; each format adds its URL prefixes and reserved names."""
