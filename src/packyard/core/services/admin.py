@@ -364,7 +364,12 @@ def events(
         found = found[:limit]
         ids = {e.actor_id for e in found if e.actor_id is not None}
         actors = (
-            dict(session.execute(select(Account.id, Account.login).where(Account.id.in_(ids)))) if ids else {}
+            {
+                i: login
+                for i, login in session.execute(select(Account.id, Account.login).where(Account.id.in_(ids)))
+            }
+            if ids
+            else {}
         )
     return EventPage(found, actors, found[-1].serial if more and found else None)
 
