@@ -189,7 +189,8 @@
         if (ok && url) {
           var link = document.createElement("a");
           link.href = url;
-          link.textContent = " Open the package";
+          link.textContent = "Open the package";
+          ui.status.appendChild(document.createTextNode(" "));
           ui.status.appendChild(link);
         }
         resolve(ok);
