@@ -244,3 +244,65 @@ def test_the_upload_page_needs_a_sign_in(site: Site) -> None:
     answer = httpx.get(f"{site.url}/upload", follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=/upload"
+
+
+def test_an_environment_and_a_plain_file_with_name_version_and_summary(
+    site: Site, uploader: str, tmp_path: Path
+) -> None:
+    """The same form as packyard.js sends it (fields first, the file last, asking for JSON)."""
+    env = b"name: admin-env\nchannels:\n  - conda-forge\ndependencies:\n  - python\n"
+    csv = b"sample,value\n1,2\n"
+    with site.client() as client:
+        assert http_sign_in(client, OWNER).status_code == 303
+        token = csrf_from(client.get("/upload").text)
+        sent = client.post(
+            "/upload",
+            data={"csrf_token": token, "owner": OWNER, "label": "main", "filetype": ""},
+            files={"content": ("environment.yml", env)},
+            headers={"Accept": "application/json"},
+        )
+        assert sent.status_code == 200, sent.text
+        answer = sent.json()
+        assert answer["ok"] is True and answer["url"] == f"/{OWNER}/admin-env"
+        assert answer["message"].startswith(
+            f"Uploaded environment.yml to {OWNER}/admin-env "
+        )  # a dated version
+        sent = client.post(
+            "/upload",
+            data={
+                "csrf_token": token,
+                "owner": OWNER,
+                "label": "main",
+                "filetype": "file",
+                "name": "admin-names",
+                "version": "2024.1",
+                "summary": "Baby names",
+            },
+            files={"content": ("names.csv", csv)},
+            headers={"Accept": "application/json"},
+        )
+        assert sent.status_code == 200, sent.text
+        again = client.post(
+            "/upload",
+            data={
+                "csrf_token": token,
+                "owner": OWNER,
+                "filetype": "file",
+                "name": "admin-names",
+                "version": "2024.1",
+            },
+            files={"content": ("names.csv", csv)},
+            headers={"Accept": "application/json"},
+        )
+        assert again.json()["message"] == "names.csv was already there (the same file): nothing changed."
+        unnamed = client.post(
+            "/upload",
+            data={"csrf_token": token, "owner": "no-such-owner-here"},
+            files={"content": ("names.csv", csv)},
+            headers={"Accept": "application/json"},
+        )
+        assert unnamed.status_code == 404
+    found = _package(site, OWNER, "admin-names").json()
+    assert found["summary"] == "Baby names"
+    assert [f["version"] for f in found["files"]] == ["2024.1"]
+    assert _package(site, OWNER, "admin-env").status_code == 200
