@@ -92,9 +92,8 @@ def _form_page(
 ) -> Response:
     owners = writable_owners(request, ctx)
     if owner and owner not in owners:
-        owners.append(
-            owner
-        )  # e.g. a collaborator's package owner, linked from its page: the pipeline decides
+        # e.g. the owner of a package you collaborate on (`/upload?owner=...`): the pipeline decides
+        owners.append(owner)
     return page(
         request, ctx, "upload.html", status,
         owners=owners, owner=owner or (owners[0] if owners else ""), types=file_types(), results=results,
