@@ -501,7 +501,6 @@ def owner_page(request: Request, login: str) -> Response:
         about = profile(session, ctx.identity, owner)
         listing = owner_listing(session, ctx.identity, owner, filters)
         channel_labels = _channel_labels(session, ctx.identity, owner)  # the channel menu
-    may_upload = permissions.namespace_level(ctx.identity, owner) >= permissions.Permission.WRITE
     return page(
         request,
         ctx,
@@ -510,7 +509,8 @@ def owner_page(request: Request, login: str) -> Response:
         listing=listing,
         action=f"/{owner.login}",
         channel_labels=channel_labels,
-        may_upload=may_upload,  # the "Upload" link (ui/upload.py)
+        # the "Upload to OWNER" link (ui/upload.py): whoever may create packages here
+        may_upload=permissions.namespace_level(ctx.identity, owner) >= permissions.Permission.WRITE,
     )
 
 
