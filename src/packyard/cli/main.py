@@ -198,11 +198,18 @@ def user_create(
     """Create a user account."""
     from packyard.core.db import Database
     from packyard.core.errors import PackyardError
-    from packyard.core.services.accounts import create_user
+    from packyard.core.services import admin as site_admin
 
     settings = Settings()
     try:
-        create_user(Database(settings.sqlalchemy_url), login, password, email=email, is_admin=admin)
+        site_admin.create_user(
+            Database(settings.sqlalchemy_url),
+            site_admin.OPERATOR,
+            login,
+            password,
+            email=email,
+            is_admin=admin,
+        )
     except PackyardError as exc:
         err.print(f"error: {exc.message}")
         raise typer.Exit(2) from None
@@ -213,14 +220,14 @@ def user_create(
 def user_passwd(
     login: str, password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password (their web sessions end)."""
     from packyard.core.db import Database
     from packyard.core.errors import PackyardError
-    from packyard.core.services.accounts import set_password
+    from packyard.core.services import admin as site_admin
 
     settings = Settings()
     try:
-        set_password(Database(settings.sqlalchemy_url), login, password)
+        site_admin.reset_password(Database(settings.sqlalchemy_url), site_admin.OPERATOR, login, password)
     except PackyardError as exc:
         err.print(f"error: {exc.message}")
         raise typer.Exit(2) from None
@@ -272,15 +279,28 @@ def user_list() -> None:
 def user_disable(
     login: str, enable: bool = typer.Option(False, "--enable", help="Enable the user again.")
 ) -> None:
-    """Disable a user: no login, and every token of theirs stops working."""
+    """Disable a user: no login, their web sessions end, and every token of theirs stops working."""
     from packyard.core.errors import PackyardError
-    from packyard.core.services.accounts import set_disabled
+    from packyard.core.services import admin as site_admin
 
     try:
-        set_disabled(_db(), login, not enable)
+        site_admin.set_disabled(_db(), site_admin.OPERATOR, login, not enable)
     except PackyardError as exc:
         raise _fail(exc) from None
     console.print(f"{'enabled' if enable else 'disabled'} {login}")
+
+
+@user_app.command("unlock")
+def user_unlock(login: str) -> None:
+    """Lift a login lock-out: forget the user's recent failed sign-ins."""
+    from packyard.core.errors import PackyardError
+    from packyard.core.services import admin as site_admin
+
+    try:
+        n = site_admin.unlock(_db(), site_admin.OPERATOR, login)
+    except PackyardError as exc:
+        raise _fail(exc) from None
+    console.print(f"unlocked {login} ({n} failed sign-ins forgotten)")
 
 
 @org_app.command("create")

@@ -343,6 +343,8 @@ RESERVED_LOGINS = frozenset(
         "dashboard",  # the web UI's /dashboard/ORG
         "organizations",  # the web UI's list of your organizations (ui/org_settings.py)
         "organization",  # the web UI's /organization/ORG/dashboard and /organization/ORG/settings/...
+        "upload",  # the web UI's upload form
+        "site-admin",  # the web UI's site administration
     }
 )
 """Logins that would collide with the app's own URLs; each format adds its URL prefixes and reserved names."""

@@ -17,7 +17,7 @@ from packyard.ui.errors import install_error_pages
 def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
-    from packyard.ui import badges, catalog, channels, files, org_groups, org_settings
+    from packyard.ui import badges, catalog, channels, files, org_groups, org_settings, site_admin, upload
     from packyard.ui.apidocs import router as apidocs
     from packyard.ui.dashboard import router as dashboards
     from packyard.ui.routes import pages, router
@@ -34,5 +34,7 @@ def install(app: FastAPI) -> None:
     app.include_router(
         org_groups.router
     )  # before the catch-alls: /ORG/groups/ is the groups page, not a package
+    app.include_router(upload.router)  # /upload: the browser's upload form (a reserved login)
+    app.include_router(site_admin.router)  # /site-admin: site administration (a reserved login)
     app.include_router(pages)
     install_error_pages(app)

@@ -203,6 +203,12 @@ SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
                                       Part(f" from {s.data('old', '?')} to {s.data('perms', '?')}")],
     "org.created": lambda s: [s.who, Part(" created the organization "), _person(s.event.owner)],
     "org.updated": lambda s: [s.who, Part(" updated the profile of "), _person(s.event.owner)],
+    # site administration (core/services/admin.py)
+    "user.created": lambda s: [s.who, Part(" created the user "), _person(s.event.owner)],
+    "user.disabled": lambda s: [s.who, Part(" disabled the user "), _person(s.event.owner)],
+    "user.enabled": lambda s: [s.who, Part(" enabled the user "), _person(s.event.owner)],
+    "user.password_reset": lambda s: [s.who, Part(" reset the password of "), _person(s.event.owner)],
+    "user.unlocked": lambda s: [s.who, Part(" lifted the sign-in lock-out of "), _person(s.event.owner)],
 }  # fmt: skip
 """Event kind -> its sentence. A kind not here (a format's own) is said plainly, as the log names it."""
 

@@ -457,6 +457,8 @@ def owner_page(request: Request, login: str) -> Response:
         listing=listing,
         action=f"/{owner.login}",
         channel_labels=channel_labels,
+        # the "Upload to OWNER" link (ui/upload.py): whoever may create packages here
+        may_upload=permissions.namespace_level(ctx.identity, owner) >= permissions.Permission.WRITE,
     )
 
 

@@ -243,6 +243,71 @@ async def upload(
         return await anyio.to_thread.run_sync(_add_received, db, store, incoming, identity, owner, received)
 
 
+# --- the browser's upload form (ui/upload.py) ------------------------------------------------------------------
+
+AUTO_FILETYPE = ""
+"""The form's `filetype` when the uploader leaves the type to the server: it is detected from the file."""
+
+
+async def upload_form(
+    db: Database,
+    store: BlobStore,
+    identity: Identity,
+    content_type: str,
+    body: AsyncIterator[bytes],
+    *,
+    max_file_bytes: int,
+    check_form: Callable[[dict[str, str]], None],
+) -> Uploaded:
+    """The web UI's upload: the one-request upload, with the owner a field of the form and the file type
+    detectable. `check_form` (the CSRF check) sees the fields that precede the file before any file byte is
+    stored, and the owner is looked up then too, so a forged or mistaken form stores nothing; a form without a
+    file part is checked all the same."""
+    owners: list[Account] = []
+
+    def before_file(fields: dict[str, str]) -> None:
+        check_form(fields)
+        login = (fields.get("owner") or "").strip()
+        if not login:
+            raise BadRequest("choose the owner to upload to")
+        owners.append(_owner(db, login))
+
+    with store.receive() as incoming:
+        received = await receive_form(
+            incoming,
+            content_type,
+            body,
+            file_fields=("content",),
+            max_file_bytes=max_file_bytes,
+            before_file=before_file,
+        )
+        if not owners:  # no file part: the hook never ran
+            await anyio.to_thread.run_sync(before_file, received.form.fields)
+        return await anyio.to_thread.run_sync(
+            lambda: _add_received(db, store, incoming, identity, owners[0], received, detect=True)
+        )
+
+
+def _filetype(
+    fields: dict[str, str], path: Path, basename: str, *, detect: bool
+) -> tuple[formats.FormatSpec, str]:
+    """The format of a one-request upload and the interface its token scopes are checked against: the form's
+    `filetype`, or (the browser's form, `detect`) a type name, or the type the server detects in the file."""
+    filetype = fields.get("filetype") or ""
+    found = formats.filetype(filetype)
+    if found is not None:
+        return found
+    if detect:
+        try:
+            spec = formats.spec_for(filetype or formats.detect(path, basename))
+        except InvalidPackage as exc:
+            raise BadRequest(str(exc)) from None
+        return spec, next(iter(spec.filetypes.values()), "api")
+    raise BadRequest(
+        f"Invalid value for filetype: {filetype!r}; expected one of {', '.join(formats.filetypes())}"
+    )
+
+
 def _owner(db: Database, login: str) -> Account:
     with db.read() as session:
         return queries.owner(session, login)
@@ -255,6 +320,8 @@ def _add_received(
     identity: Identity,
     owner: Account,
     received: Received,
+    *,
+    detect: bool = False,
 ) -> Uploaded:
     fields = received.form.fields
     if fields.get(":action", "file_upload") != "file_upload":
@@ -263,13 +330,8 @@ def _add_received(
         raise BadRequest("Unknown protocol version.")
     if received.form.filename is None:
         raise BadRequest("Upload payload does not have a file (a 'content' file part).")
-    filetype = fields.get("filetype") or ""
-    found = formats.filetype(filetype)
-    if found is None:
-        raise BadRequest(
-            f"Invalid value for filetype: {filetype!r}; expected one of {', '.join(formats.filetypes())}"
-        )
-    spec, via = found
+    basename = received.form.filename.rsplit("/", 1)[-1]
+    spec, via = _filetype(fields, incoming.path, basename, detect=detect)
     dtype = spec.distribution_type
     ref = received.ref
     try:
@@ -279,7 +341,6 @@ def _add_received(
     declared_blake2 = fields.get(BLAKE2_FIELD)
     if declared_blake2 and declared_blake2.lower() != received.blake2_256:
         raise BadRequest(DIGEST_MISMATCH)
-    basename = received.form.filename.rsplit("/", 1)[-1]
     named = {k: fields.get(k) or None for k in ("name", "version", "summary")} if spec.named else {}
     labels = [v for v in (fields.get("label") or "main").split(",") if v]
     try:
@@ -297,6 +358,7 @@ def _add_received(
     done = Uploaded(owner.login, artifact.name, artifact.version, artifact.basename)
     if _identical_exists(db, identity, owner.id, artifact, ref.sha256, chosen_version, via):
         return dataclasses.replace(done, identical=True)
+    _require_write(db, identity, owner, artifact, via)
     blob, extra = uploads.store_artifact(store, incoming, artifact)
     try:
         packages.add_file(
@@ -316,6 +378,19 @@ def _add_received(
     except Conflict as exc:  # twine's --skip-existing looks for "File already exists"
         raise Conflict(f"File already exists ('{artifact.basename}'). {exc.message}") from None
     return done
+
+
+def _require_write(db: Database, identity: Identity, owner: Account, artifact: Artifact, via: str) -> None:
+    """`add_file`'s own permission check, asked once more before the blob is stored, so that a refused upload
+    leaves nothing in the store (add_file asks again, in its transaction)."""
+    with db.read() as session:
+        pkg = session.scalar(
+            select(Package).where(
+                Package.owner_id == owner.id, Package.name_key == package_key(artifact.name)
+            )
+        )
+        target: Package | Account = pkg if pkg is not None else owner
+        permissions.require(identity, Permission.WRITE, target, via=via, types=[artifact.package_type])
 
 
 def _identical_exists(

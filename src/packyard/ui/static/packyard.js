@@ -141,3 +141,96 @@
   function start() { document.querySelectorAll("form[data-typed-confirm]").forEach(enhance); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
+
+/* admin area: the upload form (ui/upload.py, form[data-upload]). Each chosen file goes in its own request (the
+   form's fields first, the file last, so the server checks the CSRF token before storing a byte), with a progress
+   bar and the server's answer next to the file. Without this script the form posts one file and shows a page. */
+(function () {
+  "use strict";
+  function row(list, file) {
+    var li = document.createElement("li");
+    var name = document.createElement("span");
+    name.className = "upload-name";
+    name.textContent = file.name;
+    var bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Upload progress of " + file.name);
+    var status = document.createElement("p");
+    status.className = "upload-status hint";
+    status.textContent = "Waiting…";
+    li.appendChild(name);
+    li.appendChild(bar);
+    li.appendChild(status);
+    list.appendChild(li);
+    return { li: li, bar: bar, status: status };
+  }
+  function send(form, input, file, ui) {
+    return new Promise(function (resolve) {
+      var data = new FormData();
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name || el === input || el.disabled) return;
+        data.append(el.name, el.value);
+      });
+      data.append(input.name, file, file.name);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      ui.status.textContent = "Uploading…";
+      xhr.upload.addEventListener("progress", function (event) {
+        if (event.lengthComputable) ui.bar.value = Math.round((event.loaded / event.total) * 100);
+      });
+      function finish(ok, message, url) {
+        ui.bar.value = ok ? 100 : ui.bar.value;
+        ui.status.textContent = message;
+        ui.status.className = ok ? "upload-status upload-ok" : "upload-status field-error";
+        if (!ok) ui.status.setAttribute("role", "alert");
+        ui.li.classList.add(ok ? "done" : "failed");
+        if (ok && url) {
+          var link = document.createElement("a");
+          link.href = url;
+          link.textContent = "Open the package";
+          ui.status.appendChild(document.createTextNode(" "));
+          ui.status.appendChild(link);
+        }
+        resolve(ok);
+      }
+      xhr.addEventListener("load", function () {
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+        if (body && typeof body.message === "string") finish(!!body.ok, body.message, body.url);
+        else finish(false, "The server answered " + xhr.status + ".");
+      });
+      xhr.addEventListener("error", function () { finish(false, "The upload failed: the connection broke."); });
+      xhr.send(data);
+    });
+  }
+  function enhance(form) {
+    var input = form.querySelector('input[type="file"]');
+    var list = form.querySelector(".upload-list");
+    if (!input || !list || !window.FormData || !window.XMLHttpRequest) return;
+    input.multiple = true;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var files = Array.prototype.slice.call(input.files || []);
+      if (!files.length) return;
+      var button = form.querySelector('button[type="submit"]');
+      if (button) button.disabled = true;
+      list.hidden = false;
+      list.textContent = "";
+      var old = form.querySelector(".upload-file .field-error");
+      if (old) old.remove();
+      var rows = files.map(function (file) { return row(list, file); });
+      var chain = Promise.resolve();
+      files.forEach(function (file, i) {
+        chain = chain.then(function () { return send(form, input, file, rows[i]); });
+      });
+      chain.then(function () {
+        if (button) button.disabled = false;
+        input.value = "";
+      });
+    });
+  }
+  function start() { document.querySelectorAll("form[data-upload]").forEach(enhance); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
