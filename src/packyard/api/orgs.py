@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api.body import body_of
-from packyard.api.schemas import GroupCreate, OrgCreate, SetAccess, SignUp, Transfer
+from packyard.api.schemas import DeletePackages, GroupCreate, OrgCreate, SetAccess, SignUp, Transfer
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.models import Account, Group
@@ -250,3 +250,16 @@ async def set_access(
             return [ser.package(queries.package(session, owner, n), base_url(request)) for n in names]
 
     return await run_in_threadpool(work)
+
+
+@router.post("/packages/{owner}/delete")
+async def delete_packages(
+    owner: str,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[DeletePackages, body_of(DeletePackages)],
+) -> dict[str, Any]:
+    """Packyard extension: delete several packages of OWNER at once, all or nothing (the owner page's Delete)."""
+    names = body.packages
+    removed = await run_in_threadpool(pkg_service.delete_packages, svc.db, ident, owner, names)
+    return {"deleted": removed}

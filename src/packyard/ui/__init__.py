@@ -17,7 +17,7 @@ from packyard.ui.errors import install_error_pages
 def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
-    from packyard.ui import badges, catalog, channels, files
+    from packyard.ui import badges, catalog, channels, files, package_bulk, package_settings
     from packyard.ui.apidocs import router as apidocs
     from packyard.ui.dashboard import router as dashboards
     from packyard.ui.routes import pages, router
@@ -30,5 +30,9 @@ def install(app: FastAPI) -> None:
     app.include_router(files.router)  # the Files tab and the browser's downloads
     app.include_router(badges.router)
     app.include_router(dashboards)
+    app.include_router(
+        package_bulk.router
+    )  # /OWNER/packages/delete, /OWNER/packages/access (owner page's bulk forms)
+    app.include_router(package_settings.router)  # /OWNER/PACKAGE/settings...: before the catch-alls
     app.include_router(pages)
     install_error_pages(app)

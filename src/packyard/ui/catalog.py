@@ -492,6 +492,15 @@ def _channel_labels(session: Session, ident: Identity, owner: Account) -> list[s
     return _facets_memo.get(key, lambda: channel_reads.label_names(session, ident, owner))
 
 
+def manageable(identity: Identity, hits: list[Hit]) -> set[int]:
+    """The listed packages the caller may delete and change the access of (ADMIN, what the services behind the
+    bulk actions require, ui/package_bulk.py): only these get a checkbox, so the page never offers what the server
+    would refuse. Asked only of a signed-in caller through a session: a token in the URL cannot post forms."""
+    if identity.account is None:
+        return set()
+    return {hit.id for hit in hits if permissions.can(identity, permissions.Permission.ADMIN, hit, via="web")}
+
+
 def owner_page(request: Request, login: str) -> Response:
     """`/OWNER`: the profile and the packages the caller may see, filtered, sorted and paged."""
     ctx = page_context(request)
@@ -509,6 +518,7 @@ def owner_page(request: Request, login: str) -> Response:
         listing=listing,
         action=f"/{owner.login}",
         channel_labels=channel_labels,
+        manageable=manageable(ctx.identity, listing.hits) if ctx.via_session else set(),
     )
 
 
