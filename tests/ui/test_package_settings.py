@@ -47,16 +47,26 @@ class World:
             return client.get(f"/api/package/{owner}/{name}", headers=auth(self.tokens[SAM]))
 
     def collaborators(self, name: str) -> list[str]:
+        return list(self.collaborator_levels(name))
+
+    def collaborator_levels(self, name: str) -> dict[str, str]:
         with self.site.client() as client:
             found = client.get(f"/api/packages/{SAM}/{name}/collaborators", headers=auth(self.tokens[SAM]))
         assert found.status_code == 200, found.text
-        return [c["login"] for c in found.json()]
+        return {c["login"]: c["permission"] for c in found.json()}
 
 
 def _add(
-    client: httpx.Client, token: str, owner: str, name: str, folder: Path, *, conda: bool = False
+    client: httpx.Client,
+    token: str,
+    owner: str,
+    name: str,
+    folder: Path,
+    *,
+    conda: bool = False,
+    public: bool = True,
 ) -> None:
-    create_package(client, token, owner, name, summary=f"{name} for the settings tests")
+    create_package(client, token, owner, name, public=public, summary=f"{name} for the settings tests")
     sub = folder / f"{owner}-{name}"
     sub.mkdir()
     if conda:
@@ -92,6 +102,7 @@ def world(site: Site, tmp_path_factory: pytest.TempPathFactory) -> World:
         _add(client, sam, SAM, "doomed", tmp)
         _add(client, sam, SAM, "forged", tmp)
         _add(client, sam, SAM, "news", tmp)
+        _add(client, sam, SAM, "hush", tmp, public=False)
         _add(client, sam, LAB, "labnews", tmp)
         added = client.put(f"/api/packages/{SAM}/news/collaborators/{CORA}", headers=auth(sam))
         assert added.status_code == 201
@@ -205,7 +216,7 @@ def test_collaborators_are_added_and_removed_with_the_red_x(world: World, page, 
     page.fill("#c-login", CORA)
     page.get_by_role("button", name="Add").click()
     page.wait_for_load_state()
-    assert f"{CORA} is now a collaborator on tool." in page.locator(".flash-ok").inner_text()
+    assert f"{CORA} is now a collaborator on tool (read and write)." in page.locator(".flash-ok").inner_text()
     assert world.collaborators("tool") == [CORA]
     assert page.locator("ul.collaborators li").count() == 1
     _shoot(page, "pkgset-settings-collaborators", tmp_path)
@@ -228,6 +239,45 @@ def test_collaborators_are_added_and_removed_with_the_red_x(world: World, page, 
     assert f"{CORA} is no longer a collaborator on tool." in page.locator(".flash-ok").inner_text()
     assert world.collaborators("tool") == []
     assert page.locator("ul.collaborators").count() == 0
+
+
+def test_a_read_only_collaborator_installs_a_private_package_and_may_not_write(
+    world: World, page, context
+) -> None:
+    token_index = f"{world.site.url}/pypi/t/{world.tokens[MIA]}/{SAM}/simple/"
+    assert _pip_download(world, token_index, "hush").returncode != 0  # private: not even mia's token finds it
+    sign_in(page, world.site, SAM)
+    page.goto(f"{world.site.url}/{SAM}/hush/settings/collaborators")
+    page.fill("#c-login", MIA)
+    page.select_option("#c-permission", "read")
+    page.get_by_role("button", name="Add").click()
+    page.wait_for_load_state()
+    assert f"{MIA} is now a collaborator on hush (read)." in page.locator(".flash-ok").inner_text()
+    assert page.locator("ul.collaborators .tag").inner_text() == "read only"
+    assert world.collaborator_levels("hush") == {MIA: "read"}
+    fetched = _pip_download(world, token_index, "hush")
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    with world.site.client() as client:
+        refused = client.patch(
+            f"/api/package/{SAM}/hush",
+            headers=auth(world.tokens[MIA]),
+            json={"public_attrs": {"summary": "x"}},
+        )
+        assert refused.status_code == 403
+    context.clear_cookies()
+    sign_in(page, world.site, MIA)
+    page.goto(f"{world.site.url}/{SAM}/hush")
+    assert page.locator(".pkg-badges .badge-private").count() == 1
+    assert page.locator("nav.pkg-tabs a", has_text="Settings").count() == 0
+    assert page.goto(f"{world.site.url}/{SAM}/hush/settings").status == 404
+    context.clear_cookies()  # the same form changes the level: now mia may write
+    sign_in(page, world.site, SAM)
+    page.goto(f"{world.site.url}/{SAM}/hush/settings/collaborators")
+    page.fill("#c-login", MIA)
+    page.select_option("#c-permission", "write")
+    page.get_by_role("button", name="Add").click()
+    page.wait_for_load_state()
+    assert world.collaborator_levels("hush") == {MIA: "write"}
 
 
 # --- transfer -----------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api.body import body_of
@@ -194,14 +194,27 @@ def remove_group_package(org: str, name: str, package: str, ident: SignedIn, svc
 def list_collaborators(owner: str, name: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-    return [{"login": a.login, "name": a.name} for a in orgs.collaborators(svc.db, ident, pkg)]
+    return [
+        {"login": a.login, "name": a.name, "permission": level}
+        for a, level in orgs.collaborator_levels(svc.db, ident, pkg)
+    ]
 
 
 @router.put("/packages/{owner}/{name}/collaborators/{login}", status_code=201)
-def add_collaborator(owner: str, name: str, login: str, ident: SignedIn, svc: Svc) -> Response:
+def add_collaborator(
+    owner: str,
+    name: str,
+    login: str,
+    ident: SignedIn,
+    svc: Svc,
+    permission: Annotated[
+        str, Query(description="write (the default: upload, label, edit) or read (see and install only)")
+    ] = "write",
+) -> Response:
+    """Add a collaborator, or change what an existing one may do (`?permission=read`; anaconda-client sends none)."""
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-    orgs.set_collaborator(svc.db, ident, pkg, login, True)
+    orgs.set_collaborator(svc.db, ident, pkg, login, True, permission)
     return Response(status_code=201)
 
 

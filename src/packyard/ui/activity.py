@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.models import OWNERS_GROUP, Account, Event, Package, package_key
+from packyard.ui.render import plain_text
 
 PER_PAGE = 20
 SCAN_LIMIT = 2000
@@ -158,8 +159,9 @@ ANNOUNCE_SHOWN = 280
 
 
 def _announced(s: _Say) -> list[Part]:
-    """ "alice announced demo 1.3: “Faster solver, new CLI”" (the text as written, escaped like every part)."""
-    text = " ".join(s.data("text").split())
+    """ "alice announced demo 1.3: “Faster solver, new CLI”": the Markdown's words without its markup (the package
+    page's News box renders it), escaped like every part."""
+    text = " ".join(plain_text(s.data("text")).split())
     if len(text) > ANNOUNCE_SHOWN:
         text = text[: ANNOUNCE_SHOWN - 1].rstrip() + "…"
     return [s.who, Part(" announced "), *s.release(), Part(f": “{text}”")]

@@ -54,6 +54,7 @@ DETAILS = (
     ("doc_url", "Documentation URL", ""),
 )
 """The one-line fields of the details form: (field, label, hint). The description is a Markdown textarea."""
+COLLABORATOR_CHOICES = (("write", "Read and write"), ("read", "Read only"))
 ACCESS_CHOICES = (
     ("public", "Public", "Anybody may see and install it."),
     ("authenticated", "Signed-in users", "Only signed-in users and tokens of this site."),
@@ -114,7 +115,7 @@ def _show(
             values["destinations"] = destinations(session, ident, pkg)
         _ = pkg.owner
     if section == "collaborators":
-        values["collaborators"] = list(orgs.collaborators(svc.db, ident, pkg))
+        values["collaborators"] = orgs.collaborator_levels(svc.db, ident, pkg)
     return page(
         request,
         ctx,
@@ -127,6 +128,7 @@ def _show(
         menu=_menu(ident, pkg),
         details=DETAILS,
         access_choices=ACCESS_CHOICES,
+        collaborator_choices=COLLABORATOR_CHOICES,
         error=extra.pop("error", None),
         form_values=extra.pop("form_values", None),
         **values,
@@ -210,8 +212,8 @@ async def save_access(request: Request, owner: str, name: str) -> Response:
 @router.post("/{owner:packyard_login}/{name}/settings/collaborators")
 async def add_collaborator(request: Request, owner: str, name: str) -> Response:
     ctx, form = await _form(request)
-    who = field(form, "login").strip()
-    return await run_in_threadpool(_collaborator, request, ctx, owner, name, who, True)
+    who, permission = field(form, "login").strip(), field(form, "permission") or "write"
+    return await run_in_threadpool(_collaborator, request, ctx, owner, name, who, True, permission)
 
 
 @router.post("/{owner:packyard_login}/{name}/settings/collaborators/remove")
@@ -221,7 +223,9 @@ async def remove_collaborator(request: Request, owner: str, name: str) -> Respon
     return await run_in_threadpool(_collaborator, request, ctx, owner, name, who, False)
 
 
-def _collaborator(request: Request, ctx: PageContext, owner: str, name: str, who: str, add: bool) -> Response:
+def _collaborator(
+    request: Request, ctx: PageContext, owner: str, name: str, who: str, add: bool, permission: str = "write"
+) -> Response:
     svc = services(request)
     with svc.db.read() as session:
         pkg = _managed(session, ctx.identity, owner, name, "collaborators")
@@ -230,13 +234,14 @@ def _collaborator(request: Request, ctx: PageContext, owner: str, name: str, who
     if not who:
         return _show(request, ctx, owner, name, "collaborators", 400, error="Enter the username to add.")
     try:
-        orgs.set_collaborator(svc.db, ctx.identity, pkg, who, add)
+        orgs.set_collaborator(svc.db, ctx.identity, pkg, who, add, permission)
     except (BadRequest, NotFound) as exc:
         if not add:
             raise
         return _show(request, ctx, owner, name, "collaborators", 400, error=_sentence(exc.message))
     if add:
-        return done(request, ctx, back, f"{who} is now a collaborator on {pkg.name}.")
+        may = "read" if permission == "read" else "read and write"
+        return done(request, ctx, back, f"{who} is now a collaborator on {pkg.name} ({may}).")
     return done(request, ctx, back, f"{who} is no longer a collaborator on {pkg.name}.")
 
 

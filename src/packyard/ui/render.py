@@ -12,6 +12,7 @@ same nh3 pass; plain text is shown as written, in a <pre>.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 from functools import lru_cache
 from typing import Any
@@ -102,6 +103,13 @@ _RST_SETTINGS = {
     "math_output": "HTML",
 }
 DESCRIPTION_TYPES = ("text/markdown", "text/x-rst", "text/plain")
+
+
+def plain_text(text: str | None) -> str:
+    """User-written Markdown as the words a reader sees, without markup (a one-line quote in a sentence)."""
+    if not text:
+        return ""
+    return html.unescape(nh3.clean(_md.render(text), tags=set())).strip()
 
 
 def _prefixed_fragment(tag: str, attribute: str, value: str) -> str | None:
