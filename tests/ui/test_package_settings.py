@@ -435,7 +435,9 @@ def test_announcements_reach_the_package_page_and_the_dashboards(
     sign_in(page, world.site, MIA)  # a member of the organization
     page.goto(f"{world.site.url}/")
     assert "announced pkgset-lab/labnews 3.0" in page.locator("ul.news").inner_text()
-    assert "The lab's tools now speak *R*." in page.locator("ol.feed").inner_text()  # the activity feed too
+    assert (
+        "“The lab's tools now speak R.”" in page.locator("ol.feed").inner_text()
+    )  # the feed too, as plain words
 
     context.clear_cookies()
     sign_in(page, world.site, REX)  # neither
