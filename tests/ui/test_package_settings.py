@@ -443,3 +443,23 @@ def test_announcements_reach_the_package_page_and_the_dashboards(
     sign_in(page, world.site, REX)  # neither
     page.goto(f"{world.site.url}/")
     assert page.locator("ul.news").count() == 0
+
+
+def test_an_announcement_is_quoted_as_plain_words_in_a_feed_line() -> None:
+    import datetime as dt
+
+    from packyard.core.models import Event
+    from packyard.ui import activity
+
+    long = "**Big** news: " + "word " * 200
+    event = Event(kind="release.announced", owner="acme", package="tools", version="2.0", data={"text": long})
+    event.at = dt.datetime.now(dt.UTC)
+    text = "".join(p.text for p in activity.sentence(event, "alice", home="acme"))
+    assert text.startswith("alice announced tools 2.0: “Big news: word word")
+    assert text.endswith("…”") and len(text) < activity.ANNOUNCE_SHOWN + 60
+    hostile = Event(
+        kind="release.announced", owner="acme", package="tools", version="2.1", data={"text": "<b>x</b>"}
+    )
+    assert "".join(p.text for p in activity.sentence(hostile, "alice")).endswith(
+        "“<b>x</b>”"
+    )  # text, escaped later
