@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from packyard.api.body import body_of
-from packyard.api.schemas import GroupCreate, GroupUpdate, OrgCreate, OrgProfile, SetAccess, SignUp, Transfer
+from packyard.api.schemas import (
+    DeletePackages,
+    GroupCreate,
+    GroupUpdate,
+    OrgCreate,
+    OrgProfile,
+    SetAccess,
+    SignUp,
+    Transfer,
+)
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.models import Account, Group
@@ -236,14 +245,27 @@ def remove_group_package(org: str, name: str, package: str, ident: SignedIn, svc
 def list_collaborators(owner: str, name: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-    return [{"login": a.login, "name": a.name} for a in orgs.collaborators(svc.db, ident, pkg)]
+    return [
+        {"login": a.login, "name": a.name, "permission": level}
+        for a, level in orgs.collaborator_levels(svc.db, ident, pkg)
+    ]
 
 
 @router.put("/packages/{owner}/{name}/collaborators/{login}", status_code=201)
-def add_collaborator(owner: str, name: str, login: str, ident: SignedIn, svc: Svc) -> Response:
+def add_collaborator(
+    owner: str,
+    name: str,
+    login: str,
+    ident: SignedIn,
+    svc: Svc,
+    permission: Annotated[
+        str, Query(description="write (the default: upload, label, edit) or read (see and install only)")
+    ] = "write",
+) -> Response:
+    """Add a collaborator, or change what an existing one may do (`?permission=read`; anaconda-client sends none)."""
     with svc.db.read() as session:
         pkg = readable_package(session, ident, owner, name)
-    orgs.set_collaborator(svc.db, ident, pkg, login, True)
+    orgs.set_collaborator(svc.db, ident, pkg, login, True, permission)
     return Response(status_code=201)
 
 
@@ -292,3 +314,16 @@ async def set_access(
             return [ser.package(queries.package(session, owner, n), base_url(request)) for n in names]
 
     return await run_in_threadpool(work)
+
+
+@router.post("/packages/{owner}/delete")
+async def delete_packages(
+    owner: str,
+    ident: SignedIn,
+    svc: Svc,
+    body: Annotated[DeletePackages, body_of(DeletePackages)],
+) -> dict[str, Any]:
+    """Packyard extension: delete several packages of OWNER at once, all or nothing (the owner page's Delete)."""
+    names = body.packages
+    removed = await run_in_threadpool(pkg_service.delete_packages, svc.db, ident, owner, names)
+    return {"deleted": removed}

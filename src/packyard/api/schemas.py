@@ -182,6 +182,12 @@ class SetAccess(JsonBody):
     access: str = Field(description="public, authenticated or private")
 
 
+class DeletePackages(JsonBody):
+    """`POST /api/packages/OWNER/delete`."""
+
+    packages: list[str] = Field(min_length=1, max_length=1000, description="the names of OWNER's packages")
+
+
 # --- files --------------------------------------------------------------------------------------------------------
 
 

@@ -58,7 +58,9 @@ class Grants:
     packages: Mapping[int, str] = field(default_factory=dict)
     """Package id -> the best permission (read/write/admin) of the groups that list it and have this account."""
     collaborations: frozenset[int] = frozenset()
-    """Packages this account collaborates on."""
+    """Packages this account collaborates on with write access."""
+    read_collaborations: frozenset[int] = frozenset()
+    """Packages this account collaborates on with read access only."""
 
 
 @dataclass(frozen=True)
@@ -302,15 +304,19 @@ def load_grants(session: Session, account_id: int) -> Grants:
             writer_in.add(org_id)
         if package_id is not None and _RANK[perms] > _RANK.get(packages.get(package_id, ""), 0):
             packages[package_id] = perms
-    collaborations = session.scalars(
-        select(Collaborator.package_id).where(Collaborator.account_id == account_id)
-    )
+    collaborations: set[int] = set()
+    reading: set[int] = set()
+    for package_id, permission in session.execute(
+        select(Collaborator.package_id, Collaborator.permission).where(Collaborator.account_id == account_id)
+    ):
+        (reading if permission == "read" else collaborations).add(package_id)
     return Grants(
         owner_of=frozenset(owner_of),
         writer_in=frozenset(writer_in | owner_of),
         member_of=frozenset(member_of),
         packages=packages,
         collaborations=frozenset(collaborations),
+        read_collaborations=frozenset(reading),
     )
 
 

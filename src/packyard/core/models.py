@@ -343,7 +343,7 @@ class GroupPackage(Base):
 
 
 class Collaborator(Base):
-    """A user with write access to one package, whoever owns it."""
+    """A user with read or write access to one package, whoever owns it."""
 
     __tablename__ = "collaborators"
 
@@ -351,6 +351,9 @@ class Collaborator(Base):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    permission: Mapped[str] = mapped_column(String(10), default="write", server_default="write")
+    """`write` (seed 001: "full read/write permissions", the default) or `read` (sees and installs it, even
+    when private)."""
     created_at: Mapped[created]
 
 

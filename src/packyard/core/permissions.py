@@ -4,8 +4,8 @@ Every endpoint — REST, conda, PyPI, CRAN, downloads, the UI — asks `can(iden
 or `require`, which raises the error the caller should see. Two questions are combined:
 
 1. What does the *account* behind the identity have on the target? Owners, organization owners and site
-   administrators have everything; a group gives its permission on the packages it lists; collaborators may write;
-   anybody may read a public package and any signed-in identity an `authenticated` one; nobody else may know that a
+   administrators have everything; a group gives its permission on the packages it lists; collaborators may write
+   (or only read, when added with `read`); anybody may read a public package and any signed-in identity an `authenticated` one; nobody else may know that a
    private package exists. (The account's memberships arrive pre-loaded in `Identity.grants`.)
 2. What does the *credential* allow? A password or session allows everything its account has. A token allows at
    most what its scopes grant through the interface (`via`) used, and for writes only on the package types its
@@ -143,6 +143,8 @@ def account_level(identity: Identity, package: Package | PackageRef) -> Permissi
             level = _GROUP_LEVEL[group_perm]
         if package.id in grants.collaborations:
             level = max(level or Permission.WRITE, Permission.WRITE)
+        elif package.id in grants.read_collaborations:
+            level = max(level or Permission.READ, Permission.READ)
     if package.access == Access.PUBLIC or (package.access == Access.AUTHENTICATED and account is not None):
         level = max(level or Permission.READ, Permission.READ)
     return level
@@ -305,7 +307,7 @@ def visibility(identity: Identity, *, via: str = "api") -> Visibility:
         signed_in=True,
         org=org,
         owners=frozenset({account.id, *grants.owner_of}),
-        packages=frozenset(grants.packages) | grants.collaborations,
+        packages=frozenset(grants.packages) | grants.collaborations | grants.read_collaborations,
     )
 
 

@@ -17,7 +17,18 @@ from packyard.ui.errors import install_error_pages
 def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
-    from packyard.ui import badges, catalog, channels, files, org_groups, org_settings, site_admin, upload
+    from packyard.ui import (
+        badges,
+        catalog,
+        channels,
+        files,
+        org_groups,
+        org_settings,
+        package_bulk,
+        package_settings,
+        site_admin,
+        upload,
+    )
     from packyard.ui.apidocs import router as apidocs
     from packyard.ui.dashboard import router as dashboards
     from packyard.ui.routes import pages, router
@@ -36,5 +47,9 @@ def install(app: FastAPI) -> None:
     )  # before the catch-alls: /ORG/groups/ is the groups page, not a package
     app.include_router(upload.router)  # /upload: the browser's upload form (a reserved login)
     app.include_router(site_admin.router)  # /site-admin: site administration (a reserved login)
+    app.include_router(
+        package_bulk.router
+    )  # /OWNER/packages/delete, /OWNER/packages/access (owner page's bulk forms)
+    app.include_router(package_settings.router)  # /OWNER/PACKAGE/settings...: before the catch-alls
     app.include_router(pages)
     install_error_pages(app)

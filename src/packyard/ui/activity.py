@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.models import OWNERS_GROUP, Account, Event, Package, package_key
+from packyard.ui.render import plain_text
 
 PER_PAGE = 20
 SCAN_LIMIT = 2000
@@ -153,6 +154,19 @@ def _release_verb(verb: str, *, link: bool = True) -> Callable[[_Say], list[Part
     return lambda s: [s.who, Part(f" {verb} release "), *s.release(link=link)]
 
 
+ANNOUNCE_SHOWN = 280
+"""Characters of an announcement a feed sentence quotes (the package page's News box shows all of it)."""
+
+
+def _announced(s: _Say) -> list[Part]:
+    """ "alice announced demo 1.3: “Faster solver, new CLI”": the Markdown's words without its markup (the package
+    page's News box renders it), escaped like every part."""
+    text = " ".join(plain_text(s.data("text")).split())
+    if len(text) > ANNOUNCE_SHOWN:
+        text = text[: ANNOUNCE_SHOWN - 1].rstrip() + "…"
+    return [s.who, Part(" announced "), *s.release(), Part(f": “{text}”")]
+
+
 def _collaborator(verb: str) -> Callable[[_Say], list[Part]]:
     return lambda s: [
         s.who,
@@ -191,6 +205,7 @@ SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
     "release.created": _release_verb("created"),
     "release.updated": _release_verb("updated"),
     "release.removed": _release_verb("removed", link=False),
+    "release.announced": _announced,
     "collaborator.added": _collaborator("added"),
     "collaborator.removed": _collaborator("removed"),
     "group.created": lambda s: [s.who, Part(" created group "), s.code("group"), Part(f" ({s.data('perms', 'read')})")],

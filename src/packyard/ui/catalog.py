@@ -440,6 +440,15 @@ def owner_listing(session: Session, ident: Identity, owner: Account, filters: Fi
     return _listing(session, visibility, filters, where, _order(filters, ""), owner.id, dict(SORTS))
 
 
+def manageable(identity: Identity, hits: list[Hit]) -> set[int]:
+    """The listed packages the caller may delete and change the access of (ADMIN, what the services behind the
+    bulk actions require, ui/package_bulk.py): only these get a checkbox, so the page never offers what the server
+    would refuse. Asked only of a signed-in caller through a session: a token in the URL cannot post forms."""
+    if identity.account is None:
+        return set()
+    return {hit.id for hit in hits if permissions.can(identity, permissions.Permission.ADMIN, hit, via="web")}
+
+
 def owner_page(request: Request, login: str) -> Response:
     """`/OWNER`: the profile and the packages the caller may see, filtered, sorted and paged."""
     ctx = page_context(request)
@@ -459,6 +468,7 @@ def owner_page(request: Request, login: str) -> Response:
         channel_labels=channel_labels,
         # the "Upload to OWNER" link (ui/upload.py): whoever may create packages here
         may_upload=permissions.namespace_level(ctx.identity, owner) >= permissions.Permission.WRITE,
+        manageable=manageable(ctx.identity, listing.hits) if ctx.via_session else set(),
     )
 
 

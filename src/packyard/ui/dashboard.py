@@ -24,7 +24,7 @@ from packyard.core import permissions, queries
 from packyard.core.errors import NotFound
 from packyard.core.models import AccountKind, Group
 from packyard.core.services import notifications
-from packyard.ui import activity, reads
+from packyard.ui import activity, news, reads
 from packyard.ui.forms import read_form
 from packyard.ui.render import page
 from packyard.ui.security import PageContext, check_csrf, finish, page_context, page_context_async
@@ -78,10 +78,11 @@ def home(request: Request, ctx: PageContext, before: int | None) -> Response:
                 notes, _ = _notes(session, ctx, [o.login for o in orgs], limit=min(unread, 5))
                 notes = [n for n in notes if n.serial > me.notifications_seen_serial]
         recent = reads.recent(session, ident, limit=8)
+        announced = news.dashboard_news(session, ident, namespaces)  # release announcements (ui/news.py)
     return page(
         request, ctx, "dashboard.html",
         subject=me, personal=True, orgs=orgs, packages=packages, feed=feed, notes=notes, unread=unread,
-        groups=[], recent=recent, before=before, admin=False,
+        groups=[], recent=recent, before=before, admin=False, news=announced,
     )  # fmt: skip
 
 

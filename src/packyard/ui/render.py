@@ -12,6 +12,7 @@ same nh3 pass; plain text is shown as written, in a <pre>.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from packyard import __version__
+from packyard.core import permissions
 from packyard.ui import assets, menu
 from packyard.ui.forms import clear_flash, take_flash
 from packyard.ui.security import PageContext, csrf_token, finish
@@ -101,6 +103,13 @@ _RST_SETTINGS = {
     "math_output": "HTML",
 }
 DESCRIPTION_TYPES = ("text/markdown", "text/x-rst", "text/plain")
+
+
+def plain_text(text: str | None) -> str:
+    """User-written Markdown as the words a reader sees, without markup (a one-line quote in a sentence)."""
+    if not text:
+        return ""
+    return html.unescape(nh3.clean(_md.render(text), tags=set())).strip()
 
 
 def _prefixed_fragment(tag: str, attribute: str, value: str) -> str | None:
@@ -218,6 +227,18 @@ env.globals.update(
 env.globals.update(account_menu=menu.account_menu)  # the header's account menu (ui/menu.py)
 env.filters.update(markdown=markdown, filesize=filesize, date=date, number=number, web_url=web_url)
 env.filters["description"] = description
+
+
+def may_change(request: Request, target: Any) -> bool:
+    """Whether the caller of this page may change the package (write to it): the package tabs show "Settings"
+    only then (ui/package_settings.py gives everyone else its 404)."""
+    ctx: PageContext | None = getattr(request.state, "page_context", None)
+    if ctx is None or ctx.identity.account is None:
+        return False
+    return permissions.can(ctx.identity, permissions.Permission.WRITE, target, via="web")
+
+
+env.globals["may_change"] = may_change
 
 
 def page(request: Request, ctx: PageContext, template: str, status: int = 200, **values: Any) -> Response:

@@ -21,7 +21,7 @@ from packyard.core import auth
 from packyard.core.errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
 from packyard.core.models import Access, Account, Package
 from packyard.core.services import accounts, sessions
-from packyard.ui import catalog, channel_reads, dashboard, package_reads, reads, views
+from packyard.ui import catalog, channel_reads, dashboard, news, package_reads, reads, views
 from packyard.ui import install_lines as install_help
 from packyard.ui.forms import field as _field
 from packyard.ui.forms import read_form as _form
@@ -220,6 +220,7 @@ def package_page(request: Request, owner: str, name: str) -> Response:
         view["channel_labels"] = channel_reads.label_names(
             session, ctx.identity, pkg.owner
         )  # the channel menu
+        view["news"] = news.package_news(session, pkg)  # release announcements (ui/news.py)
     return page(request, ctx, "package.html", **view)
 
 

@@ -145,8 +145,22 @@ def test_collaborators(client, people, tmp_path) -> None:
         == 403
     )
     assert client.get("/api/packages/owner/lib/collaborators", headers=owner).json() == [
-        {"login": "dev", "name": ""}
+        {"login": "dev", "name": "", "permission": "write"}
     ]
+    # a read-only collaborator (pkgset): sees the private package, may not write to it
+    reader = "/api/packages/owner/lib/collaborators/viewer"
+    assert client.put(reader, headers=owner, params={"permission": "admin"}).status_code == 400
+    assert client.put(reader, headers=owner, params={"permission": "read"}).status_code == 201
+    assert client.get("/api/package/owner/lib", headers=auth(people["viewer"])).status_code == 200
+    assert (
+        client.patch(
+            "/api/package/owner/lib", headers=auth(people["viewer"]), json={"public_attrs": {"summary": "x"}}
+        ).status_code
+        == 403
+    )
+    assert {c["login"]: c["permission"] for c in client.get(
+        "/api/packages/owner/lib/collaborators", headers=owner).json()} == {"dev": "write", "viewer": "read"}  # fmt: skip
+    assert client.delete(reader, headers=owner).status_code == 201
     path = build_conda(tmp_path, name="lib", version="1.0", subdir="noarch")
     assert (
         upload(

@@ -452,28 +452,47 @@ def list_into_writer_groups(session: Session, identity: Identity, pkg: Package) 
 # --- collaborators -------------------------------------------------------------------------------------------
 
 
+COLLABORATOR_PERMISSIONS = ("write", "read")
+"""What a collaborator may be given: `write` (the default, seed 001's "full read/write") or `read`."""
+
+
 def collaborators(db: Database, identity: Identity, pkg: Package) -> Sequence[Account]:
+    return [account for account, _ in collaborator_levels(db, identity, pkg)]
+
+
+def collaborator_levels(db: Database, identity: Identity, pkg: Package) -> list[tuple[Account, str]]:
+    """The package's collaborators with what each may do (`write` or `read`), by login."""
     permissions.require(identity, Permission.READ, pkg)
     with db.read() as session:
-        return session.scalars(
-            select(Account)
+        rows = session.execute(
+            select(Account, Collaborator.permission)
             .join(Collaborator, Collaborator.account_id == Account.id)
             .where(Collaborator.package_id == pkg.id)
             .order_by(Account.login_key)
         ).all()
+        return [(account, permission) for account, permission in rows]
 
 
-def set_collaborator(db: Database, identity: Identity, pkg: Package, login: str, present: bool) -> None:
+def set_collaborator(
+    db: Database, identity: Identity, pkg: Package, login: str, present: bool, permission: str = "write"
+) -> None:
+    """Add (or change the permission of) a collaborator, or remove one; a change writes an event, which is also
+    the person's notification."""
     permissions.require(identity, Permission.ADMIN, pkg)
+    if permission not in COLLABORATOR_PERMISSIONS:
+        raise BadRequest(f"a collaborator's permission is one of {', '.join(COLLABORATOR_PERMISSIONS)}")
     with db.write() as session:
         user = queries.owner(session, login)
         if user.kind != AccountKind.USER:
             raise BadRequest(f"{login} is an organization; collaborators are users")
-        exists = session.get(Collaborator, (pkg.id, user.id)) is not None
-        if present == exists:
+        row = session.get(Collaborator, (pkg.id, user.id))
+        unchanged = row is None if not present else row is not None and row.permission == permission
+        if unchanged:
             return  # nothing changed: no event, so nobody is notified twice
-        if present:
-            session.add(Collaborator(package_id=pkg.id, account_id=user.id))
+        if present and row is not None:
+            row.permission = permission
+        elif present:
+            session.add(Collaborator(package_id=pkg.id, account_id=user.id, permission=permission))
         else:
             session.execute(
                 delete(Collaborator).where(
@@ -487,4 +506,5 @@ def set_collaborator(db: Database, identity: Identity, pkg: Package, login: str,
             pkg.owner.login,
             pkg.name,
             collaborator=user.login,
+            **({"permission": permission} if present else {}),
         )

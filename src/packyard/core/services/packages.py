@@ -228,6 +228,29 @@ def delete_package(db: Database, identity: Identity, owner: str, name: str, *, e
         emit(session, "package.removed", identity, login, pkg_name)
 
 
+def delete_packages(db: Database, identity: Identity, owner: str, names: Sequence[str]) -> list[str]:
+    """Remove several packages of OWNER at once, all or nothing: one name the caller may not remove (or may not
+    see) refuses the whole batch, naming it, and nothing is removed. Returns the names removed."""
+    if not names:
+        raise BadRequest("name at least one package to delete")
+    with db.write() as session:
+        pkgs: dict[int, Package] = {}
+        for name in names:
+            pkg = _package(session, identity, owner, name)
+            permissions.require(identity, Permission.ADMIN, pkg)
+            pkgs[pkg.id] = pkg  # a name given twice (or two spellings of one key) is one package
+        removed = []
+        for pkg in pkgs.values():
+            for rel in pkg.releases:
+                for f in rel.files:
+                    _emit_file_removed(session, identity, pkg, rel, f)
+            login, pkg_name = pkg.owner.login, pkg.name
+            session.delete(pkg)
+            emit(session, "package.removed", identity, login, pkg_name)
+            removed.append(pkg_name)
+    return removed
+
+
 def rekey(db: Database) -> int:
     """Give every package whose stored key predates `package_key` its key, unless that would merge it.
 
@@ -314,7 +337,27 @@ def create_release(
             home,
         )
         rel.attrs = attrs or {}
+        _announced(session, identity, pkg, version, announce)
     return rel
+
+
+ANNOUNCE_MAX = 2000
+"""An announcement's text kept in its event (the release row keeps all of it)."""
+
+
+def _announced(session: Session, identity: Identity, pkg: Package, version: str, text: str | None) -> None:
+    """`announce` (anaconda-client's add_release) is news for the package's people: an event of its own, which the
+    dashboards of the owner's members and the package's collaborators show with the text (ui/activity.py)."""
+    if text and text.strip():
+        emit(
+            session,
+            "release.announced",
+            identity,
+            pkg.owner.login,
+            pkg.name,
+            version,
+            text=text.strip()[:ANNOUNCE_MAX],
+        )
 
 
 def _new_release(session: Session, identity: Identity, pkg: Package, version: str) -> Release:
@@ -330,6 +373,8 @@ def update_release(db: Database, identity: Identity, rel: Release, attrs: dict[s
         row = _current(session, Release, rel.id, f"release {rel.version}")
         pkg = row.package
         permissions.require(identity, Permission.WRITE, pkg, types=_types(row.files))
+        if attrs.get("announce") is not None and str(attrs["announce"]) != (row.announce or ""):
+            _announced(session, identity, pkg, row.version, str(attrs["announce"]))
         for key in ("summary", "description", "announce", "home"):
             if key in attrs and attrs[key] is not None:
                 setattr(row, key, str(attrs[key]))

@@ -154,7 +154,7 @@ def roles(session: Session, pkg: Package) -> list[tuple[str, str]]:
     collaborators = session.scalars(
         select(Account.login)
         .join(Collaborator, Collaborator.account_id == Account.id)
-        .where(Collaborator.package_id == pkg.id)
+        .where(Collaborator.package_id == pkg.id, Collaborator.permission == "write")
         .order_by(Account.login_key)
     )
     return [("Owner", login) for login in owners] + [

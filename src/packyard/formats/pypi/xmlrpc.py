@@ -332,7 +332,11 @@ def user_packages(ctx: Ctx, user: str) -> list[list[str]]:
         )
     )
     collaborations = set(
-        session.scalars(select(Collaborator.package_id).where(Collaborator.account_id == account.id))
+        session.scalars(
+            select(Collaborator.package_id).where(
+                Collaborator.account_id == account.id, Collaborator.permission == "write"
+            )
+        )
     )
     found: set[tuple[str, str]] = set()
     for pkg in catalog.visible_packages(session, ctx.scope):
