@@ -200,6 +200,12 @@ SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
     "group.package_added": lambda s: [s.who, Part(" gave group "), s.code("group"), Part(" access to "), s.package()],
     "group.package_removed": lambda s: [s.who, Part(" took "), s.package(), Part(" away from group "), s.code("group")],
     "org.created": lambda s: [s.who, Part(" created the organization "), _person(s.event.owner)],
+    # account (ui/account_settings.py, ui/access_tokens.py): never a secret, only names
+    "token.created": lambda s: [s.who, Part(" created the access token "), s.code("token")],
+    "token.removed": lambda s: [s.who, Part(" revoked the access token "), s.code("token")],
+    "token.removed_all": lambda s: [s.who, Part(f" revoked all their access tokens ({s.data('count', '0')})")],
+    "account.updated": lambda s: [s.who, Part(" updated their profile")],
+    "account.password_changed": lambda s: [s.who, Part(" changed their password")],
 }  # fmt: skip
 """Event kind -> its sentence. A kind not here (a format's own) is said plainly, as the log names it."""
 

@@ -98,7 +98,12 @@ def test_patch_user_edits_the_profile(client, make_user) -> None:
     response = client.patch(
         "/api/user",
         headers=auth(token),
-        json={"name": "Ann Lee", "company": "Lab", "url": "https://example.org/ann", "email": "ann@example.org"},
+        json={
+            "name": "Ann Lee",
+            "company": "Lab",
+            "url": "https://example.org/ann",
+            "email": "ann@example.org",
+        },
     )
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "Ann Lee" and response.json()["email"] == "ann@example.org"
