@@ -274,3 +274,15 @@ def test_signed_out_visitors_are_sent_to_sign_in(site: Site) -> None:
         ):
             response = client.get(path)
             assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
+
+
+def test_token_events_show_on_the_dashboard_without_the_secret(site: Site, page, world) -> None:
+    sign_in(page, site, OWNER)
+    shown = make_token(page, site, "/settings/access", "feed-check", ["api:read"])
+    page.click("tr:has(.token-name:text-is('feed-check')) button:has-text('Revoke')")
+    page.wait_for_load_state()
+    page.goto(f"{site.url}/")
+    feed = page.locator("main").inner_text()
+    assert "created the access token feed-check" in feed
+    assert "revoked the access token feed-check" in feed
+    assert shown["token"] not in page.content()
