@@ -161,6 +161,9 @@ def test_an_organization_token_from_the_org_page_acts_only_in_the_org(
     site: Site, page, world, tmp_path: Path
 ) -> None:
     sign_in(page, site, OWNER)
+    page.goto(f"{site.url}/settings/access")
+    page.click(f".org-token-links a:text-is('{ORG}')")
+    page.wait_for_url(f"{site.url}/organization/{ORG}/settings/access")
     shown = make_token(page, site, f"/organization/{ORG}/settings/access", "lab-ci", ["api:read"])
     assert shown["conda"].endswith(f"/{ORG}")
     row = page.locator("tr:has(.token-name:text-is('lab-ci'))")
@@ -181,6 +184,7 @@ def test_the_org_token_page_is_for_its_administrators_only(site: Site, world) ->
     with site.client() as client:
         assert http_sign_in(client, OTHER).status_code == 303
         assert client.get(f"/organization/{ORG}/settings/access").status_code == 404
+        assert f"/organization/{ORG}/settings/access" not in client.get("/settings/access").text
         csrf = csrf_from(client.get("/settings/access").text)
         forged = client.post(
             f"/organization/{ORG}/settings/access",

@@ -70,14 +70,21 @@ def _org(request: Request, ctx: PageContext, login: str) -> Account:
     return org
 
 
-def _channels(request: Request, ctx: PageContext) -> list[str]:
+def _orgs(request: Request, ctx: PageContext) -> list[Account]:
+    """Your organizations, by name."""
+    ids = ctx.identity.grants.member_of
+    if not ids:
+        return []
+    with services(request).db.read() as session:
+        found = session.scalars(select(Account).where(Account.id.in_(sorted(ids))))
+        return sorted(found, key=lambda a: a.login_key)
+
+
+def _channels(ctx: PageContext, orgs: list[Account]) -> list[str]:
     """Suggestions for the channel limit: your own login and your organizations'."""
     account = ctx.identity.account
     assert account is not None
-    ids = ctx.identity.grants.member_of
-    with services(request).db.read() as session:
-        orgs = list(session.scalars(select(Account.login).where(Account.id.in_(sorted(ids))))) if ids else []
-    return [account.login, *sorted(orgs, key=str.lower)]
+    return [account.login, *(o.login for o in orgs)]
 
 
 def _render(
@@ -91,6 +98,7 @@ def _render(
     form: FormData | None = None,
 ) -> Response:
     listed = tokens.list_tokens(services(request).db, ctx.identity)
+    orgs = _orgs(request, ctx) if org is None else []
     mine = listed if org is None else [t for t in listed if t.org == org.login]
     chosen = set(fields(form, "scopes")) if form is not None else set()
     response = page(
@@ -108,7 +116,10 @@ def _render(
         else DEFAULT_EXPIRY_DAYS,
         name=field(form, "name") if form is not None else "",
         channel=field(form, "channel") if form is not None else "",
-        channels=_channels(request, ctx) if org is None else [],
+        channels=_channels(ctx, orgs) if org is None else [],
+        admin_orgs=[o.login for o in orgs if permissions.can(ctx.identity, permissions.Permission.ADMIN, o)]
+        if org is None
+        else [],
         minted=minted,
         errors=errors or {},
         action=f"/organization/{org.login}/settings/access" if org else "/settings/access",
