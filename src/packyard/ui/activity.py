@@ -204,8 +204,8 @@ SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
     "token.created": lambda s: [s.who, Part(" created the access token "), s.code("token")],
     "token.removed": lambda s: [s.who, Part(" revoked the access token "), s.code("token")],
     "token.removed_all": lambda s: [s.who, Part(f" revoked all their access tokens ({s.data('count', '0')})")],
-    "account.updated": lambda s: [s.who, Part(" updated their profile")],
-    "account.password_changed": lambda s: [s.who, Part(" changed their password")],
+    "user.updated": lambda s: [s.who, Part(" updated their profile")],
+    "user.password_changed": lambda s: [s.who, Part(" changed their password")],
 }  # fmt: skip
 """Event kind -> its sentence. A kind not here (a format's own) is said plainly, as the log names it."""
 

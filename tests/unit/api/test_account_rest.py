@@ -145,7 +145,7 @@ def test_change_password_needs_the_current_one_and_can_revoke_tokens(client, mak
     )
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(WebSession)) == 0
-        assert session.scalar(select(Event.kind).where(Event.kind == "account.password_changed"))
+        assert session.scalar(select(Event.kind).where(Event.kind == "user.password_changed"))
 
 
 def test_delete_user_needs_the_password_and_the_login(client, make_user, db) -> None:

@@ -153,7 +153,7 @@ def _self(identity: Identity, action: str) -> Account:
 
 
 def update_profile(db: Database, identity: Identity, changes: Mapping[str, str]) -> Account:
-    """Change the signed-in user's own profile (only the fields given); one `account.updated` event names the
+    """Change the signed-in user's own profile (only the fields given); one `user.updated` event names the
     fields that changed (not their values: the e-mail address is not public)."""
     account = _self(identity, "editing your profile")
     cleaned = {k: v.strip() if k != "description" else v for k, v in changes.items()}
@@ -166,7 +166,7 @@ def update_profile(db: Database, identity: Identity, changes: Mapping[str, str])
         for name in changed:
             setattr(row, name, cleaned[name])
         if changed:
-            emit(session, "account.updated", identity, row.login, fields=changed)
+            emit(session, "user.updated", identity, row.login, fields=changed)
         session.flush()
         session.expunge(row)
         return row
@@ -193,7 +193,7 @@ def change_password(
         row.password_hash = password_hash
         if revoke_tokens:
             removed = tokens.remove_all_tokens(session, identity)
-        emit(session, "account.password_changed", identity, row.login, tokens_revoked=removed)
+        emit(session, "user.password_changed", identity, row.login, tokens_revoked=removed)
     sessions.end_all(db, account.id)
     return removed
 
@@ -270,7 +270,7 @@ def delete_account(db: Database, identity: Identity) -> int:
                         package_type=f.package_type,
                     )
             emit(session, "package.removed", identity, account.login, pkg.name)
-        emit(session, "account.removed", identity, account.login, packages=len(pkgs))
+        emit(session, "user.removed", identity, account.login, packages=len(pkgs))
         session.delete(session.get_one(Account, account.id))
     sessions.end_all(db, account.id)
     return len(pkgs)
