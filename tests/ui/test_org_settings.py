@@ -269,7 +269,7 @@ def test_deleting_an_organization_needs_its_name_and_your_password(site, people,
     sign_in(page, site, OWNER)
     page.goto(f"{site.url}/dashboard/{org}")  # Switch To, then the organization's Settings > Account
     page.click("header details.account-menu > summary")
-    page.click("header details.account-menu a:has-text('Settings')")
+    page.click("header details.account-menu ul[aria-labelledby=org-menu-h] a:has-text('Settings')")
     page.click("nav.org-tabs a:has-text('Account')")
     page.wait_for_url(f"{site.url}/organization/{org}/settings/account")
     assert _axe_problems(page) == []

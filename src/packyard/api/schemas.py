@@ -41,6 +41,11 @@ class TokenRequest(JsonBody):
         description="lifetime in seconds",
     )
     user: Text = Field(None, description="an organization to create the token for")
+    channel: Text = Field(
+        None,
+        description="limit the token to one channel: the login of the user or organization whose packages it may "
+        "act on (for an organization token, only that organization)",
+    )
     fail_if_exists: bool | None = Field(
         None,
         validation_alias=AliasChoices("fail-if-exists", "fail_if_exists"),
@@ -58,6 +63,25 @@ class SignUp(JsonBody):
     password: str
     email: Text = None
     name: Text = None
+
+
+class ProfileUpdate(JsonBody):
+    """`PATCH /api/user`: only the fields given change."""
+
+    name: Text = None
+    email: Text = None
+    company: Text = None
+    location: Text = None
+    url: Text = Field(None, description="a web address starting with http:// or https://")
+    description: Text = None
+
+
+class PasswordChange(JsonBody):
+    """`POST /api/user/password`."""
+
+    current_password: str = Field(description="your current password")
+    new_password: str = Field(description="at least 8 characters")
+    revoke_tokens: bool = Field(False, description="also remove every token of yours")
 
 
 class OrgCreate(JsonBody):

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from packyard.api.body import body_of
-from packyard.api.schemas import TokenRequest
+from packyard.api.schemas import PasswordChange, ProfileUpdate, TokenRequest
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
-from packyard.core.errors import BadRequest, Unauthorized
+from packyard.core.errors import BadRequest, Forbidden, Unauthorized
 from packyard.core.models import Package, utcnow
-from packyard.core.services import tokens
+from packyard.core.services import accounts, tokens
 from packyard.web import shapes as ser
 from packyard.web.deps import CHECK_CREDENTIALS, Caller, SignedIn, Svc, base_url, resolve_identity
 
@@ -65,6 +65,7 @@ async def create_authentication(
             scopes=body.scopes,
             max_age=body.max_age or svc.settings.token_default_max_age_seconds,
             org=body.user or None,
+            channel=body.channel or None,
             fail_if_exists=bool(body.fail_if_exists),
             remote_addr=request.client.host if request.client else "",
             hostname=body.hostname or "",
@@ -120,6 +121,71 @@ def list_scopes() -> dict[str, str]:
 def current_user(ident: SignedIn) -> dict[str, Any]:
     assert ident.account is not None
     return ser.user(ident.account)
+
+
+def _own_profile(account: Any) -> dict[str, Any]:
+    """Your own user, with the e-mail address the public shape leaves out."""
+    return {**ser.user(account), "email": account.email}
+
+
+@router.patch("/user")
+async def update_current_user(
+    svc: Svc, ident: SignedIn, body: Annotated[ProfileUpdate, body_of(ProfileUpdate)]
+) -> dict[str, Any]:
+    """Edit your profile (the fields given); the same service as the `/settings` page."""
+    from starlette.concurrency import run_in_threadpool
+
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    account = await run_in_threadpool(accounts.update_profile, svc.db, ident, changes)
+    return _own_profile(account)
+
+
+@router.post("/user/password")
+async def change_current_password(
+    request: Request, svc: Svc, ident: SignedIn, body: Annotated[PasswordChange, body_of(PasswordChange)]
+) -> dict[str, Any]:
+    """Change your password: the current one is checked like a sign-in (it counts toward the lock-out); every
+    browser session ends, and with `revoke_tokens` every token too. The same service as `/settings/password`."""
+    from starlette.concurrency import run_in_threadpool
+
+    from packyard.core import auth
+
+    permissions.require_unrestricted(ident, "changing your password")
+    assert ident.account is not None
+    try:
+        await run_in_threadpool(
+            auth.authenticate_password,
+            svc.db,
+            ident.account.login,
+            body.current_password,
+            remote_addr=request.client.host if request.client else "",
+            allowed=svc.settings.login_failures_allowed,
+            window_seconds=svc.settings.login_failure_window_seconds,
+            cache=svc.password_cache,
+        )
+    except Unauthorized:
+        raise BadRequest("current_password is not your current password") from None
+    removed = await run_in_threadpool(
+        lambda: accounts.change_password(svc.db, ident, body.new_password, revoke_tokens=body.revoke_tokens)
+    )
+    return {"ok": True, "tokens_revoked": removed}
+
+
+@router.delete("/user")
+async def delete_current_user(svc: Svc, ident: SignedIn, confirm: str = "") -> dict[str, Any]:
+    """Delete your account and every package it owns. Only with your password (HTTP Basic), never a token, and
+    with `?confirm=LOGIN`; refused (409) while you are an organization's only owner."""
+    from starlette.concurrency import run_in_threadpool
+
+    assert ident.account is not None
+    if ident.token is not None:
+        raise Forbidden("deleting your account needs your password (HTTP Basic authentication), not a token")
+    if confirm != ident.account.login:
+        raise BadRequest(
+            f"add ?confirm={ident.account.login} to confirm deleting the account and its packages"
+        )
+    removed = await run_in_threadpool(accounts.delete_account, svc.db, ident)
+    return {"ok": True, "login": ident.account.login, "packages_removed": removed}
 
 
 @router.get("/user/{login}", dependencies=[CHECK_CREDENTIALS])

@@ -220,6 +220,9 @@ class Token(Base):
     """The user who created the token; it never grants more than this account has."""
     org_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     """Set for tokens created for an organization (`anaconda auth --create --org ORG`)."""
+    limit_owner_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    """Set for a token limited to one channel (owner): it acts only on that owner's packages and namespace, as an
+    organization token does inside its organization (seed 004's channel-specific tokens)."""
     name: Mapped[str] = mapped_column(String(300))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """sha256 of the token: tokens carry 190+ bits of randomness, so a fast hash is safe and lookup is O(1)."""
@@ -234,6 +237,7 @@ class Token(Base):
 
     account: Mapped[Account] = relationship(foreign_keys=[account_id], lazy="joined")
     org: Mapped[Account | None] = relationship(foreign_keys=[org_id], lazy="joined")
+    limit_owner: Mapped[Account | None] = relationship(foreign_keys=[limit_owner_id], lazy="joined")
 
 
 class Stage(Base):

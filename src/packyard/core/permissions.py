@@ -62,23 +62,31 @@ BASE_SCOPES: dict[str, Scope] = {
     s.name: s
     for s in (
         Scope(
-            "all", frozenset({_R, _W, _A}), frozenset({"*"}), "Full access to everything the account may do"
+            "all",
+            frozenset({_R, _W, _A}),
+            frozenset({"*"}),
+            "Allow everything your account may do: every repository, the REST API, your tokens",
         ),
-        Scope("api", frozenset({_R, _W, _A}), frozenset({"api"}), "Full access to the REST API"),
-        Scope("api:read", frozenset({_R}), frozenset({"api"}), "Read access to the REST API"),
+        Scope("api", frozenset({_R, _W, _A}), frozenset({"api"}), "Allow full access to the REST API"),
+        Scope("api:read", frozenset({_R}), frozenset({"api"}), "Allow reading through the REST API"),
         Scope(
             "api:write",
             frozenset({_R, _W}),
             frozenset({"api"}),
-            "Read and write access to the REST API (upload, labels)",
+            "Allow reading and writing through the REST API (uploads, labels)",
         ),
         Scope(
             "repos",
             frozenset({_R}),
             frozenset({"*"}),
-            "Download from every repository (conda, PyPI, CRAN, files)",
+            "Allow private downloads from every repository (conda, PyPI, R, files)",
         ),
-        Scope("repo", frozenset({_R}), frozenset({"*"}), "Same as repos"),
+        Scope(
+            "repo",
+            frozenset({_R}),
+            frozenset({"*"}),
+            "Allow private downloads from every repository (as repos)",
+        ),
     )
 }
 """The scopes that are not a format's; each format adds its own (`FormatSpec.scopes`, core/formats.py)."""
@@ -124,10 +132,22 @@ def scope_allows(
     return all(any(_grants(s, permission, via) and _acts_on(s, t) for s in scopes) for t in types)
 
 
-def _scoped(identity: Identity, owner_id: int) -> bool:
-    """An organization token acts only inside its organization; elsewhere it is just a signed-in identity."""
+def token_namespace(identity: Identity) -> int | None:
+    """The one namespace (account id) a token is confined to: its organization's for an organization token, the
+    owner it is limited to for a channel-limited token (seed 004's channel-specific tokens), else None."""
     token = identity.token
-    return token is None or token.org_id is None or token.org_id == owner_id
+    if token is None:
+        return None
+    if token.org_id is not None:
+        return token.org_id
+    return getattr(token, "limit_owner_id", None)
+
+
+def _scoped(identity: Identity, owner_id: int) -> bool:
+    """An organization token acts only inside its organization, and a channel-limited token only in its owner's
+    namespace; elsewhere each is just a signed-in identity (it reads what is public, and nothing else)."""
+    confined = token_namespace(identity)
+    return confined is None or confined == owner_id
 
 
 def account_level(identity: Identity, package: Package | PackageRef) -> Permission | None:
@@ -260,7 +280,7 @@ class Visibility:
     everything: bool = False
     """A site administrator: every package (within `org`, for an organization token)."""
     org: int | None = None
-    """An organization token: its account's own rights count only inside this namespace."""
+    """An organization or channel-limited token: its account's own rights count only inside this namespace."""
     owners: frozenset[int] = frozenset()
     """Namespaces whose every package is visible: the account's own and the organizations it owns."""
     packages: frozenset[int] = frozenset()
@@ -298,8 +318,7 @@ def visibility(identity: Identity, *, via: str = "api") -> Visibility:
         return Visibility()
     if identity.token is not None and not scope_allows(identity.scopes, Permission.READ, via):
         return Visibility()
-    token = identity.token
-    org = token.org_id if token is not None else None
+    org = token_namespace(identity)
     if account.is_admin:
         return Visibility(signed_in=True, everything=True, org=org)
     grants = identity.grants
@@ -366,8 +385,7 @@ def is_unrestricted(identity: Identity) -> bool:
     """Is this the account's own credential: a password or session, or a token with `all` and no organization?"""
     if identity.account is None:
         return False
-    token = identity.token
-    return token is None or (token.org_id is None and "all" in identity.scopes)
+    return token_namespace(identity) is None and (identity.token is None or "all" in identity.scopes)
 
 
 def require_unrestricted(identity: Identity, action: str) -> None:
@@ -378,7 +396,7 @@ def require_unrestricted(identity: Identity, action: str) -> None:
     if is_unrestricted(identity):
         return
     raise Forbidden(
-        f"{action} needs your password or a token with the 'all' scope and no organization; "
+        f"{action} needs your password or a token with the 'all' scope, no organization and no channel limit; "
         f"{_restriction(identity)}"
     )
 
@@ -390,6 +408,9 @@ def _restriction(identity: Identity) -> str:
         return (
             f"this token is restricted to the organization {token.org.login if token.org else token.org_id}"
         )
+    if token.limit_owner_id is not None:
+        owner = token.limit_owner.login if token.limit_owner else token.limit_owner_id
+        return f"this token is limited to the channel {owner}"
     return f"this token has the scopes {', '.join(sorted(identity.scopes))}"
 
 
@@ -419,13 +440,18 @@ def mint_expiry(identity: Identity, requested: dt.datetime | None) -> dt.datetim
 
 
 def mint_refusal(
-    identity: Identity, scopes: Collection[str], org: Account | None, expires_at: dt.datetime | None
+    identity: Identity,
+    scopes: Collection[str],
+    org: Account | None,
+    expires_at: dt.datetime | None,
+    limit: Account | None = None,
 ) -> str | None:
-    """Why `identity` may not mint a token with these scopes, organization and expiry; None when it may.
+    """Why `identity` may not mint a token with these scopes, organization, expiry and channel limit; None when
+    it may.
 
     A password mints anything its account may (org tokens: `require(ADMIN, org)` besides). A token mints only
-    tokens at most as powerful as itself: scopes it covers, its own organization when it has one, an expiry no
-    later than its own."""
+    tokens at most as powerful as itself: scopes it covers, its own organization when it has one, its own channel
+    limit when it has one, an expiry no later than its own."""
     token = identity.token
     if identity.account is None:
         return "a token must belong to a user"
@@ -437,6 +463,12 @@ def mint_refusal(
         return (
             f"this token acts only inside the organization {login}, so it may only create tokens for "
             f"{login} (anaconda auth --create --org {login})"
+        )
+    limited = getattr(token, "limit_owner_id", None)
+    if limited is not None and (limit is None or limit.id != limited):
+        login = token.limit_owner.login if token.limit_owner else str(limited)
+        return (
+            f"this token is limited to the channel {login}, so it may only create tokens limited to {login}"
         )
     wider = [s for s in scopes if not covers(identity.scopes, s)]
     if wider:
@@ -452,17 +484,25 @@ def mint_refusal(
 
 
 def may_mint(
-    identity: Identity, scopes: Collection[str], org: Account | None, expires_at: dt.datetime | None
+    identity: Identity,
+    scopes: Collection[str],
+    org: Account | None,
+    expires_at: dt.datetime | None,
+    limit: Account | None = None,
 ) -> bool:
-    return mint_refusal(identity, scopes, org, expires_at) is None
+    return mint_refusal(identity, scopes, org, expires_at, limit) is None
 
 
 def require_mint(
-    identity: Identity, scopes: Collection[str], org: Account | None, expires_at: dt.datetime | None
+    identity: Identity,
+    scopes: Collection[str],
+    org: Account | None,
+    expires_at: dt.datetime | None,
+    limit: Account | None = None,
 ) -> None:
     if identity.is_anonymous:
         raise Unauthorized("log in to create a token")
-    reason = mint_refusal(identity, scopes, org, expires_at)
+    reason = mint_refusal(identity, scopes, org, expires_at, limit)
     if reason is not None:
         raise Forbidden(reason)
 
@@ -522,4 +562,6 @@ def can_see_notifications(identity: Identity, account: Account) -> bool:
     if identity.account is None or identity.account.id != account.id:
         return False
     token = identity.token
-    return token is None or (token.org_id is None and scope_allows(identity.scopes, Permission.READ, "web"))
+    return token is None or (
+        token_namespace(identity) is None and scope_allows(identity.scopes, Permission.READ, "web")
+    )

@@ -18,6 +18,8 @@ def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
     from packyard.ui import (
+        access_tokens,
+        account_settings,
         badges,
         catalog,
         channels,
@@ -41,6 +43,8 @@ def install(app: FastAPI) -> None:
     app.include_router(files.router)  # the Files tab and the browser's downloads
     app.include_router(badges.router)
     app.include_router(dashboards)
+    app.include_router(account_settings.router)  # /settings, /settings/password: your account
+    app.include_router(access_tokens.router)  # /settings/access and /organization/ORG/settings/access: tokens
     app.include_router(org_settings.router)  # /organizations and /organization/ORG/... (docs/manage/orgs.md)
     app.include_router(
         org_groups.router

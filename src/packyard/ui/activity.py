@@ -224,6 +224,12 @@ SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
     "user.enabled": lambda s: [s.who, Part(" enabled the user "), _person(s.event.owner)],
     "user.password_reset": lambda s: [s.who, Part(" reset the password of "), _person(s.event.owner)],
     "user.unlocked": lambda s: [s.who, Part(" lifted the sign-in lock-out of "), _person(s.event.owner)],
+    # account (ui/account_settings.py, ui/access_tokens.py): never a secret, only names
+    "token.created": lambda s: [s.who, Part(" created the access token "), s.code("token")],
+    "token.removed": lambda s: [s.who, Part(" revoked the access token "), s.code("token")],
+    "token.removed_all": lambda s: [s.who, Part(f" revoked all their access tokens ({s.data('count', '0')})")],
+    "user.updated": lambda s: [s.who, Part(" updated their profile")],
+    "user.password_changed": lambda s: [s.who, Part(" changed their password")],
 }  # fmt: skip
 """Event kind -> its sentence. A kind not here (a format's own) is said plainly, as the log names it."""
 

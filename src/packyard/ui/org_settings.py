@@ -37,7 +37,15 @@ from packyard.web.deps import services
 
 router = APIRouter(include_in_schema=False)
 
-TABS = (("profile", "Profile"), ("groups", "Groups"), ("members", "Members"), ("account", "Account"))
+TABS = (
+    ("profile", "Profile"),
+    ("groups", "Groups"),
+    ("members", "Members"),
+    ("access", "Access tokens"),  # ui/access_tokens.py: the organization's tokens
+    ("account", "Account"),
+)
+ADMIN_TABS = {"access", "account"}
+"""Tabs only the organization's administrators get: the others' pages are a 404 for members."""
 
 
 # --- who may see what ---------------------------------------------------------------------------------------------
@@ -88,7 +96,7 @@ def org_page(
     **values: Any,
 ) -> Response:
     """A settings tab: the organization's heading and tabs (templates/_org_head.html) around `template`."""
-    tabs = [(key, label) for key, label in TABS if key != "account" or may_admin(ctx, org)]
+    tabs = [(key, label) for key, label in TABS if key not in ADMIN_TABS or may_admin(ctx, org)]
     return page(
         request, ctx, template, status, org=org, tab=tab, tabs=tabs, admin=may_admin(ctx, org), **values
     )

@@ -140,6 +140,7 @@ def token(t: TokenInfo) -> dict[str, Any]:
         "created_at": iso(t.created_at),
         "last_used": iso(t.last_used_at),
         "org": t.org,
+        "channel": t.channel,
     }
 
 

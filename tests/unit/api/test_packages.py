@@ -332,7 +332,7 @@ def test_events_are_logged_with_monotonic_serials(client, alice, tmp_path, db) -
     client.delete(f"/api/dist/alice/foo/1.0/noarch/{path.name}", headers=auth(alice))
     with db.read() as session:
         events = session.scalars(select(Event).order_by(Event.serial)).all()
-    kinds = [e.kind for e in events]
+    kinds = [e.kind for e in events if not e.kind.startswith("token.")]  # the `alice` fixture's login
     assert kinds == [
         "package.created",
         "release.created",

@@ -52,6 +52,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             for kind in ("org-token", "org-token-conda"):
                 header = make_credential(client, otto, "otto", kind, "acme")
                 built.scoped_tokens[(kind, "org")] = header["Authorization"].split(" ", 1)[1]
+            # Tokens limited to one channel (seed 004): otto's, limited to acme (which he owns) or to olivia.
+            for namespace, channel in (("org", "acme"), ("user", "olivia")):
+                made = client.post(
+                    "/api/authentications",
+                    headers={"Authorization": f"token {otto}"},
+                    json={"note": f"channel-{channel}", "scopes": ["repos"], "channel": channel},
+                )
+                assert made.status_code == 200, made.text
+                built.scoped_tokens[("channel-token", namespace)] = made.json()["token"]
             yield built
     db.dispose()
 
@@ -68,7 +77,7 @@ def identities(world: World) -> dict[str, auth.Identity]:
         found[f"{role}/token"] = auth.authenticate_token(db, world.user_tokens[login])
     found["site-admin/session"] = auth.identity_for(db, accounts["root"])
     for (kind, namespace), secret in world.scoped_tokens.items():
-        if kind in TOKEN_SCOPES or kind.startswith("org-token"):
+        if kind in TOKEN_SCOPES or kind.startswith(("org-token", "channel-token")):
             found[f"{kind}/{namespace}"] = auth.authenticate_token(db, secret)
     return found
 
@@ -125,3 +134,22 @@ def test_a_stranger_never_sees_a_private_target(world: World, namespace: str) ->
         names = set(session.scalars(select(Package.name).where(permissions.can_see_clause(ident, via="web"))))
     assert f"pkg-public-{namespace}" in names and f"pkg-authenticated-{namespace}" in names
     assert f"pkg-private-{namespace}" not in names
+
+
+def test_a_channel_limited_token_sees_private_packages_of_its_channel_only(world: World) -> None:
+    found = identities(world)
+    for name, channel in (("channel-token/org", "acme"), ("channel-token/user", "olivia")):
+        with world.db.read() as session:
+            rows = session.execute(
+                select(Account.login, Package.name, Package.access)
+                .join(Account, Account.id == Package.owner_id)
+                .where(permissions.can_see_clause(found[name], via="conda"))
+            ).all()
+        private = {(login, pkg) for login, pkg, access in rows if access == "private"}
+        assert all(login == channel for login, _ in private), (name, private)
+        if channel == "acme":
+            assert ("acme", "decoy") in private  # otto owns acme: the token reaches its private packages
+    assert permissions.visibility(found["channel-token/org"]) != permissions.visibility(
+        found["org-owner/session"]
+    )
+    assert not permissions.is_unrestricted(found["channel-token/org"])

@@ -10,13 +10,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
 
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity, new_token, token_hash
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, NotFound
 from packyard.core.models import Account, Token, utcnow
+from packyard.core.services.events import emit
 
 MAX_TOKEN_AGE_SECONDS = 100 * 365 * 24 * 3600
 """A hundred years: longer is no policy, and far enough in the future it no longer fits in a date."""
@@ -31,6 +33,8 @@ class TokenInfo:
     scopes: tuple[str, ...]
     org: str | None
     """The organization's login for an org token."""
+    channel: str | None
+    """The owner's login for a token limited to one channel (owner)."""
     remote_addr: str
     hostname: str
     expires_at: dt.datetime | None
@@ -44,6 +48,7 @@ class TokenInfo:
             name=token.name,
             scopes=tuple(token.scopes or ()),
             org=token.org.login if token.org else None,
+            channel=token.limit_owner.login if token.limit_owner else None,
             remote_addr=token.remote_addr,
             hostname=token.hostname,
             expires_at=token.expires_at,
@@ -78,6 +83,7 @@ def create_token(
     scopes: Sequence[str] | str | None = None,
     max_age: int | None = None,
     org: str | None = None,
+    channel: str | None = None,
     fail_if_exists: bool = False,
     remote_addr: str = "",
     hostname: str = "",
@@ -86,7 +92,9 @@ def create_token(
 ) -> tuple[TokenInfo, str]:
     """Returns the token and its secret; the secret is shown once and only its hash is kept.
 
-    `org` is the login of the organization the token is for (its admins may mint one)."""
+    `org` is the login of the organization the token is for (its admins may mint one). `channel` limits the token
+    to one owner's packages and namespace (a user or an organization; for an organization token, only the
+    organization itself): `core.permissions` then lets it act nowhere else."""
     account = identity.account
     if account is None:
         raise BadRequest("a token must belong to a user")
@@ -94,12 +102,17 @@ def create_token(
     org_account = _org_named(db, org)
     if org_account is not None:
         permissions.require(identity, permissions.Permission.ADMIN, org_account)
+    limit = _org_named(db, channel) if channel else None
+    if limit is not None and org_account is not None and limit.id != org_account.id:
+        raise BadRequest(
+            f"an organization token acts only inside {org_account.login}; it cannot be limited to {limit.login}"
+        )
     if max_age is not None and not 0 < max_age <= MAX_TOKEN_AGE_SECONDS:
         raise BadRequest(f"max-age must be a positive number of seconds, at most {MAX_TOKEN_AGE_SECONDS}")
     expires_at = permissions.mint_expiry(
         identity, utcnow() + dt.timedelta(seconds=max_age) if max_age else None
     )
-    permissions.require_mint(identity, wanted, org_account, expires_at)
+    permissions.require_mint(identity, wanted, org_account, expires_at, limit)
     name = (name or f"token-{secrets.token_hex(4)}")[:300]
     secret = new_token()
     with db.write() as session:
@@ -115,6 +128,7 @@ def create_token(
             public_id=secrets.token_hex(12),
             account_id=account.id,
             org_id=org_account.id if org_account else None,
+            limit_owner_id=limit.id if limit is not None and org_account is None else None,
             name=name,
             token_hash=token_hash(secret),
             scopes=wanted,
@@ -127,7 +141,24 @@ def create_token(
         session.add(token)
         session.flush()
         session.refresh(token)  # load the org for TokenInfo
-        return TokenInfo.of(token), secret
+        info = TokenInfo.of(token)
+        _emit(session, "token.created", identity, info)
+        return info, secret
+
+
+def _emit(session: Session, kind: str, identity: Identity, info: TokenInfo) -> None:
+    """A token event in the namespace it belongs to (the organization's for an org token): never the secret."""
+    assert identity.account is not None
+    emit(
+        session,
+        kind,
+        identity,
+        info.org or identity.account.login,
+        token=info.name,
+        token_id=info.public_id,
+        scopes=list(info.scopes),
+        channel=info.channel,
+    )
 
 
 def _org_is(org: Account | None) -> ColumnElement[bool]:
@@ -159,7 +190,10 @@ def remove_token(
         if name is None:
             if identity.token is None:
                 raise BadRequest("this request was not made with a token; name the token to remove")
-            session.execute(delete(Token).where(Token.id == identity.token.id))
+            own = session.get(Token, identity.token.id)
+            if own is not None:
+                _emit(session, "token.removed", identity, TokenInfo.of(own))
+                session.delete(own)
             return
         query = select(Token).where(
             Token.account_id == identity.account.id,
@@ -170,4 +204,17 @@ def remove_token(
         if not found:
             raise NotFound(f"no token named {name!r}")
         for token in found:
+            _emit(session, "token.removed", identity, TokenInfo.of(token))
             session.delete(token)
+
+
+def remove_all_tokens(session: Session, identity: Identity) -> int:
+    """Every token of the caller's (personal and organization ones), in the caller's transaction: changing the
+    password with "revoke all tokens" ticked. One event says how many went."""
+    assert identity.account is not None
+    found = session.scalars(select(Token).where(Token.account_id == identity.account.id)).all()
+    for token in found:
+        session.delete(token)
+    if found:
+        emit(session, "token.removed_all", identity, identity.account.login, count=len(found))
+    return len(found)
