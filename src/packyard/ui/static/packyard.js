@@ -233,6 +233,8 @@
   }
   function start() { document.querySelectorAll("form[data-upload]").forEach(enhance); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
+
 // pkgset (ui/package_bulk.py): the owner page's bulk form asks for the account name only to Delete; its
 // "Set access" button (data-no-typed-confirm) submits at once. Listening in the capture phase on the document runs
 // before the typed-confirm block's listener on the form, which this stops without preventing the submission.
