@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from packyard.api import labels, orgs, packages, uploads, users
+from packyard.api import filesets, labels, orgs, packages, uploads, users
 
 
 def build_router() -> APIRouter:
     """All REST routes, to be mounted under /api (HEAD /api itself is `users.head_root`)."""
     router = APIRouter()
     # orgs first: /user/orgs must win over /user/{login}
-    for module in (orgs, users, packages, uploads, labels):
+    for module in (orgs, users, packages, uploads, labels, filesets):
         router.include_router(module.router)
     return router
 

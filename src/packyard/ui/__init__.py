@@ -17,7 +17,7 @@ from packyard.ui.errors import install_error_pages
 def install(app: FastAPI) -> None:
     # Imported here, not at the top: the page URL pattern leaves out every reserved first segment, the formats'
     # URL prefixes included, and those are known once the formats have registered (create_app sees to that).
-    from packyard.ui import badges, catalog, channels, files
+    from packyard.ui import badges, catalog, channels, file_actions, files, label_actions
     from packyard.ui.apidocs import router as apidocs
     from packyard.ui.dashboard import router as dashboards
     from packyard.ui.routes import pages, router
@@ -28,6 +28,8 @@ def install(app: FastAPI) -> None:
     app.include_router(channels.router)  # before the catch-alls: /OWNER/labels is not a package named labels
     app.include_router(catalog.router)
     app.include_router(files.router)  # the Files tab and the browser's downloads
+    app.include_router(file_actions.router)  # the Files tab's POSTs: ticked files, remove a version
+    app.include_router(label_actions.router)  # /OWNER/labels POSTs: create, copy, rename, lock, remove
     app.include_router(badges.router)
     app.include_router(dashboards)
     app.include_router(pages)

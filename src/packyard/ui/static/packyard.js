@@ -141,3 +141,32 @@
   function start() { document.querySelectorAll("form[data-typed-confirm]").forEach(enhance); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
+
+// filesets (ui/file_actions.py): on the Files tab one form carries several buttons and only Delete is dangerous.
+// A form marked data-typed-confirm-only="VALUE" asks for the typed word (the dialog above) only when the button
+// pressed has that value: the other buttons' submits are stopped from reaching the dialog's listener (this one
+// runs first, in the capture phase on the document). Also adds a "select all" box to the table of ticked files.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    var only = form.getAttribute("data-typed-confirm-only");
+    if (!only) return;
+    var pressed = event.submitter;
+    if (!pressed || pressed.value !== only) event.stopImmediatePropagation();
+  }, true);
+  function selectAll() {
+    var head = document.querySelector("table.files-tab th.pick");
+    var boxes = document.querySelectorAll("table.files-tab td.pick input[type=checkbox]");
+    if (!head || !boxes.length) return;
+    var all = document.createElement("input");
+    all.type = "checkbox";
+    all.setAttribute("aria-label", "Select every file on this page");
+    all.addEventListener("change", function () {
+      boxes.forEach(function (box) { box.checked = all.checked; });
+    });
+    head.appendChild(all);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", selectAll); else selectAll();
+})();
