@@ -108,10 +108,9 @@ async def create_label(request: Request, owner: str) -> Response:
     )
 
 
-@router.post("/{owner:packyard_login}/labels/{label}/{action}")
-async def label_action(request: Request, owner: str, label: str, action: str) -> Response:
-    if action not in ACTIONS:
-        raise NotFound(f"no label action {action!r}")
+async def label_action(request: Request, owner: str, label: str) -> Response:
+    """`POST /OWNER/labels/LABEL/ACTION`: one route per action (the path names it; registered below)."""
+    action = request.url.path.rsplit("/", 1)[-1]
     ctx, form = await _form(request)
     if action == "remove" and not confirmed(form, label):
         return confirm_page(
@@ -133,3 +132,12 @@ async def label_action(request: Request, owner: str, label: str, action: str) ->
     except (Conflict, BadRequest) as exc:
         return done(request, ctx, labels_path(owner), exc.message, kind="error")
     return done(request, ctx, labels_path(owner), message)
+
+
+for _action in ACTIONS:
+    router.add_api_route(
+        f"/{{owner:packyard_login}}/labels/{{label}}/{_action}",
+        label_action,
+        methods=["POST"],
+        name=f"label_{_action}",
+    )
