@@ -289,6 +289,23 @@ def test_callers_who_may_not_write_get_no_checkboxes_or_buttons(world: World, pa
         assert page.locator("#file-actions, td.pick, table.versions-manage").count() == 0
 
 
+def test_a_collaborator_who_may_write_gets_the_actions(world: World, page) -> None:
+    site = world.site
+    collaborator = "filesets-cora"
+    site.server.create_user(collaborator, PASSWORD)
+    with site.client() as client:
+        added = client.put(
+            f"/api/packages/{OWNER}/fslabels/collaborators/{collaborator}", headers=auth(world.token)
+        )
+        assert added.status_code == 201, added.text
+    sign_in(page, site, collaborator)
+    page.goto(f"{site.url}/{OWNER}/fslabels/files")
+    assert page.locator("#file-actions").count() == 1
+    assert page.locator("table.files-tab td.pick input").count() == len(world.files("fslabels"))
+    page.goto(f"{site.url}/{OWNER}/labels")  # labels of the whole namespace are the owner's to manage
+    assert page.locator("details.label-actions, .new-label").count() == 0
+
+
 def test_forged_posts_are_refused_and_change_nothing(world: World) -> None:
     site = world.site
     before = world.files("fsforged")
@@ -299,9 +316,15 @@ def test_forged_posts_are_refused_and_change_nothing(world: World) -> None:
         assert http_sign_in(bob, STRANGER).status_code == 303
         token = csrf_from(bob.get(f"/{OWNER}/fsforged/files").text)
         assert bob.post(target, data={**ticked, "csrf_token": token}).status_code == 403
+        unconfirmed = {k: v for k, v in ticked.items() if k != "confirm"}
+        assert (
+            bob.post(target, data={**unconfirmed, "csrf_token": token}).status_code == 403
+        )  # no confirm page
         moved = {**ticked, "action": "move", "new_label": "evil", "csrf_token": token}
         assert bob.post(target, data=moved).status_code == 403
         version = {"version": "1.0", "confirm": "1.0", "csrf_token": token}
+        assert bob.post(f"/{OWNER}/fsforged/files/remove-version", data=version).status_code == 403
+        del version["confirm"]
         assert bob.post(f"/{OWNER}/fsforged/files/remove-version", data=version).status_code == 403
     with site.client() as ann:
         assert http_sign_in(ann, OWNER).status_code == 303

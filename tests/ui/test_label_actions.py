@@ -232,6 +232,8 @@ def test_forged_label_posts_are_refused_and_change_nothing(world: World) -> None
         token = csrf_from(max_.get(base).text)
         for path, data in posts:
             assert max_.post(path, data={**data, "csrf_token": token}).status_code == 403, path
+        unconfirmed = max_.post(f"{base}/keep/remove", data={"csrf_token": token})
+        assert unconfirmed.status_code == 403  # not even the page asking for the word
     with site.client() as lena:
         assert http_sign_in(lena, OWNER).status_code == 303
         for path, data in posts:

@@ -23,9 +23,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 import packyard.ui.routes  # noqa: F401 - registers the `packyard_login` URL convertor the paths below use
-from packyard.core import queries
+from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import BadRequest, Conflict
+from packyard.core.permissions import Permission
 from packyard.core.services import filesets
 from packyard.core.services import packages as pkg_service
 from packyard.ui.files import visible_package
@@ -80,7 +81,7 @@ async def change_files(request: Request, owner: str, name: str) -> Response:
     refs = parse_refs(fields(form, "file"))
     label = chosen_label(field(form, "new_label"), field(form, "label"))
     if action == "delete" and refs:
-        account = await run_in_threadpool(_owner_login, request, owner)
+        account = await run_in_threadpool(_writable, request, ctx.identity, owner, name)
         if not confirmed(form, account):
             return confirm_page(
                 request,
@@ -105,10 +106,14 @@ async def change_files(request: Request, owner: str, name: str) -> Response:
     return done(request, ctx, back, text)
 
 
-def _owner_login(request: Request, owner: str) -> str:
-    """The account name to type, spelled as the account spells it (the URL may differ in case)."""
+def _writable(request: Request, identity: Identity, owner: str, name: str) -> str:
+    """Before asking for a typed word: the package's 404 if the caller may not see it, 403 if they may not write
+    it (the service asks again when the word comes). Answers the owner's account name, spelled as the account
+    spells it (the URL may differ in case): the word to type before deleting files."""
     with services(request).db.read() as session:
-        return queries.owner(session, owner).login
+        pkg = visible_package(session, identity, owner, name)
+        permissions.require(identity, Permission.WRITE, pkg, via="web")
+        return pkg.owner.login
 
 
 @router.post("/{owner:packyard_login}/{name}/files/remove-version")
@@ -121,6 +126,7 @@ async def remove_version(request: Request, owner: str, name: str) -> Response:
     if not version:
         raise BadRequest("choose the version to remove")
     if not confirmed(form, version):
+        await run_in_threadpool(_writable, request, ctx.identity, owner, name)
         return confirm_page(
             request,
             ctx,

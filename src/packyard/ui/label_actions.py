@@ -58,6 +58,12 @@ def _account(db: Database, owner: str) -> Account:
         return queries.owner(session, owner)
 
 
+def _may_manage(db: Database, ident: Identity, owner: str) -> None:
+    """Before asking for a typed word: 403 unless the caller may manage the owner's labels (the service asks
+    again when the word comes)."""
+    permissions.require(ident, Permission.ADMIN, _account(db, owner), via="web")
+
+
 def create(db: Database, ident: Identity, owner: str, label: str, package: str, version: str) -> int:
     if not label:
         raise BadRequest("type the new label's name")
@@ -113,6 +119,7 @@ async def label_action(request: Request, owner: str, label: str) -> Response:
     action = request.url.path.rsplit("/", 1)[-1]
     ctx, form = await _form(request)
     if action == "remove" and not confirmed(form, label):
+        await run_in_threadpool(_may_manage, services(request).db, ctx.identity, owner)
         return confirm_page(
             request,
             ctx,
