@@ -76,7 +76,7 @@ def world(site: Site, tmp_path_factory: pytest.TempPathFactory) -> World:
     with site.client() as client:
         token = api_token(client, OWNER)
         stranger = api_token(client, STRANGER)
-        for name in ("fsmove", "fslabels", "fsversion", "fslocked", "fsforged"):
+        for name in ("fsmove", "fslabels", "fsversion", "fslocked", "fsforged", "fsnojs"):
             create_package(client, token, OWNER, name, summary=f"{name} for the file actions")
         _conda(client, token, tmp, "fsmove", "1.0")
         for version in ("1.0", "1.1"):
@@ -87,6 +87,8 @@ def world(site: Site, tmp_path_factory: pytest.TempPathFactory) -> World:
         _conda(client, token, tmp, "fslocked", "1.1")
         assert client.post(f"/api/channels/{OWNER}/frozen/lock", headers=auth(token)).status_code == 201
         _conda(client, token, tmp, "fsforged", "1.0")
+        for version in ("1.0", "2.0"):
+            _conda(client, token, tmp, "fsnojs", version)
         create_package(client, token, OWNER, "fswheel", summary="wheels to delete")
         for version in ("1.0", "2.0"):
             _wheel(client, token, tmp, "fswheel", version)
@@ -259,19 +261,34 @@ def test_without_javascript_delete_asks_for_the_word_on_a_page(world: World, bro
     try:
         page = context.new_page()
         sign_in(page, site, OWNER)
-        page.goto(f"{site.url}/{OWNER}/fsforged/files")
+        page.goto(f"{site.url}/{OWNER}/fsnojs/files")
         assert page.locator("#fa-confirm").is_visible()  # the word's field is inline without the dialog
-        basename = next(iter(world.files("fsforged")))
-        _tick(page, basename)
+        old, new = sorted(world.files("fsnojs"))
+        _tick(page, old)
         page.click("button[value=delete]")
         page.wait_for_load_state()
         assert page.locator("h1").inner_text() == "Delete 1 file?"
-        assert basename in page.locator(".confirm-items").inner_text()
-        assert world.files("fsforged") != {}  # not yet
+        assert old in page.locator(".confirm-items").inner_text()
+        assert old in world.files("fsnojs")  # not yet
         page.click("a.button.secondary")  # Cancel goes back to the Files tab, nothing deleted
         page.wait_for_load_state()
-        assert page.url.endswith(f"/{OWNER}/fsforged/files")
-        assert basename in world.files("fsforged")
+        assert page.url.endswith(f"/{OWNER}/fsnojs/files")
+        assert old in world.files("fsnojs")
+        _tick(page, old)  # again, with the word typed this time on the confirmation page
+        page.click("button[value=delete]")
+        page.wait_for_load_state()
+        page.fill("#confirm-word", OWNER)
+        page.click("form button.danger")
+        page.wait_for_load_state()
+        assert "Deleted 1 file." in _flash(page)
+        assert world.files("fsnojs") == {new: ["main"]}
+        # a version, too: its Actions menu is a <details>, its word field inline
+        page.locator("table.versions-manage summary").first.click()
+        page.locator("table.versions-manage input[name=confirm]").first.fill("2.0")
+        page.locator("table.versions-manage button.danger").first.click()
+        page.wait_for_load_state()
+        assert "Removed version 2.0" in _flash(page)
+        assert world.files("fsnojs") == {}
     finally:
         context.close()
 
