@@ -68,7 +68,7 @@ def _rows(page) -> list[dict[str, str]]:
     """The Files table as the visitor sees it: one dict per row."""
     out = []
     for row in page.locator("table.files-tab tbody tr").all():
-        cells = row.locator("td")
+        cells = row.locator("td:not(.pick)")  # the owner also gets a checkbox column (ui/file_actions.py)
         out.append(
             {
                 "name": cells.nth(0).locator("a").first.inner_text(),

@@ -240,6 +240,19 @@ class CopyRequest(JsonBody):
     to_channel: Text = Field(None, description="default: main")
 
 
+class FileSpec(JsonBody):
+    version: str = Field(description="the file's version")
+    basename: str = Field(description="the file's basename, e.g. `noarch/pkg-1.0-0.tar.bz2`")
+
+
+class FileBatch(JsonBody):
+    """`POST /api/files/OWNER/NAME`: one action on several files of a package, all or nothing."""
+
+    action: str = Field(description="delete, add_label, remove_label, copy (= add_label) or move")
+    files: list[FileSpec] = Field(description="the files, at most 500")
+    label: Text = Field(None, description="the label (every action but delete)")
+
+
 class YankRequest(JsonBody):
     """`POST /api/yank/OWNER/NAME/VERSION/BASENAME`."""
 

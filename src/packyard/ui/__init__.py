@@ -23,7 +23,9 @@ def install(app: FastAPI) -> None:
         badges,
         catalog,
         channels,
+        file_actions,
         files,
+        label_actions,
         org_groups,
         org_settings,
         package_bulk,
@@ -41,6 +43,8 @@ def install(app: FastAPI) -> None:
     app.include_router(channels.router)  # before the catch-alls: /OWNER/labels is not a package named labels
     app.include_router(catalog.router)
     app.include_router(files.router)  # the Files tab and the browser's downloads
+    app.include_router(file_actions.router)  # the Files tab's POSTs: ticked files, remove a version
+    app.include_router(label_actions.router)  # /OWNER/labels POSTs: create, copy, rename, lock, remove
     app.include_router(badges.router)
     app.include_router(dashboards)
     app.include_router(account_settings.router)  # /settings, /settings/password: your account

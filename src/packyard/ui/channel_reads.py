@@ -98,6 +98,24 @@ def _labels(session: Session, ident: Identity, owner: Account, manages: bool) ->
     return sorted(out, key=lambda info: (info.name != MAIN, info.name.lower()))
 
 
+@dataclass(frozen=True)
+class LabelManagement:
+    """What the labels page offers a caller who may manage the owner's labels (ui/label_actions.py)."""
+
+    packages: list[str]
+    """The owner's package names (at most 1,000), offered when creating a label on a package's files."""
+
+
+def label_management(session: Session, ident: Identity, owner: Account) -> LabelManagement | None:
+    """None unless `core.permissions` lets the caller manage the owner's labels (ADMIN on the namespace)."""
+    if not permissions.can(ident, permissions.Permission.ADMIN, owner, via=VIA):
+        return None
+    names = session.scalars(
+        select(Package.name).where(Package.owner_id == owner.id).order_by(Package.name_key).limit(1000)
+    ).all()
+    return LabelManagement(list(names))
+
+
 def label_names(session: Session, ident: Identity, owner: Account) -> list[str]:
     """The names `labels` lists, without counting: one EXISTS per label, cached until the next change (the owner,
     package, label and channel pages show this channel menu on every request)."""

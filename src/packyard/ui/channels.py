@@ -40,9 +40,19 @@ def labels_page(request: Request, owner: str, label: str = "") -> Response:
             target = f"/{quote(account.login)}/label/{quote(label)}"
             return finish(request, RedirectResponse(target, status_code=303), ctx)
         found = channel_reads.labels(session, ctx.identity, account)
+        manage = channel_reads.label_management(session, ctx.identity, account)
     names = [info.name for info in found]
     base = base_url(request)
-    return page(request, ctx, "labels.html", owner=account, labels=found, channel_labels=names, base=base)
+    return page(
+        request,
+        ctx,
+        "labels.html",
+        owner=account,
+        labels=found,
+        channel_labels=names,
+        base=base,
+        manage=manage,
+    )
 
 
 @router.get("/{owner:packyard_login}/label/{label}")

@@ -257,10 +257,48 @@ def files_tab(
     with services(request).db.read() as session:
         pkg = visible_package(session, ctx.identity, owner, name)
         view = files_view(session, pkg, filters, page_number)
+        manage = file_actions_view(session, ctx.identity, pkg)
+    back = f"/{pkg.owner.login}/{pkg.name}/files" + (
+        f"?{filters.query(page=view.page)}" if filters.any or view.page > 1 else ""
+    )
     return page(
         request, ctx, "files.html", pkg=pkg, owner=pkg.owner, view=view, filters=filters, nfiles=view.nfiles,
-        tab="files",
+        tab="files", manage=manage, back=back,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: str
+    files: int
+
+
+@dataclass(frozen=True)
+class FileActions:
+    """What the Files tab offers a caller who may write the package (ui/file_actions.py does it)."""
+
+    labels: list[str]
+    """The owner's labels, to pick from (a new one may be typed)."""
+    versions: list[VersionRow]
+    """Every version with its file count, newest first, each with "Actions > Remove"."""
+
+
+def file_actions_view(session: Session, ident: Identity, pkg: Package) -> FileActions | None:
+    """None unless `core.permissions` lets the caller write the package: no checkbox, no button otherwise."""
+    if not permissions.can(ident, permissions.Permission.WRITE, pkg, via="web"):
+        return None
+    names = session.scalars(select(Label.name).where(Label.owner_id == pkg.owner_id)).all()
+    counts = session.execute(
+        select(Release.version, func.count(File.id))
+        .outerjoin(File, File.release_id == Release.id)
+        .where(Release.package_id == pkg.id)
+        .group_by(Release.id, Release.version)
+    ).all()
+    versions = sorted(
+        (VersionRow(v, n) for v, n in counts), key=lambda r: queries.version_key(r.version), reverse=True
+    )
+    labels = sorted(set(names) | {"main"}, key=lambda n: (n != "main", n.lower()))
+    return FileActions(labels, versions)
 
 
 # --- downloads in the browser ----------------------------------------------------------------------------------

@@ -115,6 +115,10 @@ def add_label_in(
     files = [f for f in matched if label not in f.labels]
     for f in files:
         session.add(FileLabel(file_id=f.id, label_id=label.id))
+    if files:
+        session.flush()
+        for f in files:
+            session.expire(f, ["labels"])  # the next change in this transaction reads them again
     _emit(session, "label.added", identity, owner, name, files)
     return len(files)
 
@@ -130,19 +134,33 @@ def remove_label(
 ) -> None:
     """Take label `name` off the matching files; with nothing given, remove the label altogether."""
     with db.write() as session:
-        matched = _matching_files(session, owner, package, version, basename)
-        _require_files(identity, owner, matched, (package, version, basename))
-        label = _unlocked(_label(session, owner, name))
-        every = not (package or version or basename)
-        files = [f for f in matched if label in f.labels]
-        ids = [f.id for f in files]
-        if ids:
-            session.execute(
-                delete(FileLabel).where(FileLabel.label_id == label.id, FileLabel.file_id.in_(ids))
-            )
-        _emit(session, "label.removed", identity, owner, name, files)
-        if every:
-            session.delete(label)
+        remove_label_in(session, identity, owner, name, package, version, basename)
+
+
+def remove_label_in(
+    session: Session,
+    identity: Identity,
+    owner: Account,
+    name: str,
+    package: str | None = None,
+    version: str | None = None,
+    basename: str | None = None,
+) -> int:
+    """`remove_label` inside the caller's write transaction (the Files tab's batches: all files or none)."""
+    matched = _matching_files(session, owner, package, version, basename)
+    _require_files(identity, owner, matched, (package, version, basename))
+    label = _unlocked(_label(session, owner, name))
+    every = not (package or version or basename)
+    files = [f for f in matched if label in f.labels]
+    ids = [f.id for f in files]
+    if ids:
+        session.execute(delete(FileLabel).where(FileLabel.label_id == label.id, FileLabel.file_id.in_(ids)))
+        for f in files:
+            session.expire(f, ["labels"])  # the next change in this transaction reads them again
+    _emit(session, "label.removed", identity, owner, name, files)
+    if every:
+        session.delete(label)
+    return len(files)
 
 
 def copy_label(db: Database, identity: Identity, owner: Account, source: str, target: str) -> int:

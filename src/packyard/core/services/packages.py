@@ -558,15 +558,20 @@ def _types(files: Iterable[File]) -> set[str]:
 
 def remove_file(db: Database, identity: Identity, f: File) -> None:
     with db.write() as session:
-        row = session.get(File, f.id)
-        if row is None:
-            raise NotFound(f"file {f.basename} not found")
-        pkg = row.release.package
-        permissions.require(identity, Permission.WRITE, pkg, types=[row.package_type])
-        _check_unlocked(session, [row])
-        _emit_file_removed(session, identity, pkg, row.release, row)
-        session.delete(row)
-        _touch(session, pkg.id)
+        remove_file_in(session, identity, f.id, f.basename)
+
+
+def remove_file_in(session: Session, identity: Identity, file_id: int, basename: str = "") -> None:
+    """`remove_file` inside the caller's write transaction (the Files tab deletes several files, or none)."""
+    row = session.get(File, file_id)
+    if row is None:
+        raise NotFound(f"file {basename or file_id} not found")
+    pkg = row.release.package
+    permissions.require(identity, Permission.WRITE, pkg, types=[row.package_type])
+    _check_unlocked(session, [row])
+    _emit_file_removed(session, identity, pkg, row.release, row)
+    session.delete(row)
+    _touch(session, pkg.id)
 
 
 def _emit_file_removed(session: Session, identity: Identity, pkg: Package, rel: Release, f: File) -> None:

@@ -130,6 +130,8 @@
     });
     form.addEventListener("submit", function (event) {
       if (input.value.trim() === expected) return;
+      // A form with several buttons (the owner page's bulk form, the Files tab's) asks only for the dangerous one.
+      if (event.submitter && event.submitter.hasAttribute("data-no-typed-confirm")) return;
       event.preventDefault();
       submitter = event.submitter || null;
       typed.value = "";
@@ -235,13 +237,20 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
 
-// pkgset (ui/package_bulk.py): the owner page's bulk form asks for the account name only to Delete; its
-// "Set access" button (data-no-typed-confirm) submits at once. Listening in the capture phase on the document runs
-// before the typed-confirm block's listener on the form, which this stops without preventing the submission.
+// filesets (ui/file_actions.py): a "select all" box above the Files tab's checkboxes.
 (function () {
   "use strict";
-  document.addEventListener("submit", function (event) {
-    var by = event.submitter;
-    if (by && by.hasAttribute("data-no-typed-confirm")) event.stopPropagation();
-  }, true);
+  function selectAll() {
+    var head = document.querySelector("table.files-tab th.pick");
+    var boxes = document.querySelectorAll("table.files-tab td.pick input[type=checkbox]");
+    if (!head || !boxes.length) return;
+    var all = document.createElement("input");
+    all.type = "checkbox";
+    all.setAttribute("aria-label", "Select every file on this page");
+    all.addEventListener("change", function () {
+      boxes.forEach(function (box) { box.checked = all.checked; });
+    });
+    head.appendChild(all);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", selectAll); else selectAll();
 })();
