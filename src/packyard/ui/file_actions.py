@@ -29,8 +29,8 @@ from packyard.core.errors import BadRequest, Conflict
 from packyard.core.permissions import Permission
 from packyard.core.services import filesets
 from packyard.core.services import packages as pkg_service
-from packyard.ui.files import visible_package
 from packyard.ui.forms import confirm_page, confirmed, done, field, fields, read_form
+from packyard.ui.package_reads import visible_package
 from packyard.ui.security import check_csrf, page_context_async
 from packyard.web.deps import services
 

@@ -31,7 +31,8 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from packyard.core import queries
+from packyard.core import permissions, queries
+from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Account, File, FileLabel, Label, Package, Release
 from packyard.ui import routes as _pages  # noqa: F401 - registers the `packyard_login` convertor used below
