@@ -18,7 +18,6 @@ from functools import cache
 from typing import Any
 
 import bleach
-from bleach.css_sanitizer import CSSSanitizer
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
@@ -54,8 +53,8 @@ def _allowed_attribute(tag: str, name: str, value: str) -> bool:
     """Which attributes survive; URLs are checked here and again by bleach's protocol list."""
     if name == "id":
         return not _UUID.match(value)  # nbconvert's random ids would make the page differ on every render
-    if name in ("class", "title", "style"):
-        return True
+    if name in ("class", "title"):
+        return True  # never `style`: bleach's CSS sanitiser checks properties, not values (`expression(...)`)
     if tag == "a" and name == "href":
         scheme = _SCHEME.match(_url(value))
         return scheme is None or scheme.group(1) in ("http", "https", "mailto")
@@ -84,7 +83,6 @@ def _cleaner() -> bleach.Cleaner:
             protocols=_PROTOCOLS,
             strip=True,
             strip_comments=True,
-            css_sanitizer=CSSSanitizer(),
         )
         _local.cleaner = cleaner
     return cleaner
