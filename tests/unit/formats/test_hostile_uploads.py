@@ -337,7 +337,7 @@ def _wheel_cases() -> list[Case]:
     return [
         case("metadata-version-3", meta(**{"Metadata-Version": "3.0"}), "Metadata-Version 3.0, which is not"),
         case(
-            "metadata-version-2.0", meta(**{"Metadata-Version": "2.0"}), "Metadata-Version 2.0, which is not"
+            "metadata-version-1.3", meta(**{"Metadata-Version": "1.3"}), "Metadata-Version 1.3, which is not"
         ),
         case("no-metadata-version", meta(**{"Metadata-Version": None}), "no single valid Metadata-Version"),
         case(
@@ -698,6 +698,7 @@ BUILT: list[tuple[str, Callable[[Path], Path]]] = [
     ),
     ("pypi", lambda tmp: build_wheel(tmp, metadata_version="2.4", tag="cp312-cp312-manylinux_2_17_x86_64")),
     ("pypi", lambda tmp: build_sdist(tmp)),
+    ("pypi", lambda tmp: build_wheel(tmp, metadata_version="2.0")),  # what `wheel` wrote until 2018
     ("pypi", lambda tmp: build_sdist(tmp, fmt="zip", metadata_version="2.1")),
     ("pypi", lambda tmp: build_sdist(tmp, requires_dist=["demo[extra] @ https://example.org/demo.whl"])),
     ("r", lambda tmp: build_r_source(tmp, depends=["R (>= 4.1)"], imports=["utils", "stats (>= 4.0-1)"])),
@@ -714,3 +715,52 @@ def test_packages_the_suite_builds_pass_validation(
     path = build(tmp_path)
     parser = {"conda": conda_parse, "pypi": pypi_parse, "r": cran_parse}[fmt]
     assert parser.parse(path, path.name).name
+
+
+INSIDE_LINKS = [
+    [Member("bin/python", kind="symlink", target="python3.12")],
+    [Member("lib/libz.so", kind="symlink", target="./libz.so.1")],
+    [Member("share/a", kind="symlink", target="../lib/../share/b")],
+    [Member("lib/here", kind="symlink", target=".")],
+    [Member("lib/up", kind="symlink", target=".."), Member("lib/via", kind="symlink", target="up/bin/tool")],
+    [
+        Member("etc/x", kind="symlink", target="../etc/../etc/../etc/y"),
+        Member("etc/y", kind="symlink", target="z"),
+    ],
+    [Member("lib/data.bin", b"x"), Member("lib/same.bin", kind="hardlink", target="lib/data.bin")],
+]
+
+
+@pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
+@pytest.mark.parametrize("members", INSIDE_LINKS, ids=lambda members: members[-1].name)
+def test_links_that_stay_inside_are_fine(fmt: str, members: list[Member], tmp_path: Path) -> None:
+    path = build_conda(tmp_path, fmt=fmt, extra_members=members)  # type: ignore[arg-type]
+    assert conda_parse.parse(path, path.name).name == "demo"
+
+
+@pytest.mark.parametrize("field", ["md5_digest", "sha256_digest"])
+def test_digest_mismatches_are_refused(server: Server, tmp_path: Path, field: str) -> None:
+    wheel = build_wheel(tmp_path, name="digest-check")
+    response = repo_upload(
+        server.client,
+        server.alice,
+        "alice",
+        "bdist_wheel",
+        wheel.name,
+        wheel.read_bytes(),
+        **{field: "0" * 32},
+    )
+    assert response.status_code == 400 and "digest" in response.text.lower(), response.text
+
+
+def test_a_length_mismatch_is_refused(server: Server, tmp_path: Path) -> None:
+    path = build_conda(tmp_path, name="length-check")
+    data = path.read_bytes()
+    ensure_package(server.client, server.alice, "alice", "length-check")
+    basename = f"noarch/{path.name}"
+    staged = stage(server.client, server.alice, "alice", "length-check", "1.0", basename, "conda")
+    assert staged.status_code == 200, staged.text
+    posted = post_form(server.client, staged.json(), data, basename, size=len(data) + 1)
+    assert 400 <= posted.status_code < 500, posted.text
+    wrong_md5 = post_form(server.client, staged.json(), data, basename, md5=b"0" * 16)
+    assert 400 <= wrong_md5.status_code < 500, wrong_md5.text

@@ -12,6 +12,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import packaging.metadata
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -39,8 +40,17 @@ from packyard.formats.base import (
     shown,
 )
 
-METADATA_VERSIONS = ("1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5")
-"""The core-metadata versions packaging.metadata knows and pip reads (2.0 was never released)."""
+METADATA_VERSIONS: tuple[str, ...] = tuple(
+    sorted(
+        {
+            "2.0",
+            *getattr(packaging.metadata, "_VALID_METADATA_VERSIONS", ("1.0", "1.1", "1.2", "2.1", "2.2")),
+        },
+        key=Version,
+    )
+)
+"""The core-metadata versions packaging.metadata validates, plus 2.0: never a standard (PEP 426 was withdrawn),
+but `wheel` wrote it into wheels until 2018 and pip installs them, so refusing it would refuse old releases."""
 _QUOTED = re.compile(r"""(["'])(.*?)\1""")
 _UNSAFE_MARKER_TEXT = re.compile(r"[<>&`\x00-\x1f\x7f]")
 _SAFE_URL = re.compile(r"^(https?|file|(git|hg|svn|bzr)\+(https?|ssh|file))://[^\s<>\"'`\\]+$", re.IGNORECASE)
