@@ -171,7 +171,8 @@ def _walk(
     found: dict[str, bytes] = {}
     for entry in iter_tar(fileobj, compression, what=what, budget=budget):
         under_info = entry.name.startswith("info/") or entry.name == "info"
-        if inside is not None and under_info != inside:
+        root = entry.name.rstrip("/") in ("", ".") and entry.info.isdir()  # some tools write a "./" entry
+        if inside is not None and under_info != inside and not root:
             where = "only info/" if inside else "nothing under info/"
             raise InvalidPackage(f"{shown(entry.name)} is in {what}, which must hold {where}")
         if entry.name in _WANTED:
