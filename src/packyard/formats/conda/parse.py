@@ -239,7 +239,7 @@ def _check_file_lists(found: dict[str, bytes], layout: TarLayout) -> None:
             text = found[FILES].decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidPackage(f"{FILES} is not UTF-8 text") from None
-        listed += [(FILES, line) for line in text.split("\n") if line.strip()]
+        listed += [(FILES, line.removesuffix("\r")) for line in text.split("\n") if line.strip()]
     for where, entry in listed:
         name = entry.removeprefix("./").rstrip("/")
         if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
