@@ -207,6 +207,11 @@ def read_tar_members(
 
 MAX_SYMLINK_HOPS = 40
 """How many symbolic links one path may pass through before we call it a loop (Linux's own limit)."""
+MAX_LINK_TARGET = 4096
+"""Longest symbolic link target (Linux's PATH_MAX)."""
+MAX_LINK_STEPS = 5_000_000
+"""Path components resolved for all the links of one package together: a few seconds at most. Packages with
+thousands of links need a few hundred thousand; chains of long targets could otherwise cost hours."""
 
 
 class TarLayout:
@@ -225,6 +230,7 @@ class TarLayout:
         self.files: set[str] = set()
         self.dirs: set[str] = set()
         self.symlinks: dict[str, str] = {}
+        self.steps = 0
 
     @property
     def names(self) -> set[str]:
@@ -251,7 +257,7 @@ class TarLayout:
         if self.links == "none":
             raise InvalidPackage(f"{shown(name)} in the {self.what} archive is a {kind}; none are allowed")
         target = info.linkname
-        if not target or "\x00" in target or _CONTROL.search(target):
+        if not target or len(target) > MAX_LINK_TARGET or "\x00" in target or _CONTROL.search(target):
             raise InvalidPackage(
                 f"{shown(name)} in the {self.what} archive is a {kind} with an invalid target"
             )
@@ -283,6 +289,11 @@ class TarLayout:
         hops = 0
         while pending:
             part = pending.pop()
+            self.steps += 1
+            if self.steps > MAX_LINK_STEPS:
+                raise InvalidPackage(
+                    f"the {self.what} archive's symbolic links take more than {MAX_LINK_STEPS} steps to resolve"
+                )
             if part in ("", "."):
                 continue
             if part == "..":

@@ -25,6 +25,7 @@ import httpx
 import pytest
 import zstandard
 
+from packyard.core.artifacts import InvalidPackage
 from packyard.formats import base
 from packyard.formats.conda import parse as conda_parse
 from packyard.formats.cran import parse as cran_parse
@@ -764,3 +765,22 @@ def test_a_length_mismatch_is_refused(server: Server, tmp_path: Path) -> None:
     assert 400 <= posted.status_code < 500, posted.text
     wrong_md5 = post_form(server.client, staged.json(), data, basename, md5=b"0" * 16)
     assert 400 <= wrong_md5.status_code < 500, wrong_md5.text
+
+
+def test_link_resolution_work_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long chains of long targets cost a bounded number of steps, then a refusal, never minutes."""
+    monkeypatch.setattr(base, "MAX_LINK_STEPS", 10_000)
+    target = "/".join(["."] * 2000) + "/next"
+    members = [
+        Member(f"lib/l{i}", kind="symlink", target=target.replace("next", f"l{i + 1}")) for i in range(30)
+    ]
+    path = build_conda(tmp_path, extra_members=members)
+    with pytest.raises(InvalidPackage, match="symbolic links take more than 10000 steps"):
+        conda_parse.parse(path, path.name)
+    too_long = build_conda(
+        tmp_path, fmt="conda", extra_members=[Member("lib/x", kind="symlink", target="a/" * 2100)]
+    )
+    with pytest.raises(
+        InvalidPackage, match=r"lib/x in the \.conda archive is a symbolic link with an invalid target"
+    ):
+        conda_parse.parse(too_long, too_long.name)
