@@ -47,7 +47,7 @@ class Member:
 
     name: str
     data: bytes = b""
-    kind: Literal["file", "symlink", "hardlink", "dir", "fifo"] = "file"
+    kind: Literal["file", "symlink", "hardlink", "dir", "fifo", "chardev", "blockdev"] = "file"
     target: str = ""
     mode: int = 0o644
 
@@ -60,6 +60,8 @@ _TAR_TYPES = {
     "hardlink": tarfile.LNKTYPE,
     "dir": tarfile.DIRTYPE,
     "fifo": tarfile.FIFOTYPE,
+    "chardev": tarfile.CHRTYPE,
+    "blockdev": tarfile.BLKTYPE,
 }
 
 

@@ -87,6 +87,8 @@ def check_member_name(name: str, what: str) -> str:
         name = name[2:]
     if "\x00" in name:
         raise InvalidPackage(f"the {what} archive has a member name containing NUL")
+    if _CONTROL.search(name):
+        raise InvalidPackage(f"the {what} archive has a member name with a control character: {shown(name)}")
     if name.startswith(("/", "\\")) or _DRIVE.match(name):
         raise InvalidPackage(f"the {what} archive has an absolute member name {shown(name)}")
     if ".." in name.replace("\\", "/").split("/"):
@@ -95,6 +97,9 @@ def check_member_name(name: str, what: str) -> str:
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
+"""Control characters in a member name: file lists (conda's info/files, RECORD) are line-based, and a name
+with a newline or an escape sequence would mean something else there or on an operator's terminal."""
 
 
 class _GuardedTarInfo(tarfile.TarInfo):
@@ -200,6 +205,118 @@ def read_tar_members(
     return found
 
 
+MAX_SYMLINK_HOPS = 40
+"""How many symbolic links one path may pass through before we call it a loop (Linux's own limit)."""
+MAX_LINK_TARGET = 4096
+"""Longest symbolic link target (Linux's PATH_MAX)."""
+MAX_LINK_STEPS = 5_000_000
+"""Path components resolved for all the links of one package together: a few seconds at most. Packages with
+thousands of links need a few hundred thousand; chains of long targets could otherwise cost hours."""
+
+
+class TarLayout:
+    """What the members of one or more tarballs extracted into the same folder would make there.
+
+    Fed every `TarEntry` of a walk (`add`), it refuses device nodes and FIFOs at once, and links the way `links`
+    says: "none" refuses every symbolic and hard link; "inside" lets a symbolic link through when, once the walk
+    is over (`finish`), it resolves inside the folder, following chains through other links in the archive, and a
+    hard link when it names a regular file met earlier (as tar requires). A link target may dangle inside the
+    folder (another package can provide it), never point outside it. `what` names the archive in messages.
+    """
+
+    def __init__(self, what: str, links: Literal["none", "inside"]) -> None:
+        self.what = what
+        self.links = links
+        self.files: set[str] = set()
+        self.dirs: set[str] = set()
+        self.symlinks: dict[str, str] = {}
+        self.steps = 0
+
+    @property
+    def names(self) -> set[str]:
+        """Every path a member creates (files, folders, links), without trailing "/"."""
+        return self.files | self.dirs | set(self.symlinks)
+
+    def add(self, entry: TarEntry) -> None:
+        info, name = entry.info, entry.name.rstrip("/")
+        if info.ischr() or info.isblk():
+            raise InvalidPackage(f"{shown(name)} in the {self.what} archive is a device node")
+        if info.isfifo():
+            raise InvalidPackage(f"{shown(name)} in the {self.what} archive is a FIFO")
+        if info.issym() or info.islnk():
+            self._add_link(name, info)
+        elif info.isdir():
+            self.dirs.add(name)
+        elif info.isreg():
+            self.files.add(name)
+        else:
+            raise InvalidPackage(f"{shown(name)} in the {self.what} archive is not a file, folder or link")
+
+    def _add_link(self, name: str, info: tarfile.TarInfo) -> None:
+        kind = "symbolic link" if info.issym() else "hard link"
+        if self.links == "none":
+            raise InvalidPackage(f"{shown(name)} in the {self.what} archive is a {kind}; none are allowed")
+        target = info.linkname
+        if not target or len(target) > MAX_LINK_TARGET or "\x00" in target or _CONTROL.search(target):
+            raise InvalidPackage(
+                f"{shown(name)} in the {self.what} archive is a {kind} with an invalid target"
+            )
+        if target.startswith(("/", "\\")) or _DRIVE.match(target):
+            raise InvalidPackage(
+                f"{shown(name)} in the {self.what} archive is a {kind} to an absolute path {shown(target)}"
+            )
+        if info.issym():
+            self.symlinks[name] = target
+            return
+        # A hard link names another member by its path in the archive, which must be a file already extracted.
+        linked = target.removeprefix("./").rstrip("/")
+        if linked not in self.files:
+            raise InvalidPackage(
+                f"{shown(name)} in the {self.what} archive is a hard link to {shown(target)}, "
+                "which is not a regular file earlier in the archive"
+            )
+        self.files.add(name)
+
+    def finish(self) -> None:
+        """Resolve every symbolic link; refuse one that leaves the folder or loops."""
+        for name in self.symlinks:
+            self._resolve(name)
+
+    def _resolve(self, name: str) -> None:
+        target = self.symlinks[name]
+        pending = [*reversed(target.split("/")), *reversed(name.split("/")[:-1])]
+        current: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop()
+            self.steps += 1
+            if self.steps > MAX_LINK_STEPS:
+                raise InvalidPackage(
+                    f"the {self.what} archive's symbolic links take more than {MAX_LINK_STEPS} steps to resolve"
+                )
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not current:
+                    raise InvalidPackage(
+                        f"{shown(name)} in the {self.what} archive is a symbolic link to {shown(target)}, "
+                        "which resolves outside the package"
+                    )
+                current.pop()
+                continue
+            current.append(part)
+            link = self.symlinks.get("/".join(current))
+            if link is not None:
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise InvalidPackage(
+                        f"{shown(name)} in the {self.what} archive is a symbolic link that loops "
+                        f"(more than {MAX_SYMLINK_HOPS} links deep)"
+                    )
+                current.pop()
+                pending.extend(reversed(link.split("/")))
+
+
 def _decompress(fileobj: IO[bytes], compression: Compression) -> IO[bytes]:
     if compression == "bz2":
         return bz2.BZ2File(fileobj)
@@ -236,6 +353,17 @@ def open_zip(fileobj: IO[bytes], what: str) -> zipfile.ZipFile:
             raise InvalidPackage(f"{shown(name)} appears more than once in the archive")
         seen.add(name)
     return archive
+
+
+def check_zip_modes(archive: zipfile.ZipFile, what: str) -> None:
+    """Refuse zip members whose unix mode (Info-ZIP's external attributes) makes them links, devices or FIFOs:
+    unzip and R's own unzip would create those as such."""
+    for info in archive.infolist():
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)
+        if info.create_system == 3 and kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            label = "a symbolic link" if stat.S_ISLNK(mode) else "a device, FIFO or socket"
+            raise InvalidPackage(f"{shown(info.filename)} in the {what} archive is {label}; none are allowed")
 
 
 def read_zip_member(archive: zipfile.ZipFile, name: str, what: str, limit: int = MAX_METADATA_BYTES) -> bytes:

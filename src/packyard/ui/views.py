@@ -97,7 +97,8 @@ def _notebook_attribute(tag: str, attribute: str, value: str) -> str | None:
     if tag == "a" and attribute == "href":
         if value.startswith("#"):
             return f"#{USER_ID_PREFIX}{value[1:]}"
-        return None if value.strip().lower().startswith("data:") else value  # `data:` is for images only
+        # `data:` is for images only; browsers drop tabs and newlines anywhere in a URL (`da\tta:`)
+        return None if re.sub(r"[\x00-\x20]", "", value).lower().startswith("data:") else value
     return value
 
 

@@ -231,7 +231,7 @@ def test_renamed_dot_conda_is_refused(tmp_path: Path) -> None:
 def test_dot_conda_info_member_that_is_not_zstd(tmp_path: Path) -> None:
     path = build_conda(tmp_path, fmt="conda")
     rewrite_zip(path, drop=["info-demo-1.0-0.tar.zst"], add=[("info-demo-1.0-0.tar.zst", b"not zstd at all")])
-    assert "not a valid info-demo-1.0-0.tar.zst archive" in refused(path)
+    assert "info-demo-1.0-0.tar.zst in the .conda archive is not zstd-compressed" in refused(path)
 
 
 # --- hostile and damaged archives ---------------------------------------------------------------------------

@@ -235,7 +235,10 @@ def test_windows_binary_missing_description(tmp_path: Path) -> None:
 
 def test_windows_binary_symlinked_description(tmp_path: Path) -> None:
     members = [Member("demoR/DESCRIPTION", kind="symlink", target="/etc/passwd"), ("demoR/NAMESPACE", b"")]
-    assert refused(write_zip(tmp_path / "demoR_1.0.zip", members)) == "demoR/DESCRIPTION is a symbolic link"
+    assert (
+        refused(write_zip(tmp_path / "demoR_1.0.zip", members))
+        == "demoR/DESCRIPTION in the .zip R package archive is a symbolic link; none are allowed"
+    )
 
 
 # --- DCF rules ----------------------------------------------------------------------------------------------

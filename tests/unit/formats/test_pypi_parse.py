@@ -114,7 +114,7 @@ def test_license_expression_wins(tmp_path: Path) -> None:
         ({"Name": ["demo-pkg", "demo-pkg"]}, "METADATA has no single valid Name field"),
         ({"Metadata-Version": None}, "METADATA has no single valid Metadata-Version field"),
         ({"Version": "not a version"}, "Invalid version"),
-        ({"Metadata-Version": "two"}, "Invalid version"),
+        ({"Metadata-Version": "two"}, "Metadata-Version two, which is not one of"),
         ({"Name": "-bad-"}, "METADATA"),
     ],
 )

@@ -10,19 +10,24 @@ from __future__ import annotations
 import json
 import math
 import re
+import zipfile
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.formats.base import (
+    ARCHIVE_ERRORS,
+    Compression,
+    TarLayout,
     checked,
     expansion_budget,
+    iter_tar,
     member_names,
     open_zip,
     open_zip_member,
-    read_tar_members,
+    read_zip_member,
     shown,
 )
 
@@ -30,10 +35,18 @@ EXTENSIONS = (".tar.bz2", ".conda")
 INDEX = "info/index.json"
 ABOUT = "info/about.json"
 RUN_EXPORTS = "info/run_exports.json"
-_WANTED = frozenset({INDEX, ABOUT, RUN_EXPORTS})
+PATHS = "info/paths.json"
+FILES = "info/files"
+_WANTED = frozenset({INDEX, ABOUT, RUN_EXPORTS, PATHS, FILES})
+METADATA = "metadata.json"
+FORMAT_VERSION = 2
+"""The .conda container (CEP 2, as conda-package-handling and conda-package-streaming write and read it): a zip
+of exactly metadata.json ({"conda_pkg_format_version": 2}), info-STEM.tar.zst (the info/ folder) and
+pkg-STEM.tar.zst (everything else), stored uncompressed, the two tarballs zstd-compressed."""
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 _PATTERNS = {
-    "name": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"),
+    "name": re.compile(r"^[a-z0-9_][a-z0-9_.-]*$"),
     "version": re.compile(r"^[A-Za-z0-9_.+!]+$"),
     "build": re.compile(r"^[A-Za-z0-9_.+]+$"),
     "subdir": re.compile(r"^[a-z0-9]+(?:-[a-z0-9_]+)*$"),
@@ -104,15 +117,94 @@ def _split_basename(basename: str) -> _FileName:
 
 
 def _read_info_members(path: Path, claimed: _FileName) -> dict[str, bytes]:
+    """Walk the whole package (both tarballs of a .conda), checking every member; return the info/ files we read.
+
+    Both tarballs are streamed member by member (never held in memory) within the expansion budget, and what
+    they would create once extracted into one folder is checked by `TarLayout`: no devices or FIFOs, symbolic
+    links that resolve inside the package, hard links only to files in it. Then info/paths.json and info/files
+    must list only paths the package contains.
+    """
+    layout = TarLayout(claimed.ext, "inside")
     with path.open("rb") as raw:
         if claimed.ext == ".tar.bz2":
             budget = expansion_budget(path.stat().st_size)
-            return read_tar_members(raw, "bz2", _WANTED.__contains__, what=".tar.bz2", budget=budget)
-        with open_zip(raw, ".conda") as archive:
-            member = _info_member_name(archive.namelist(), claimed.stem)
-            budget = expansion_budget(archive.getinfo(member).compress_size)
-            with open_zip_member(archive, member, ".conda") as tarball:
-                return read_tar_members(tarball, "zst", _WANTED.__contains__, what=member, budget=budget)
+            found = _walk(raw, "bz2", ".tar.bz2", budget, layout, inside=None)
+        else:
+            with open_zip(raw, ".conda") as archive:
+                info, pkg = _conda_members(archive, claimed.stem)
+                found = _walk_member(archive, info, layout, inside=True)
+                _walk_member(archive, pkg, layout, inside=False)
+    layout.finish()
+    _check_file_lists(found, layout)
+    return found
+
+
+def _walk_member(
+    archive: zipfile.ZipFile, member: str, layout: TarLayout, *, inside: bool
+) -> dict[str, bytes]:
+    budget = expansion_budget(archive.getinfo(member).compress_size)
+    try:
+        with open_zip_member(archive, member, ".conda") as tarball:
+            magic = tarball.read(4)
+            if magic != _ZSTD_MAGIC:
+                kind = "a zip archive" if magic == b"PK\x03\x04" else "not zstd-compressed"
+                raise InvalidPackage(f"{member} in the .conda archive is {kind}; it must be a zstd tarball")
+        with open_zip_member(archive, member, ".conda") as tarball:
+            return _walk(tarball, "zst", member, budget, layout, inside=inside)
+    except InvalidPackage:
+        raise
+    except ARCHIVE_ERRORS as exc:
+        raise InvalidPackage(f"not a valid .conda archive: {shown(str(exc), 200)}") from exc
+
+
+def _walk(
+    fileobj: IO[bytes],
+    compression: Compression,
+    what: str,
+    budget: int,
+    layout: TarLayout,
+    *,
+    inside: bool | None,
+) -> dict[str, bytes]:
+    """One tarball: the wanted info/ members' bytes; `inside` says whether every member must (True), must not
+    (False) or may (None) be under info/."""
+    found: dict[str, bytes] = {}
+    for entry in iter_tar(fileobj, compression, what=what, budget=budget):
+        under_info = entry.name.startswith("info/") or entry.name == "info"
+        root = entry.name.rstrip("/") in ("", ".") and entry.info.isdir()  # some tools write a "./" entry
+        if inside is not None and under_info != inside and not root:
+            where = "only info/" if inside else "nothing under info/"
+            raise InvalidPackage(f"{shown(entry.name)} is in {what}, which must hold {where}")
+        if entry.name in _WANTED:
+            if entry.name in found:
+                raise InvalidPackage(f"{entry.name} appears more than once in the archive")
+            found[entry.name] = entry.read()
+        layout.add(entry)
+    return found
+
+
+def _conda_members(archive: zipfile.ZipFile, stem: str) -> tuple[str, str]:
+    """Check the .conda container; return the names of its info and pkg tarballs."""
+    names = archive.namelist()
+    info, pkg = _info_member_name(names, stem), f"pkg-{stem}.tar.zst"
+    if METADATA not in names:
+        raise InvalidPackage(f"the .conda archive has no {METADATA}")
+    extra = sorted(set(names) - {METADATA, info, pkg})
+    if extra:
+        raise InvalidPackage(
+            f"the .conda archive holds {shown(extra[0])}; a .conda holds only {METADATA}, {info} and {pkg}"
+        )
+    for name in names:
+        if archive.getinfo(name).compress_type != zipfile.ZIP_STORED:
+            raise InvalidPackage(f"{shown(name)} is compressed inside the .conda zip; it must be stored")
+    metadata = _load_json(read_zip_member(archive, METADATA, ".conda", limit=64 * 1024), METADATA)
+    version = metadata.get("conda_pkg_format_version") if isinstance(metadata, dict) else None
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise InvalidPackage(
+            f"the .conda archive's {METADATA} must say conda_pkg_format_version {FORMAT_VERSION}, "
+            f"not {shown(version)}"
+        )
+    return info, pkg
 
 
 def _info_member_name(names: list[str], stem: str) -> str:
@@ -130,6 +222,36 @@ def _info_member_name(names: list[str], stem: str) -> str:
     return expected
 
 
+def _check_file_lists(found: dict[str, bytes], layout: TarLayout) -> None:
+    """info/paths.json and info/files list what the package installs: every entry must be one of its members."""
+    present = layout.names
+    listed: list[tuple[str, str]] = []
+    if PATHS in found:
+        paths = _load_json(found[PATHS], PATHS)
+        entries = paths.get("paths") if isinstance(paths, dict) else None
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("_path"), str) for e in entries
+        ):
+            raise InvalidPackage(f"{PATHS} must hold an object whose paths is a list of objects with a _path")
+        listed += [(PATHS, e["_path"]) for e in entries]
+    if FILES in found:
+        try:
+            text = found[FILES].decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidPackage(f"{FILES} is not UTF-8 text") from None
+        listed += [(FILES, line.removesuffix("\r")) for line in text.split("\n") if line.strip()]
+    for where, entry in listed:
+        name = entry.removeprefix("./").rstrip("/")
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+            raise InvalidPackage(f"{where} lists the absolute path {shown(entry)}; paths must be relative")
+        if ".." in name.replace("\\", "/").split("/"):
+            raise InvalidPackage(
+                f"{where} lists {shown(entry)}, with '..'; paths must stay inside the package"
+            )
+        if name not in present:
+            raise InvalidPackage(f"{where} lists {shown(entry)}, which is not in the package")
+
+
 def _index(members: dict[str, bytes]) -> dict[str, Any]:
     if INDEX not in members:
         raise InvalidPackage(f"the package has no {INDEX}")
@@ -139,6 +261,10 @@ def _index(members: dict[str, bytes]) -> dict[str, Any]:
     for key, pattern in _PATTERNS.items():
         if not isinstance(index.get(key), str) or not index[key].strip():
             raise InvalidPackage(f"{INDEX} must give {key} as a non-empty string")
+        if key == "name" and index[key] != index[key].lower() and pattern.match(index[key].lower()):
+            raise InvalidPackage(
+                f"{INDEX} gives the name {shown(index[key])!r}, but conda package names are lower-case"
+            )
         if not pattern.match(index[key]):
             raise InvalidPackage(f"{INDEX} gives an invalid {key} {shown(index[key])!r}")
     if type(index.get("build_number")) is not int or index["build_number"] < 0:

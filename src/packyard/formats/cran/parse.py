@@ -16,6 +16,8 @@ from typing import Any
 from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.formats.base import (
     ArchiveKind,
+    TarLayout,
+    check_zip_modes,
     checked,
     expansion_budget,
     iter_tar,
@@ -113,12 +115,14 @@ def _read_contents(path: Path, package: str, ext: str) -> _Contents:
     with path.open("rb") as raw:
         if ext == ".zip":
             with open_zip(raw, ".zip") as archive:
+                check_zip_modes(archive, f"{ext} R package")
                 names = set(archive.namelist())
                 _require({description, namespace} & names, description, namespace)
                 return _Contents(read_zip_member(archive, description, ".zip"), False)
         found: dict[str, bytes] = {}
         seen: set[str] = set()
         has_src = False
+        layout = TarLayout(f"{ext} R package", "none")
         for entry in iter_tar(raw, "gz", what=ext, budget=expansion_budget(path.stat().st_size)):
             has_src = has_src or entry.name == f"{package}/src" or entry.name.startswith(f"{package}/src/")
             if entry.name in (description, namespace):
@@ -127,6 +131,7 @@ def _read_contents(path: Path, package: str, ext: str) -> _Contents:
                 seen.add(entry.name)
                 if entry.name == description:
                     found[description] = entry.read()
+            layout.add(entry)
         _require(seen, description, namespace)
         return _Contents(found[description], has_src)
 
@@ -196,10 +201,34 @@ def _join(tag: str, lines: list[str]) -> str:
     return "\n".join(parts).strip() if not keep else "\n".join(parts).rstrip()
 
 
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9.]*[A-Za-z0-9]$")
+_VERSION = re.compile(r"^(?:[0-9]+[.-]){1,}[0-9]+$")
+"""tools:::.standard_regexps(): valid_package_name and valid_package_version, as R CMD build checks them."""
+_DEPENDENCY = re.compile(r"^[A-Za-z][A-Za-z0-9.]*\s*(?:\(\s*(?:>=|<=|>|<|==|!=)\s*[0-9][0-9.-]*\s*\))?$")
+"""One entry of Depends, Imports, LinkingTo, Suggests or Enhances: `name` or `name (OP version)`."""
+
+
 def _compare(fields: dict[str, str], package: str, version: str) -> None:
-    for field, value in (("Package", package), ("Version", version)):
+    for field in ("Package", "Version"):
         if field not in fields:
             raise InvalidPackage(f"DESCRIPTION has no {field} field")
+    if not _PACKAGE.match(fields["Package"]):
+        raise InvalidPackage(
+            f"DESCRIPTION's Package {shown(fields['Package'])} is not a valid R package name "
+            "(letters, digits and dots, starting with a letter, not ending with a dot)"
+        )
+    if not _VERSION.match(fields["Version"]):
+        raise InvalidPackage(
+            f"DESCRIPTION's Version {shown(fields['Version'])} is not a valid R package version "
+            "(at least two integers separated by '.' or '-')"
+        )
+    for field in (*DEPENDENCY_FIELDS.values(), "Enhances"):
+        for item in split_dependencies(fields.get(field)):
+            if not _DEPENDENCY.match(item):
+                raise InvalidPackage(
+                    f"DESCRIPTION's {field} has {shown(item)}, which is not NAME or NAME (OP VERSION)"
+                )
+    for field, value in (("Package", package), ("Version", version)):
         if fields[field] != value:
             raise InvalidPackage(
                 f"DESCRIPTION says {field} {shown(fields[field])} but the file name says {value}"

@@ -12,7 +12,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import packaging.metadata
 from packaging.metadata import parse_email
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidName,
     InvalidSdistFilename,
@@ -27,15 +30,30 @@ from packaging.version import InvalidVersion, Version
 from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.formats.base import (
     ArchiveKind,
+    TarLayout,
     checked,
     expansion_budget,
+    iter_tar,
     member_names,
     open_zip,
-    read_tar_members,
     read_zip_member,
     shown,
 )
 
+METADATA_VERSIONS: tuple[str, ...] = tuple(
+    sorted(
+        {
+            "2.0",
+            *getattr(packaging.metadata, "_VALID_METADATA_VERSIONS", ("1.0", "1.1", "1.2", "2.1", "2.2")),
+        },
+        key=Version,
+    )
+)
+"""The core-metadata versions packaging.metadata validates, plus 2.0: never a standard (PEP 426 was withdrawn),
+but `wheel` wrote it into wheels until 2018 and pip installs them, so refusing it would refuse old releases."""
+_QUOTED = re.compile(r"""(["'])(.*?)\1""")
+_UNSAFE_MARKER_TEXT = re.compile(r"[<>&`\x00-\x1f\x7f]")
+_SAFE_URL = re.compile(r"^(https?|file|(git|hg|svn|bzr)\+(https?|ssh|file))://[^\s<>\"'`\\]+$", re.IGNORECASE)
 METADATA_FILE_SINCE = Version("2.2")
 """PEP 643: from this Metadata-Version on, an sdist's PKG-INFO is static enough to serve as PEP 658 metadata."""
 
@@ -72,7 +90,7 @@ def _parse_wheel(path: Path, basename: str) -> Artifact:
     except (InvalidWheelFilename, InvalidVersion) as exc:
         raise InvalidPackage(f"invalid wheel file name: {exc}") from None
     with path.open("rb") as raw, open_zip(raw, ".whl") as archive:
-        dist_info = _dist_info_dir(archive.namelist(), fn_name)
+        dist_info = _dist_info_dir(archive.namelist(), fn_name, fn_version)
         metadata = read_zip_member(archive, f"{dist_info}/METADATA", ".whl")
         _check_wheel_file(read_zip_member(archive, f"{dist_info}/WHEEL", ".whl"))
     core = _core_metadata(metadata, "METADATA", fn_name, fn_version)
@@ -83,7 +101,7 @@ def _parse_wheel(path: Path, basename: str) -> Artifact:
     return _artifact(core, basename, attrs, metadata)
 
 
-def _dist_info_dir(names: list[str], fn_name: NormalizedName) -> str:
+def _dist_info_dir(names: list[str], fn_name: NormalizedName, fn_version: Version) -> str:
     """The one top-level *.dist-info folder, which must belong to the project the file name names."""
     found = sorted(
         {n.split("/", 1)[0] for n in names if "/" in n and n.split("/", 1)[0].endswith(".dist-info")}
@@ -95,6 +113,12 @@ def _dist_info_dir(names: list[str], fn_name: NormalizedName) -> str:
     folder = found[0]
     if canonicalize_name(folder[: -len(".dist-info")].rpartition("-")[0]) != fn_name:
         raise InvalidPackage(f"the wheel's {shown(folder)} folder does not belong to {fn_name}")
+    try:
+        folder_version = Version(folder[: -len(".dist-info")].rpartition("-")[2])
+    except InvalidVersion:
+        folder_version = None
+    if folder_version != fn_version:
+        raise InvalidPackage(f"the wheel's {shown(folder)} folder is not for version {fn_version}")
     for required in ("METADATA", "WHEEL"):
         if f"{folder}/{required}" not in names:
             raise InvalidPackage(f"the wheel has no {folder}/{required}")
@@ -136,7 +160,16 @@ def _read_pkg_info(path: Path, basename: str) -> dict[str, bytes]:
     with path.open("rb") as raw:
         if basename.endswith(".tar.gz"):
             budget = expansion_budget(path.stat().st_size)
-            return read_tar_members(raw, "gz", _is_top_pkg_info, what=".tar.gz", budget=budget)
+            layout = TarLayout(".tar.gz", "inside")
+            found: dict[str, bytes] = {}
+            for entry in iter_tar(raw, "gz", what=".tar.gz", budget=budget):
+                if _is_top_pkg_info(entry.name):
+                    if entry.name in found:
+                        raise InvalidPackage(f"{entry.name} appears more than once in the archive")
+                    found[entry.name] = entry.read()
+                layout.add(entry)
+            layout.finish()
+            return found
         with open_zip(raw, ".zip") as archive:
             names = [n for n in archive.namelist() if _is_top_pkg_info(n)]
             return {n: read_zip_member(archive, n, ".zip") for n in names}
@@ -156,17 +189,60 @@ def _core_metadata(data: bytes, what: str, fn_name: NormalizedName, fn_version: 
     for key, label in _FIELD_LABELS.items():
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise InvalidPackage(f"{what} has no single valid {label} field")
+    if raw["metadata_version"].strip() not in METADATA_VERSIONS:
+        raise InvalidPackage(
+            f"{what} has Metadata-Version {shown(raw['metadata_version'])}, which is not one of "
+            f"{', '.join(METADATA_VERSIONS)}"
+        )
+    raw["metadata_version"] = raw["metadata_version"].strip()
     try:
         canonical = canonicalize_name(raw["name"].strip(), validate=True)
-        Version(raw["metadata_version"])
         raw["version"] = str(Version(raw["version"]))
     except (InvalidName, InvalidVersion) as exc:
         raise InvalidPackage(f"{what}: {exc}") from None
+    _check_dependencies(raw, what)
     if canonical != fn_name:
         raise InvalidPackage(f"{what} says Name {shown(raw['name'])} but the file name says {fn_name}")
     if Version(raw["version"]) != fn_version:
         raise InvalidPackage(f"{what} says Version {raw['version']} but the file name says {fn_version}")
     return raw
+
+
+def _check_dependencies(raw: dict[str, Any], what: str) -> None:
+    """Requires-Python must be a PEP 440 specifier set, each Requires-Dist a PEP 508 requirement, each
+    Provides-Extra a valid name: pip and uv would refuse anything else, and these are shown on pages."""
+    requires_python = raw.get("requires_python")
+    if requires_python is not None:
+        try:
+            SpecifierSet(requires_python)
+        except InvalidSpecifier:
+            raise InvalidPackage(
+                f"{what} has Requires-Python {shown(requires_python)}, which is not a PEP 440 specifier set"
+            ) from None
+    for value in raw.get("requires_dist", []):
+        try:
+            requirement = Requirement(value)
+        except InvalidRequirement:
+            raise InvalidPackage(
+                f"{what} has Requires-Dist {shown(value)}, which is not a PEP 508 requirement"
+            ) from None
+        quoted = next((q for q in _QUOTED.findall(value) if _UNSAFE_MARKER_TEXT.search(q[1])), None)
+        if quoted is not None:
+            raise InvalidPackage(
+                f"{what} has Requires-Dist {shown(value)}, whose marker compares with {shown(quoted[1])}: "
+                "marker values may not hold markup or control characters"
+            )
+        if requirement.url is not None and not _SAFE_URL.match(requirement.url):
+            raise InvalidPackage(
+                f"{what} has Requires-Dist {shown(value)}, whose URL is not an http(s), file or VCS URL"
+            )
+    for extra in raw.get("provides_extra", []):
+        try:
+            canonicalize_name(extra, validate=True)
+        except InvalidName:
+            raise InvalidPackage(
+                f"{what} has Provides-Extra {shown(extra)}, which is not a valid name"
+            ) from None
 
 
 def _artifact(core: dict[str, Any], basename: str, attrs: dict[str, Any], metadata: bytes | None) -> Artifact:
