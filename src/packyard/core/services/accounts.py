@@ -109,9 +109,10 @@ PROFILE_FIELDS: dict[str, int] = {
     "company": 200,
     "location": 200,
     "url": 500,
-    "description": 5000,
+    "description": 10_000,
 }
-"""The profile fields a user edits (`PATCH /api/user`, `/settings`) and the most characters each may hold."""
+"""The profile fields of an account, a user's (`PATCH /api/user`, `/settings`) or an organization's
+(`PATCH /api/orgs/ORG`, its Profile tab), and the most characters each may hold."""
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -120,27 +121,43 @@ def _profile_error(field: str, value: str) -> str | None:
     """What is wrong with one profile value, or None; pure, so the page can show it beside the field."""
     limit = PROFILE_FIELDS[field]
     if len(value) > limit:
-        return f"at most {limit} characters"
+        return f"too long: at most {limit} characters"
     if field == "email" and value and not _EMAIL.fullmatch(value):
-        return "an e-mail address looks like name@example.org"
+        return "not an e-mail address (name@example.org)"
     if field == "url" and value and not re.match(r"https?://[^\s/]+", value):
-        return "a web address starts with http:// or https://"
+        return "not a web address: start it with https:// or http://"
     if field != "description" and any(c in value for c in "\r\n\t\0"):
         return "one line of text"
     return None
 
 
-def profile_errors(changes: Mapping[str, str]) -> dict[str, str]:
+def profile_errors(changes: Mapping[str, object]) -> dict[str, str]:
     """Every field of `changes` whose value is not acceptable, with the reason (unknown fields included)."""
     errors: dict[str, str] = {}
     for name, value in changes.items():
         if name not in PROFILE_FIELDS:
-            errors[name] = f"not a profile field (use {', '.join(PROFILE_FIELDS)})"
+            errors[name] = f"unknown profile fields: not one of {', '.join(PROFILE_FIELDS)}"
+            continue
+        if not isinstance(value, str):
+            errors[name] = "must be text"
             continue
         problem = _profile_error(name, value)
         if problem:
             errors[name] = problem
     return errors
+
+
+def clean_profile(changes: Mapping[str, object]) -> dict[str, str]:
+    """The profile fields of `changes`, trimmed and checked, or a 400 naming every field that is wrong: the one
+    check for users' and organizations' profiles, so the pages and the API say the same for the same input."""
+    cleaned: dict[str, object] = {
+        k: ("" if v is None else v.strip() if isinstance(v, str) and k != "description" else v)
+        for k, v in changes.items()
+    }
+    errors = profile_errors(cleaned)
+    if errors:
+        raise BadRequest("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    return {k: str(v) for k, v in cleaned.items()}
 
 
 def _self(identity: Identity, action: str) -> Account:
@@ -156,10 +173,7 @@ def update_profile(db: Database, identity: Identity, changes: Mapping[str, str])
     """Change the signed-in user's own profile (only the fields given); one `user.updated` event names the
     fields that changed (not their values: the e-mail address is not public)."""
     account = _self(identity, "editing your profile")
-    cleaned = {k: v.strip() if k != "description" else v for k, v in changes.items()}
-    errors = profile_errors(cleaned)
-    if errors:
-        raise BadRequest("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    cleaned = clean_profile(changes)
     with db.write() as session:
         row = session.get_one(Account, account.id)
         changed = sorted(k for k, v in cleaned.items() if getattr(row, k) != v)

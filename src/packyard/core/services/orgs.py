@@ -7,9 +7,7 @@ list.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
@@ -31,47 +29,14 @@ from packyard.core.models import (
     package_key,
 )
 from packyard.core.permissions import Permission
+from packyard.core.services import accounts
 from packyard.core.services.events import emit
 
 # --- the profile: what an organization says about itself --------------------------------------------------------
 
-PROFILE_LIMITS = {
-    "name": 200,
-    "email": 200,
-    "company": 200,
-    "location": 200,
-    "url": 500,
-    "description": 10_000,
-}
-"""The profile fields an owner may edit, and their longest length (the columns' sizes; the description is text)."""
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def clean_profile(changes: Mapping[str, object]) -> dict[str, str]:
-    """The profile fields of `changes`, trimmed and checked: an e-mail address that looks like one, a web
-    address (http or https) for the URL, nothing longer than its column. Unknown keys are refused, so a typo
-    in a REST call does not pass silently. Pure: the page and the API show the same message for the same input."""
-    unknown = sorted(set(changes) - set(PROFILE_LIMITS))
-    if unknown:
-        raise BadRequest(f"unknown profile fields: {', '.join(unknown)} (known: {', '.join(PROFILE_LIMITS)})")
-    out: dict[str, str] = {}
-    for key, value in changes.items():
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            raise BadRequest(f"{key} must be text")
-        text = value.strip() if key != "description" else value.strip("\n")
-        if len(text) > PROFILE_LIMITS[key]:
-            raise BadRequest(f"{key} is too long: at most {PROFILE_LIMITS[key]} characters")
-        if key == "email" and text and not _EMAIL.fullmatch(text):
-            raise BadRequest(f"{text!r} is not an e-mail address (name@example.org)")
-        if key == "url" and text:
-            parts = urlsplit(text)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise BadRequest(f"{text!r} is not a web address: start it with https:// or http://")
-        out[key] = text
-    return out
+PROFILE_LIMITS = accounts.PROFILE_FIELDS
+"""The profile fields an owner may edit (the same as a user's) and their longest length."""
+clean_profile = accounts.clean_profile
 
 
 def create_org(db: Database, identity: Identity, login: str, name: str = "", email: str = "") -> Account:
