@@ -94,3 +94,20 @@ def _public_download(
         pkg = readable_package(session, ident, owner, name)
         found = Blob.of_file(queries.file(queries.release(pkg, version), basename), pkg)
     return serve_blob(svc, request, found)
+
+
+def create_served_app(settings: Settings | None = None) -> FastAPI:
+    """`create_app` for `packyard serve` (each worker): the objects made by importing and building the app are
+    moved out of the garbage collector's view (`gc.freeze`).
+
+    Why: a full (generation 2) collection walks every tracked object, and a warm worker holds ~170,000 of them
+    (modules, routes, SQLAlchemy's mappings and compiled-statement cache); each such pass stalled a page for up to
+    83 ms, a few times a minute, which was the whole of the pages' p99 with one client (docs/benchmarks.md, "Web
+    pages"). Frozen, the passes see only what was made since, and the longest took 10 ms. Not done by
+    `create_app`, which tests call many times in one process: frozen objects are never collected."""
+    import gc
+
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    return app

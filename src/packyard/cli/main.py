@@ -113,7 +113,7 @@ def serve(
         from uvicorn.supervisors import Multiprocess
 
         config = uvicorn.Config(
-            "packyard.app:create_app",
+            "packyard.app:create_served_app",
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -122,9 +122,9 @@ def serve(
         )
         Multiprocess(config, sockets=[listener(config)]).run()
     else:
-        from packyard.app import create_app
+        from packyard.app import create_served_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_served_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
 def listener(config: uvicorn.Config) -> socket.socket:
