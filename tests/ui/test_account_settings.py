@@ -66,7 +66,7 @@ def test_the_profile_is_edited_on_the_page_and_shows_over_rest(site: Site, page,
     page.fill("#profile-company", "Changed")
     page.click("form[action='/settings'] button[type=submit]")
     page.wait_for_load_state()
-    assert "starts with http:// or https://" in page.locator("#profile-url-error").inner_text()
+    assert "not a web address: start it with https://" in page.locator("#profile-url-error").inner_text()
     assert page.locator("#profile-url").get_attribute("aria-invalid") == "true"
     assert _axe_problems(page) == []
     assert profile(site, login)["company"] == "Example Lab"

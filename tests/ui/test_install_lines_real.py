@@ -38,8 +38,12 @@ from tests.unit.api.helpers import upload
 pytestmark = [pytest.mark.clients]
 
 OWNER = "ivy-lab"  # a hyphen: uv's index variables must turn it into "_"
-PY_CONDA = {"joy": True, "hush": False}  # name -> public; each holds a noarch conda package and a wheel
-R_PACKAGES = {"joyR": True, "hushR": False}
+PY_CONDA = {
+    "joy": True,
+    "hush": False,
+    "flip": True,
+}  # name -> public; each holds a noarch conda package and a wheel
+R_PACKAGES = {"joyR": True, "hushR": False, "flipR": True}
 FILES = {"notes": True, "hushnotes": False}  # plain files: anaconda download and curl
 ENVS = {"labenv": True, "hushenv": False}  # environments: anaconda download, then conda env create --file
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
@@ -437,3 +441,46 @@ def test_environment_lines_download_the_file_conda_env_create_is_given(
     saved = downloads(shown, name, tmp_path, None if public else private_page[1])
     words = shlex.split(shown.line("conda", "conda env create"))
     assert words[:4] == ["conda", "env", "create", "--file"] and words[4] == saved.name
+
+
+# --- "make private" in the browser (issue #13): the anonymous channel stops, the token URL installs ---------------
+
+
+def _make_private_in_the_browser(site: Site, browser, name: str) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        sign_in(page, site, OWNER)
+        page.goto(f"{site.url}/{OWNER}/{name}/settings/admin")
+        page.check("#a-private")
+        page.click("form[action$='/access'] button[type=submit]")
+        page.wait_for_load_state()
+    finally:
+        context.close()
+    assert httpx.get(f"{site.url}/api/package/{OWNER}/{name}", timeout=30).status_code in (401, 404)
+
+
+def test_made_private_in_the_browser_conda_and_r_need_the_token(
+    site: Site, browser, private_page: tuple[Shown, str], tmp_path: Path
+) -> None:
+    _, token = private_page
+    public = read_as(site, browser, f"/{OWNER}/flip")
+    conda_line, r_shown = public.line("conda"), read_as(site, browser, f"/{OWNER}/flipR")
+    r_line = r_shown.line("R")
+    conda_installs(conda_line, "flip", tmp_path / "before")  # public: the anonymous channel installs it
+    _make_private_in_the_browser(site, browser, "flip")
+    _make_private_in_the_browser(site, browser, "flipR")
+    with pytest.raises(Exception):  # noqa: B017 - rattler's solve error: the channel no longer has it
+        conda_installs(conda_line, "flip", tmp_path / "anonymous")
+    private = read_as(site, browser, f"/{OWNER}/flip", OWNER)
+    conda_installs(with_token(private.line("conda"), token), "flip", tmp_path / "token")
+    lib = tmp_path / "r-anonymous"
+    lib.mkdir()
+    subprocess.run(
+        [shutil.which("Rscript") or "Rscript", "--vanilla", "-e", r_line], cwd=tmp_path,
+        env=client_env(tmp_path, R_LIBS_USER=str(lib)), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert not (lib / "flipR").exists()  # R finds no such package in the anonymous repository
+    r_private = read_as(site, browser, f"/{OWNER}/flipR", OWNER)
+    (tmp_path / "r-token").mkdir()
+    r_installs(with_token(r_private.line("R"), token), "flipR", tmp_path / "r-token")
