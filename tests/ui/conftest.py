@@ -6,6 +6,7 @@ Playwright's own browser download cannot work on these machines: the tests launc
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -185,3 +186,30 @@ def http_sign_in(client: httpx.Client, login: str, password: str = PASSWORD) -> 
     return client.post(
         "/login", data={"login": login, "password": password, "csrf_token": token, "next": "/"}
     )
+
+
+def axe_problems(page) -> list[str]:
+    """axe-core's serious and critical violations on the page (none is the goal of every page type)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def shoot(page, name: str, tmp_path: Path) -> None:
+    """docs/ui/NAME-desktop.png and -phone.png with PACKYARD_UI_SCREENSHOTS=docs/ui; never scrolls sideways."""
+    out = os.environ.get("PACKYARD_UI_SCREENSHOTS")
+    folder = Path(out) if out else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, width in (("desktop", 1280), ("phone", 390)):
+        page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
+        page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} scrolls sideways at {width} px"
+    page.set_viewport_size({"width": 1280, "height": 900})

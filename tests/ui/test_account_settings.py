@@ -14,8 +14,17 @@ import httpx
 import pytest
 
 from tests.clients.anaconda import Anaconda
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, csrf_from, http_sign_in, sign_in
-from tests.ui.test_pages import _axe_problems, _shoot
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    csrf_from,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
 from tests.unit.api.helpers import auth
 
 NEW_PASSWORD = "a-brand-new-password"
@@ -58,8 +67,8 @@ def test_the_profile_is_edited_on_the_page_and_shows_over_rest(site: Site, page,
     assert shown["name"] == "Pat Example" and shown["company"] == "Example Lab"
     assert shown["location"] == "Lisbon" and shown["url"] == "https://example.org/pat"
     assert "email" not in shown  # not public
-    assert _axe_problems(page) == []
-    _shoot(page, "account-settings", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "account-settings", tmp_path)
 
     # A bad value is shown next to its field, and nothing is saved.
     page.fill("#profile-url", "javascript:alert(1)")
@@ -68,7 +77,7 @@ def test_the_profile_is_edited_on_the_page_and_shows_over_rest(site: Site, page,
     page.wait_for_load_state()
     assert "not a web address: start it with https://" in page.locator("#profile-url-error").inner_text()
     assert page.locator("#profile-url").get_attribute("aria-invalid") == "true"
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     assert profile(site, login)["company"] == "Example Lab"
 
 
@@ -110,8 +119,8 @@ def test_changing_the_password_signs_out_other_browsers_and_the_old_password_fai
 
         sign_in(page, site, login)
         page.goto(f"{site.url}/settings/password")
-        assert _axe_problems(page) == []
-        _shoot(page, "account-password", tmp_path)
+        assert axe_problems(page) == []
+        shoot(page, "account-password", tmp_path)
         page.fill("#pw-current", PASSWORD)
         page.fill("#pw-new", NEW_PASSWORD)
         page.fill("#pw-new2", NEW_PASSWORD)
@@ -157,7 +166,7 @@ def test_a_wrong_current_password_changes_nothing(site: Site, page) -> None:
     page.click("form[action='/settings/password'] button[type=submit]")
     page.wait_for_load_state()
     assert "That is not your password." in page.locator("#pw-current-error").inner_text()
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     page.fill("#pw-current", PASSWORD)
     page.fill("#pw-new", NEW_PASSWORD)
     page.fill("#pw-new2", "something-else-entirely")
@@ -216,8 +225,8 @@ def test_deleting_the_account_in_the_browser(site: Site, page, tmp_path: Path) -
     page.click("form[action='/settings/delete'] button.danger")
     dialog = page.locator("dialog.confirm-dialog")
     dialog.wait_for(state="visible")
-    assert _axe_problems(page) == []
-    _shoot(page, "account-delete", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "account-delete", tmp_path)
     dialog.locator("input").fill(login)
     dialog.locator("button.danger").click()
     page.wait_for_url(f"{site.url}/")

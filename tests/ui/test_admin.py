@@ -4,42 +4,15 @@ everyone else's 404. Logins are prefixed `admin-` (the live server is shared wit
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.ui.conftest import PASSWORD, Site, api_token, csrf_from, http_sign_in, sign_in
+from tests.ui.conftest import PASSWORD, Site, api_token, axe_problems, csrf_from, http_sign_in, shoot, sign_in
 from tests.unit.api.helpers import auth
 
 ADMIN = "admin"
-
-
-def _axe_problems(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
-
-
-def _shoot(page, name: str, tmp_path: Path) -> None:
-    """docs/ui/NAME-desktop.png and -phone.png with PACKYARD_UI_SCREENSHOTS=docs/ui; never scrolls sideways."""
-    out = os.environ.get("PACKYARD_UI_SCREENSHOTS")
-    folder = Path(out) if out else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    for label, width in (("desktop", 1280), ("phone", 390)):
-        page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
-        page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
-        overflow = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"{name} scrolls sideways at {width} px"
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def _user(site: Site, login: str) -> str:
@@ -172,8 +145,8 @@ def test_disabling_a_user_ends_their_session_and_tokens(site: Site, page, tmp_pa
     page.click("button:text-is('Disable admin-carol')")
     assert "Disabled admin-carol" in page.locator(".flash-ok").inner_text()
     assert "disabled" in page.locator("#user-status").inner_text()
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-user", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-user", tmp_path)
 
     # the real effects: her token answers 401, her session opens nothing, her password does not sign in
     with site.client() as client:
@@ -195,7 +168,7 @@ def test_disabling_a_user_ends_their_session_and_tokens(site: Site, page, tmp_pa
     rows = page.locator("table.admin-events tbody tr")
     assert rows.count() == 1
     assert "admin disabled the user admin-carol" in rows.first.inner_text()
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
 
 
 def test_an_administrator_cannot_disable_themselves(site: Site) -> None:
@@ -244,8 +217,8 @@ def test_unlocking_a_locked_out_login_in_the_browser(site: Site, page, tmp_path:
     _sign_in_admin(page, site)
     page.goto(f"{site.url}/site-admin/users?status=locked")
     assert page.locator("table.admin-table a:text-is('admin-erin')").count() == 1
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-users", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-users", tmp_path)
     page.click("table.admin-table a:text-is('admin-erin')")
     assert "locked out" in page.locator("#user-lock").inner_text()
     page.click("button:text-is('Unlock sign-in')")
@@ -285,21 +258,21 @@ def test_organizations_storage_and_event_pages(site: Site, page, tmp_path: Path)
     page.goto(f"{site.url}/site-admin/orgs")
     acme = page.locator("table.admin-table tr", has_text="acme")
     assert "alice" in acme.inner_text()
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-orgs", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-orgs", tmp_path)
 
     page.goto(f"{site.url}/site-admin/storage")
     alice = page.locator("#storage-table tr", has_text="alice").first
     assert int(alice.locator("[data-bytes]").get_attribute("data-bytes")) > 0
     assert "blob" in page.locator("#blob-bytes").inner_text()
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-storage", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-storage", tmp_path)
 
     page.goto(f"{site.url}/site-admin/events?actor=alice&kind=package.created")
     texts = page.locator("table.admin-events tbody tr").all_inner_texts()
     assert texts and all("package.created" in t for t in texts)
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-events", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-events", tmp_path)
 
 
 def test_rest_endpoints(site: Site) -> None:

@@ -14,8 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.builders import build_conda, build_r_source, build_wheel
-from tests.ui.conftest import PASSWORD, Site, api_token, csrf_from, http_sign_in, sign_in
-from tests.ui.test_admin import _axe_problems, _shoot
+from tests.ui.conftest import PASSWORD, Site, api_token, axe_problems, csrf_from, http_sign_in, shoot, sign_in
 from tests.ui.test_install_lines_real import client_env, rscript, shell
 from tests.unit.api.helpers import auth
 from tests.unit.formats.named_support import notebook_bytes
@@ -66,8 +65,8 @@ def test_several_files_with_progress_then_pip_and_r_install(
     page.click(".account-menu summary")
     page.click(".account-menu a[href='/upload']")
     assert page.locator("#up-owner option").all_inner_texts() == [f"{OWNER} (you)", "admin-lab"]
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-upload", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-upload", tmp_path)
     page.set_input_files("#up-file", [str(wheel), str(rpkg), str(conda)])
     page.click("form[data-upload] button[type=submit]")
     rows = page.locator(".upload-list li")
@@ -81,8 +80,8 @@ def test_several_files_with_progress_then_pip_and_r_install(
         100,
         100,
     ]
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-upload-progress", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-upload-progress", tmp_path)
     for name in ("admin-wheel", "adminR", "admin-conda"):
         assert _package(site, OWNER, name).status_code == 200, name
 
@@ -173,8 +172,8 @@ def test_a_bad_file_shows_its_error_next_to_it(site: Site, uploader: str, page, 
     assert "admin-bad-1.0-0.tar.bz2" in failed.locator(".upload-name").inner_text()
     assert failed.locator("[role=alert]").inner_text().startswith("Invalid distribution file.")
     assert page.locator(".upload-list li.done").count() == 1
-    assert _axe_problems(page) == []
-    _shoot(page, "admin-upload-error", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "admin-upload-error", tmp_path)
     assert not _blob_exists(site, bad.read_bytes())
 
 

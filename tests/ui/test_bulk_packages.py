@@ -17,8 +17,17 @@ import pytest
 
 from tests.builders import build_wheel
 from tests.clients.anaconda import clients_bin
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, csrf_from, http_sign_in, sign_in
-from tests.ui.test_pages import _axe_problems, _shoot
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    csrf_from,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
 from tests.unit.api.helpers import auth, upload
 
 OWNER = "pkgset-bowner"
@@ -151,8 +160,8 @@ def test_delete_asks_for_the_account_name_in_a_dialog(world: World, page, tmp_pa
     page.goto(f"{world.site.url}/{OWNER}")
     page.check("input.pick[value='bdel-one']")
     page.check("input.pick[value='bdel-two']")
-    _shoot(page, "pkgset-bulk-selected", tmp_path)
-    assert _axe_problems(page) == []
+    shoot(page, "pkgset-bulk-selected", tmp_path)
+    assert axe_problems(page) == []
     page.locator(".bulk-bar button[value=delete]").click()
     dialog = page.locator("dialog.confirm-dialog")
     assert dialog.is_visible()
@@ -160,8 +169,8 @@ def test_delete_asks_for_the_account_name_in_a_dialog(world: World, page, tmp_pa
     dialog.locator("input").fill(OWNER.upper())
     assert ok.is_disabled()  # the exact name only
     dialog.locator("input").fill(OWNER)
-    assert _axe_problems(page) == []
-    _shoot(page, "pkgset-bulk-delete-dialog", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "pkgset-bulk-delete-dialog", tmp_path)
     ok.click()
     page.wait_for_load_state()
     assert "Deleted 2 packages" in page.locator(".flash-ok").inner_text()
@@ -181,7 +190,7 @@ def test_delete_works_without_javascript_through_the_confirm_page(world: World, 
         assert page.locator("h1").inner_text().startswith("Delete 1 package")
         assert page.locator(".confirm-items").inner_text().strip() == "bdel-nojs"
         assert world.exists(OWNER, "bdel-nojs")
-        _shoot(page, "pkgset-bulk-confirm-page", tmp_path)  # (axe needs scripts: see the settings tests)
+        shoot(page, "pkgset-bulk-confirm-page", tmp_path)  # (axe needs scripts: see the settings tests)
         page.fill("#confirm-word", OWNER)
         page.get_by_role("button", name="Delete").click()
         page.wait_for_load_state()

@@ -17,8 +17,17 @@ import httpx
 import pytest
 
 from tests.builders import build_conda, build_wheel
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, http_sign_in, sign_in
-from tests.ui.test_pages import HTML, _axe_problems, _shoot
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
+from tests.ui.test_pages import HTML
 from tests.unit.api.helpers import auth, upload
 
 
@@ -244,12 +253,12 @@ CHANNEL_PAGES = {
 @pytest.mark.parametrize("name", list(CHANNEL_PAGES))
 def test_channel_pages_are_accessible(quinn: Quinn, page, name: str, tmp_path: Path) -> None:
     page.goto(f"{quinn.url}{CHANNEL_PAGES[name]}")
-    assert _axe_problems(page) == []
-    _shoot(page, name, tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, name, tmp_path)
 
 
 def test_the_owners_private_channel_page_is_accessible(quinn: Quinn, page, tmp_path: Path) -> None:
     sign_in(page, quinn.site, "quinn")
     page.goto(f"{quinn.url}/quinn/label/hushlabel")
-    assert _axe_problems(page) == []
-    _shoot(page, "channel-private", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "channel-private", tmp_path)

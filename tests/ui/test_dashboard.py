@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ui.conftest import PASSWORD, csrf_from, http_sign_in, sign_in
+from tests.ui.conftest import PASSWORD, axe_problems, csrf_from, http_sign_in, shoot, sign_in
 from tests.ui.dash_world import MEMBER, ORG, OUTSIDER, OWNER, World, ok, world
-from tests.ui.test_pages import _axe_problems, _shoot
 from tests.unit.api.helpers import auth
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -49,7 +48,7 @@ def test_a_user_added_to_an_organization_is_notified_until_marked_read(site, peo
     assert items.count() == 1
     assert "unread" in (items.first.get_attribute("class") or "")
     assert f"{OWNER} added you to the organization {ORG} (group devs)" in items.first.inner_text()
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
 
     page.click("form[action='/notifications/read'] button")
     page.wait_for_url(f"{site.url}/notifications")
@@ -187,9 +186,9 @@ def test_an_organization_token_cannot_read_your_notifications(site, people) -> N
 def test_dashboard_pages_are_accessible_and_fit_a_phone(site, people, page, path, tmp_path: Path) -> None:
     sign_in(page, site, MEMBER)
     page.goto(f"{site.url}{path}")
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     page.locator("header details.account-menu summary").click()
-    assert _axe_problems(page) == []  # the open menu too
+    assert axe_problems(page) == []  # the open menu too
     if path != "/":
         page.keyboard.press("Escape")  # the docs show the menu open once, on the dashboard
         page.evaluate("document.activeElement.blur()")
@@ -198,4 +197,4 @@ def test_dashboard_pages_are_accessible_and_fit_a_phone(site, people, page, path
         f"/dashboard/{ORG}": "org-dashboard",
         "/notifications": "notifications",
     }
-    _shoot(page, name[path], tmp_path)
+    shoot(page, name[path], tmp_path)

@@ -20,9 +20,18 @@ from packyard.config import Settings
 from packyard.core.models import Event
 from tests.builders import build_conda, build_wheel
 from tests.clients.anaconda import clients_bin
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, csrf_from, http_sign_in, sign_in
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    csrf_from,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
 from tests.ui.test_install_lines_real import client_env, conda_installs
-from tests.ui.test_pages import _axe_problems, _shoot
 from tests.unit.api.helpers import auth, upload
 
 OWNER = "filesets-ann"
@@ -379,16 +388,16 @@ def test_the_rest_batch_is_in_the_openapi_schema(world: World) -> None:
 def test_the_files_tab_with_actions_is_accessible(world: World, page, tmp_path) -> None:
     sign_in(page, world.site, OWNER)
     page.goto(f"{world.site.url}/{OWNER}/fslabels/files")
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     page.locator("table.files-tab td.pick input").first.check()
-    _shoot(page, "filesets-files", tmp_path)
+    shoot(page, "filesets-files", tmp_path)
     page.goto(f"{world.site.url}/{OWNER}/fsversion/files")
     page.locator("table.versions-manage summary").first.click()
-    assert _axe_problems(page) == []
-    _shoot(page, "filesets-versions", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "filesets-versions", tmp_path)
     page.goto(f"{world.site.url}/{OWNER}/fslabels/files")
     page.locator("table.files-tab td.pick input").first.check()
     page.click("button[value=delete]")
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     out = os.environ.get("PACKYARD_UI_SCREENSHOTS")
     page.screenshot(path=str(Path(out) if out else tmp_path) + "/filesets-delete-dialog-desktop.png")

@@ -19,8 +19,7 @@ from sqlalchemy import create_engine, insert, select
 from packyard.config import Settings
 from packyard.core.models import Account, File, FileLabel, Label
 from packyard.ui.security import CSP
-from tests.ui.conftest import PASSWORD, Site, api_token, http_sign_in, sign_in
-from tests.ui.test_pages import _axe_problems, _shoot
+from tests.ui.conftest import PASSWORD, Site, api_token, axe_problems, http_sign_in, shoot, sign_in
 from tests.unit.api.helpers import auth
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -300,5 +299,5 @@ def test_the_tabs_are_accessible_and_fit_a_phone(box, page, name, path, who, tmp
     if who:
         sign_in(page, box, who)
     page.goto(f"{box.url}{path}")
-    assert _axe_problems(page) == []
-    _shoot(page, name, tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, name, tmp_path)

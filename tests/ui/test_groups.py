@@ -19,9 +19,18 @@ import pytest
 
 from tests.builders import build_wheel
 from tests.clients.anaconda import clients_bin
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, csrf_from, http_sign_in, sign_in
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    csrf_from,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
 from tests.ui.test_install_lines_real import client_env
-from tests.ui.test_pages import _axe_problems, _shoot
 from tests.unit.api.helpers import auth, upload
 
 ORG, OWNER, MEMBER, OUTSIDER = "orgs-guild", "orgs-gwen", "orgs-gary", "orgs-gus"
@@ -92,22 +101,22 @@ def test_new_group_gives_a_member_pip_install_and_removing_them_takes_it_away(
     sign_in(page, site, OWNER)
     page.goto(f"{site.url}/{ORG}/groups/")  # seed 001's address
     assert page.locator("h1").inner_text() == "The Guild"
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     page.click("details.new-group > summary")
     page.fill("#ng-name", "readers")
     page.check("input[name=permission][value=read]")
     page.fill("#ng-members", MEMBER)
     page.fill("#ng-packages", VAULT)
-    assert _axe_problems(page) == []
-    _shoot(page, "orgs-new-group", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "orgs-new-group", tmp_path)
     page.click("details.new-group button[type=submit]")
     page.wait_for_url(f"{site.url}{SETTINGS}/readers")
     assert "Group readers created." in page.locator(".flash").inner_text()
     assert page.locator("#g-perm").input_value() == "read"
     assert MEMBER in page.locator("section[aria-labelledby=members-h]").inner_text()
     assert VAULT in page.locator("section[aria-labelledby=packages-h]").inner_text()
-    assert _axe_problems(page) == []
-    _shoot(page, "orgs-group", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "orgs-group", tmp_path)
     shown = group_json(guild, "readers")
     assert (
         shown["perms"] == "read" and shown["member_logins"] == [MEMBER] and shown["package_names"] == [VAULT]
@@ -214,8 +223,8 @@ def test_members_read_the_groups_and_forged_forms_change_nothing(site, guild, pa
     page.goto(f"{site.url}/{ORG}/groups")
     assert page.locator("table.org-groups").count() == 1
     assert page.locator("details.new-group, form[action$='/groups/add'], button.remove-x").count() == 0
-    assert _axe_problems(page) == []
-    _shoot(page, "orgs-groups-member", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "orgs-groups-member", tmp_path)
     page.goto(f"{site.url}{SETTINGS}/lobby")
     assert page.locator("#g-perm, button.remove-x, form[action$='/delete']").count() == 0
     with site.client() as client:  # a group listing a private package the member may not see

@@ -17,8 +17,17 @@ from packyard.config import Settings
 from packyard.core.models import Event
 from tests.builders import build_conda
 from tests.clients.anaconda import Anaconda
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, csrf_from, http_sign_in, sign_in
-from tests.ui.test_pages import _axe_problems, _shoot
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    csrf_from,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
 from tests.unit.api.helpers import auth, upload
 
 OWNER = "filesets-lena"
@@ -125,8 +134,8 @@ def test_create_copy_rename_lock_unlock_remove_in_the_browser(world: World, page
     assert locked.locator(".badge-locked svg.lock-icon").count() == 1
     locked.locator("summary").click()
     assert locked.locator("form[action$='/rename'], form[action$='/remove']").count() == 0  # not offered
-    assert _axe_problems(page) == []
-    _shoot(page, "filesets-labels", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "filesets-labels", tmp_path)
 
     locked.locator("form[action$='/unlock'] button").click()
     page.wait_for_load_state()

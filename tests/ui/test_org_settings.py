@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.ui.conftest import PASSWORD, Site, api_token, csrf_from, http_sign_in, sign_in
-from tests.ui.test_pages import _axe_problems, _shoot
+from tests.ui.conftest import PASSWORD, Site, api_token, axe_problems, csrf_from, http_sign_in, shoot, sign_in
 from tests.unit.api.helpers import auth
 
 OWNER, CO_OWNER, MEMBER, OUTSIDER = "orgs-olga", "orgs-oscar", "orgs-mia", "orgs-nick"
@@ -73,13 +72,13 @@ def test_an_organization_is_created_from_the_account_menu(site, people, page, tm
     page.click("header details.account-menu > summary")
     page.click("header details.account-menu a[href='/organizations']")
     page.wait_for_url(f"{site.url}/organizations")
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     page.fill("#org-login", "orgs lab")  # seed 001: no spaces or special characters
     page.fill("#org-email", "lab@example.org")
     page.click("form[action='/organizations'] button[type=submit]")
     assert "not a valid login" in page.locator("#create-error").inner_text()
     assert page.locator("#org-email").input_value() == "lab@example.org"  # what was typed stays
-    _shoot(page, "orgs-create-error", tmp_path)
+    shoot(page, "orgs-create-error", tmp_path)
 
     page.fill("#org-login", ORG)
     page.fill("#org-display", "The Orgs Lab")
@@ -91,15 +90,15 @@ def test_an_organization_is_created_from_the_account_menu(site, people, page, tm
     assert page.locator("h1").inner_text() == "The Orgs Lab"
     assert page.locator("nav.org-actions a", has_text="Manage groups and owners").count() == 1
     assert OWNER in page.locator("section[aria-labelledby=members-h]").inner_text()
-    assert _axe_problems(page) == []
-    _shoot(page, "orgs-dashboard", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "orgs-dashboard", tmp_path)
     shown = profile(people, ORG)
     assert shown["email"] == "lab@example.org" and shown["name"] == "The Orgs Lab"
 
     page.goto(f"{site.url}/organizations")
     assert page.locator(f".org-list a[href='/organization/{ORG}/dashboard']").count() >= 1
     assert page.locator(".org-list .badge-owner").count() == 1
-    _shoot(page, "orgs-organizations", tmp_path)
+    shoot(page, "orgs-organizations", tmp_path)
 
     with site.client() as client:  # the REST call takes the e-mail address too
         made = client.post("/api/orgs/orgs-rest", headers=people.api(), json={"email": "rest@example.org"})
@@ -127,8 +126,8 @@ def test_the_profile_is_edited_by_owners_and_read_by_members(site, people, page,
     page.click("form[action$='/settings/profile'] button")
     page.wait_for_url(f"{site.url}/organization/{org}/settings/profile")
     assert "Profile saved." in page.locator(".flash").inner_text()
-    assert _axe_problems(page) == []
-    _shoot(page, "orgs-profile", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "orgs-profile", tmp_path)
     shown = profile(people, org)
     assert (shown["name"], shown["company"], shown["location"], shown["url"], shown["description"]) == (
         "Profiled Org", "Acme Research", "Lisbon", "https://example.org/profiled", "We **measure** things.",
@@ -144,7 +143,7 @@ def test_the_profile_is_edited_by_owners_and_read_by_members(site, people, page,
     assert member.locator("nav.org-tabs a[href$='/settings/account']").count() == 0
     member.goto(f"{site.url}/organization/{org}/dashboard")
     assert member.locator("nav.org-actions a", has_text="Manage").count() == 0
-    assert _axe_problems(member) == []
+    assert axe_problems(member) == []
     member.context.close()
 
     with site.client() as client:  # the REST endpoint: the same service and the same checks
@@ -187,7 +186,7 @@ def test_owners_are_added_and_the_last_one_is_never_removed(site, people, page, 
     page.click("form[action$='/groups/add'] button")
     page.wait_for_url(f"{site.url}/organization/{org}/settings/groups")
     assert f"Added {CO_OWNER} to owners." in page.locator(".flash").inner_text()
-    _shoot(page, "orgs-groups", tmp_path)
+    shoot(page, "orgs-groups", tmp_path)
 
     co_owner = browser.new_context().new_page()  # the new owner is told on their dashboard
     sign_in(co_owner, site, CO_OWNER)
@@ -201,8 +200,8 @@ def test_owners_are_added_and_the_last_one_is_never_removed(site, people, page, 
         "The last owner cannot be removed"
         in co_owner.locator("section[aria-labelledby=members-h]").inner_text()
     )
-    assert _axe_problems(co_owner) == []
-    _shoot(co_owner, "orgs-owners", tmp_path)
+    assert axe_problems(co_owner) == []
+    shoot(co_owner, "orgs-owners", tmp_path)
     co_owner.context.close()
 
     client, token = signed_in_client(site, CO_OWNER)
@@ -226,8 +225,8 @@ def test_the_members_list_shows_everyone_and_their_groups(site, people, page, tm
     assert rows.count() == 2
     text = page.locator("table.org-members").inner_text()
     assert OWNER in text and MEMBER in text and "staff" in text and "owners" in text
-    assert _axe_problems(page) == []
-    _shoot(page, "orgs-members", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "orgs-members", tmp_path)
     with site.client() as client:
         listed = ok(client.get(f"/api/orgs/{org}/members", headers=people.api(MEMBER))).json()
         assert {m["login"]: m["groups"] for m in listed} == {OWNER: ["owners"], MEMBER: ["staff"]}
@@ -272,9 +271,9 @@ def test_deleting_an_organization_needs_its_name_and_your_password(site, people,
     page.click("header details.account-menu ul[aria-labelledby=org-menu-h] a:has-text('Settings')")
     page.click("nav.org-tabs a:has-text('Account')")
     page.wait_for_url(f"{site.url}/organization/{org}/settings/account")
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     page.fill("#delete-org-password", PASSWORD)
-    _shoot(page, "orgs-delete", tmp_path)
+    shoot(page, "orgs-delete", tmp_path)
     page.click(f"form[action='{action}'] button[type=submit]")
     dialog = page.locator("dialog.confirm-dialog")
     dialog.locator("input").fill(org)

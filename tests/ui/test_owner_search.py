@@ -24,8 +24,17 @@ import httpx
 import pytest
 
 from tests.builders import build_conda, build_wheel
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, http_sign_in, sign_in
-from tests.ui.test_pages import HTML, _axe_problems, _shoot
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
+from tests.ui.test_pages import HTML
 from tests.unit.api.helpers import auth, upload
 
 FILLERS = [f"filler-{i:02d}" for i in range(32)]
@@ -301,5 +310,5 @@ def test_owner_and_search_pages_are_accessible(world: World, page, name, path, l
     if login:
         sign_in(page, world.site, login)
     page.goto(f"{world.site.url}{path}")
-    assert _axe_problems(page) == []
-    _shoot(page, name, tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, name, tmp_path)

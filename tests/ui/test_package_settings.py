@@ -25,8 +25,17 @@ import rattler
 
 from tests.builders import build_conda, build_wheel
 from tests.clients.anaconda import clients_bin
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, csrf_from, http_sign_in, sign_in
-from tests.ui.test_pages import _axe_problems, _shoot
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    csrf_from,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
 from tests.unit.api.helpers import auth, upload
 
 SAM = "pkgset-sam"  # owns the packages and the organization
@@ -165,8 +174,8 @@ def test_the_settings_tab_edits_the_details(world: World, page, tmp_path) -> Non
     page.fill("#s-home", "https://example.org/tool")
     page.fill("#s-doc_url", "https://example.org/tool/docs")
     page.fill("#s-description", "# Tool\n\nNow with **bold** claims.\n\n<script>window.__pwned = 1</script>")
-    _shoot(page, "pkgset-settings-details", tmp_path)
-    assert _axe_problems(page) == []
+    shoot(page, "pkgset-settings-details", tmp_path)
+    assert axe_problems(page) == []
     page.get_by_role("button", name="Save").click()
     page.wait_for_load_state()
     assert "Saved the package's details." in page.locator(".flash-ok").inner_text()
@@ -196,8 +205,8 @@ def test_making_a_package_private_in_admin_stops_anonymous_pip(world: World, pag
     assert "Access set to Private." in page.locator(".flash-ok").inner_text()
     assert world.package(SAM, "tool").json()["access"] == "private"
     assert page.locator(".pkg-badges .badge-private").count() == 1
-    _shoot(page, "pkgset-settings-admin", tmp_path)
-    assert _axe_problems(page) == []
+    shoot(page, "pkgset-settings-admin", tmp_path)
+    assert axe_problems(page) == []
     assert _pip_download(world, index, "tool").returncode != 0
     fetched = _pip_download(world, f"{world.site.url}/pypi/t/{world.tokens[SAM]}/{SAM}/simple/", "tool")
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
@@ -219,8 +228,8 @@ def test_collaborators_are_added_and_removed_with_the_red_x(world: World, page, 
     assert f"{CORA} is now a collaborator on tool (read and write)." in page.locator(".flash-ok").inner_text()
     assert world.collaborators("tool") == [CORA]
     assert page.locator("ul.collaborators li").count() == 1
-    _shoot(page, "pkgset-settings-collaborators", tmp_path)
-    assert _axe_problems(page) == []
+    shoot(page, "pkgset-settings-collaborators", tmp_path)
+    assert axe_problems(page) == []
 
     context.clear_cookies()  # the collaborator may edit the details, nothing else
     sign_in(page, world.site, CORA)
@@ -294,7 +303,7 @@ def test_transfer_to_an_organization_moves_the_conda_channel(world: World, page,
     dialog = page.locator("form[action$='/transfer'] dialog.confirm-dialog")
     assert dialog.is_visible()
     dialog.locator("input").fill("moving")
-    _shoot(page, "pkgset-settings-transfer-dialog", tmp_path)
+    shoot(page, "pkgset-settings-transfer-dialog", tmp_path)
     dialog.get_by_role("button", name="Transfer ownership").click()
     page.wait_for_load_state()
     assert page.url.endswith(f"/{LAB}/moving")
@@ -317,8 +326,8 @@ def test_delete_the_package_after_typing_its_name(world: World, page, tmp_path) 
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == f"Delete {SAM}/doomed?"
     assert world.package(SAM, "doomed").status_code == 200
-    assert _axe_problems(page) == []
-    _shoot(page, "pkgset-settings-delete-confirm", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "pkgset-settings-delete-confirm", tmp_path)
     page.go_back()
     page.wait_for_load_state()
     page.locator("section.danger-zone form[action$='/delete'] button[type=submit]").click()
@@ -420,16 +429,16 @@ def test_announcements_reach_the_package_page_and_the_dashboards(
     assert (box.locator("h3").first.text_content() or "").startswith("news 2.0")
     assert box.locator(".prose strong", has_text="Faster").count() == 1
     assert page.evaluate("window.__pwned") is None
-    _shoot(page, "pkgset-package-news", tmp_path)
-    assert _axe_problems(page) == []
+    shoot(page, "pkgset-package-news", tmp_path)
+    assert axe_problems(page) == []
 
     sign_in(page, world.site, CORA)  # a collaborator of news, member of nothing
     page.goto(f"{world.site.url}/")
     news = page.locator("ul.news").inner_text()
     assert f"{SAM} announced {SAM}/news 2.0" in news and "Faster" in news
     assert "labnews" not in news
-    _shoot(page, "pkgset-dashboard-news", tmp_path)
-    assert _axe_problems(page) == []
+    shoot(page, "pkgset-dashboard-news", tmp_path)
+    assert axe_problems(page) == []
 
     context.clear_cookies()
     sign_in(page, world.site, MIA)  # a member of the organization

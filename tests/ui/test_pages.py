@@ -6,15 +6,13 @@ with PACKYARD_UI_SCREENSHOTS=DIR they are also written there (`docs/ui/` holds t
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
 from packyard.ui.security import CSP
-from tests.ui.conftest import http_sign_in, sign_in
+from tests.ui.conftest import axe_problems, http_sign_in, shoot, sign_in
 
 ANONYMOUS_PAGES = {
     "home": "/",
@@ -149,44 +147,19 @@ def test_a_private_package_page_shows_token_urls_to_those_who_may_see_it(site, p
     assert f"conda install --channel {site.url}/t/<TOKEN>/alice secret" in commands
 
 
-def _axe_problems(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
-
-
-def _shoot(page, name: str, tmp_path: Path) -> None:
-    out = os.environ.get("PACKYARD_UI_SCREENSHOTS")
-    folder = Path(out) if out else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    for label, width in (("desktop", 1280), ("phone", 390)):
-        page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
-        page.screenshot(path=str(folder / f"{name}-{label}.png"), full_page=True)
-        overflow = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"{name} scrolls sideways at {width} px"
-    page.set_viewport_size({"width": 1280, "height": 900})
-
-
 @pytest.mark.parametrize("name", list(ANONYMOUS_PAGES))
 def test_anonymous_pages_are_accessible(site, page, name, tmp_path) -> None:
     page.goto(f"{site.url}{ANONYMOUS_PAGES[name]}")
-    assert _axe_problems(page) == []
-    _shoot(page, name, tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, name, tmp_path)
 
 
 @pytest.mark.parametrize("name", list(SIGNED_IN_PAGES))
 def test_signed_in_pages_are_accessible(site, page, name, tmp_path) -> None:
     sign_in(page, site, "alice")
     page.goto(f"{site.url}{SIGNED_IN_PAGES[name]}")
-    assert _axe_problems(page) == []
-    _shoot(page, name, tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, name, tmp_path)
 
 
 def test_pages_request_nothing_from_another_host(site, page) -> None:

@@ -20,9 +20,18 @@ import pytest
 import rattler
 
 from tests.builders import build_conda, build_wheel
-from tests.ui.conftest import PASSWORD, Site, api_token, create_package, csrf_from, http_sign_in, sign_in
+from tests.ui.conftest import (
+    PASSWORD,
+    Site,
+    api_token,
+    axe_problems,
+    create_package,
+    csrf_from,
+    http_sign_in,
+    shoot,
+    sign_in,
+)
 from tests.ui.test_install_lines_real import client_env, conda_installs, pip_installs
-from tests.ui.test_pages import _axe_problems, _shoot
 from tests.unit.api.helpers import auth, upload
 
 pytestmark = [pytest.mark.clients]
@@ -176,8 +185,8 @@ def test_an_organization_token_from_the_org_page_acts_only_in_the_org(
         )
         listed = client.get("/api/authentications", headers=auth(world["mine"])).json()
     assert any(t["name"] == "lab-ci" and t["org"] == ORG for t in listed)
-    assert _axe_problems(page) == []
-    _shoot(page, "account-org-tokens", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "account-org-tokens", tmp_path)
 
 
 def test_the_org_token_page_is_for_its_administrators_only(site: Site, world) -> None:
@@ -247,14 +256,14 @@ def test_a_form_without_scopes_says_so_and_makes_nothing(site: Site, page, world
 def test_token_pages_are_accessible(site: Site, page, world, tmp_path: Path) -> None:
     sign_in(page, site, OWNER)
     page.goto(f"{site.url}/settings/access")
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
     make_token(
         page, site, "/settings/access", "docs-example", ["conda:download", "pypi:download"], channel=OWNER
     )
-    assert _axe_problems(page) == []
-    _shoot(page, "account-token-created", tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, "account-token-created", tmp_path)
     page.goto(f"{site.url}/settings/access")
-    _shoot(page, "account-tokens", tmp_path)
+    shoot(page, "account-tokens", tmp_path)
 
 
 def test_the_account_menu_links_to_settings_and_tokens(site: Site, page, world) -> None:

@@ -28,8 +28,7 @@ from packyard.ui.security import CSP
 from packyard.ui.views import MAX_PROJECT_FILES_SHOWN, sanitise_notebook
 from tests.builders import build_wheel, rewrite_zip, tar_bytes
 from tests.conftest import LiveServer, start_server
-from tests.ui.conftest import PASSWORD, api_token, create_package, sign_in
-from tests.ui.test_pages import _axe_problems, _shoot
+from tests.ui.conftest import PASSWORD, api_token, axe_problems, create_package, shoot, sign_in
 from tests.unit.api.helpers import auth
 
 HTML = {"Accept": "text/html"}
@@ -507,8 +506,8 @@ VIEW_PAGES = {
 @pytest.mark.parametrize("name", list(VIEW_PAGES))
 def test_view_pages_are_accessible_and_fit_a_phone(views, page, name, tmp_path) -> None:
     _goto(page, views, VIEW_PAGES[name])
-    assert _axe_problems(page) == []
-    _shoot(page, name, tmp_path)
+    assert axe_problems(page) == []
+    shoot(page, name, tmp_path)
 
 
 # --- /api/docs -------------------------------------------------------------------------------------------------
@@ -527,7 +526,7 @@ def test_api_docs_render_the_operations_with_nothing_from_another_host(views, pa
     assert watch.foreign() == [] and watch.csp_reports() == []
     assert any(u.endswith("/api/openapi.json") for u in watch.requests)
     assert page.locator("script:not([src])").count() == 0
-    assert _axe_problems(page) == []
+    assert axe_problems(page) == []
 
 
 def test_api_docs_page_is_static_and_served_from_here(views) -> None:

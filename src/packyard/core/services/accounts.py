@@ -264,26 +264,12 @@ def delete_account(db: Database, identity: Identity) -> int:
     blockers = deletion_blockers(db, identity)
     if blockers:
         raise Conflict("; ".join(blockers))
-    from packyard.core.services import sessions
+    from packyard.core.services import packages, sessions  # packages -> orgs -> accounts: imported when used
 
     with db.write() as session:
         pkgs = list(session.scalars(select(Package).where(Package.owner_id == account.id)))
         for pkg in pkgs:
-            for rel in pkg.releases:
-                for f in rel.files:
-                    emit(
-                        session,
-                        "file.removed",
-                        identity,
-                        account.login,
-                        pkg.name,
-                        rel.version,
-                        f.basename,
-                        labels=[label.name for label in f.labels],
-                        sha256=f.sha256,
-                        package_type=f.package_type,
-                    )
-            emit(session, "package.removed", identity, account.login, pkg.name)
+            packages.remove_package_in(session, identity, pkg)
         emit(session, "user.removed", identity, account.login, packages=len(pkgs))
         session.delete(session.get_one(Account, account.id))
     sessions.end_all(db, account.id)

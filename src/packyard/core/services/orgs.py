@@ -75,23 +75,11 @@ def delete_org(db: Database, identity: Identity, org: Account) -> None:
     _require_org(org)
     permissions.require(identity, Permission.ADMIN, org)
     permissions.require_unrestricted(identity, f"deleting the organization {org.login}")
+    from packyard.core.services import packages  # it imports this module
+
     with db.write() as session:
-        for pkg in session.scalars(select(Package).where(Package.owner_id == org.id)):
-            for rel in pkg.releases:
-                for f in rel.files:
-                    emit(
-                        session,
-                        "file.removed",
-                        identity,
-                        org.login,
-                        pkg.name,
-                        rel.version,
-                        f.basename,
-                        labels=[label.name for label in f.labels],
-                        sha256=f.sha256,
-                        package_type=f.package_type,
-                    )
-            emit(session, "package.removed", identity, org.login, pkg.name)
+        for pkg in list(session.scalars(select(Package).where(Package.owner_id == org.id))):
+            packages.remove_package_in(session, identity, pkg)
         session.delete(session.get_one(Account, org.id))
         emit(session, "org.removed", identity, org.login)
 

@@ -220,12 +220,20 @@ def delete_package(db: Database, identity: Identity, owner: str, name: str, *, e
     with db.write() as session:
         pkg = _package(session, identity, owner, name, exact=exact)
         permissions.require(identity, Permission.ADMIN, pkg)
-        for rel in pkg.releases:
-            for f in rel.files:
-                _emit_file_removed(session, identity, pkg, rel, f)
-        login, pkg_name = pkg.owner.login, pkg.name
-        session.delete(pkg)
-        emit(session, "package.removed", identity, login, pkg_name)
+        remove_package_in(session, identity, pkg)
+
+
+def remove_package_in(session: Session, identity: Identity, pkg: Package) -> str:
+    """Delete a package the caller was allowed to delete, inside the caller's transaction, with the events a
+    removal writes (one `file.removed` per file, so feeds and fsck see each blob go, then `package.removed`): the
+    one way packages go, whether one at a time, in a batch, or with their owner's account."""
+    for rel in pkg.releases:
+        for f in rel.files:
+            _emit_file_removed(session, identity, pkg, rel, f)
+    login, pkg_name = pkg.owner.login, pkg.name
+    session.delete(pkg)
+    emit(session, "package.removed", identity, login, pkg_name)
+    return pkg_name
 
 
 def delete_packages(db: Database, identity: Identity, owner: str, names: Sequence[str]) -> list[str]:
@@ -239,16 +247,7 @@ def delete_packages(db: Database, identity: Identity, owner: str, names: Sequenc
             pkg = _package(session, identity, owner, name)
             permissions.require(identity, Permission.ADMIN, pkg)
             pkgs[pkg.id] = pkg  # a name given twice (or two spellings of one key) is one package
-        removed = []
-        for pkg in pkgs.values():
-            for rel in pkg.releases:
-                for f in rel.files:
-                    _emit_file_removed(session, identity, pkg, rel, f)
-            login, pkg_name = pkg.owner.login, pkg.name
-            session.delete(pkg)
-            emit(session, "package.removed", identity, login, pkg_name)
-            removed.append(pkg_name)
-    return removed
+        return [remove_package_in(session, identity, pkg) for pkg in pkgs.values()]
 
 
 def rekey(db: Database) -> int:
