@@ -112,8 +112,10 @@ def test_the_sign_in_form_is_throttled_too_and_unlock_lifts_it(server: LiveServe
         refused = sign_in(PASSWORD)
         assert refused.status_code == 429 and "Retry-After" in refused.headers
         assert "Too many failed sign-ins from your address" in refused.text
-        # REST Basic auth from that address waits as well: one throttle for every interface
+        # REST Basic auth and twine's upload from that address wait as well: one throttle for every interface
         assert user(browser, "erik", PASSWORD).status_code == 429
+        twine = browser.post("/pypi/erik/", auth=("erik", PASSWORD), data={":action": "file_upload"})
+        assert twine.status_code == 429 and int(twine.headers["Retry-After"]) >= 1, twine.text
         out = server.cli("user", "unlock", "erik").stdout
         assert out.startswith("unlocked erik ("), out  # its failures from every address
         assert sign_in(PASSWORD).status_code == 303

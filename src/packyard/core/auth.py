@@ -249,11 +249,12 @@ def authenticate_password(
     The throttle and the account (its hash, kind, disabled flag) are read from the database on every call, also
     when `cache` remembers this password: only argon2 is skipped, never a check of current state.
     """
-    key = login.lower()
+    key = login.lower()[:100]  # the column's width; a longer login names no account (validate_login)
     now = utcnow()
     with db.read() as session:
-        wait = throttle.retry_after(session, key, remote_addr, now, policy)
+        verdict = throttle.check(session, key, remote_addr[:100], now, policy)
         account = find_account(session, login)
+    wait = verdict.wait
     if wait > 0:
         raise TooManyRequests(
             f"too many failed sign-ins from your address; try again in {wait} second{'s' if wait != 1 else ''}",
@@ -270,24 +271,16 @@ def authenticate_password(
         raise Unauthorized("this account is disabled")
     if cache is not None and not remembered:
         cache.remember(account, password)
-    _forget_failures(db, key, remote_addr[:100])
+    if verdict.pair_failures:  # a success stays a read when there is nothing to forget
+        _forget_failures(db, key, remote_addr[:100])
     return identity_for(db, account)
 
 
 def _forget_failures(db: Database, key: str, remote_addr: str) -> None:
-    with db.read() as session:
-        found = session.scalar(
-            select(LoginFailure.id)
-            .where(LoginFailure.login_key == key, LoginFailure.remote_addr == remote_addr)
-            .limit(1)
+    with db.write() as session:
+        session.execute(
+            delete(LoginFailure).where(LoginFailure.login_key == key, LoginFailure.remote_addr == remote_addr)
         )
-    if found is not None:  # read first, so a success stays a read when there is nothing to forget
-        with db.write() as session:
-            session.execute(
-                delete(LoginFailure).where(
-                    LoginFailure.login_key == key, LoginFailure.remote_addr == remote_addr
-                )
-            )
 
 
 def identity_for(db: Database, account: Account) -> Identity:

@@ -62,23 +62,40 @@ def _count(session: Session, since: dt.datetime, *where: object) -> tuple[int, d
     return int(row[0] or 0), row[1]
 
 
-def retry_after(
+@dataclass(frozen=True)
+class Verdict:
+    wait: int
+    """Seconds to wait before a password may be tried (Retry-After); 0: now."""
+    pair_failures: int
+    """Failures of this login from this address within the window (a success forgets them)."""
+
+
+def check(
     session: Session, login_key: str, address: str, now: dt.datetime, policy: ThrottlePolicy
-) -> int:
-    """Seconds the caller at `address` must wait before trying a password for `login_key`; 0 when it may now."""
+) -> Verdict:
+    """Two indexed aggregate reads: this login from this address, and this address for any login."""
     since = now - dt.timedelta(seconds=policy.window_seconds)
     wait = 0.0
+    counts = []
     for allowed, where in (
         (policy.allowed, (LoginFailure.login_key == login_key, LoginFailure.remote_addr == address)),
         (policy.per_address_allowed, (LoginFailure.remote_addr == address,)),
     ):
         failures, last = _count(session, since, *where)
+        counts.append(failures)
         delay = delay_seconds(failures, allowed, policy)
         if delay and last is not None:
             if last.tzinfo is None:  # SQLite hands back naive UTC
                 last = last.replace(tzinfo=dt.UTC)
             wait = max(wait, (last + dt.timedelta(seconds=delay) - now).total_seconds())
-    return max(0, int(-(-wait // 1)))  # whole seconds, rounded up, as Retry-After wants
+    return Verdict(max(0, int(-(-wait // 1))), counts[0])  # whole seconds, rounded up, as Retry-After wants
+
+
+def retry_after(
+    session: Session, login_key: str, address: str, now: dt.datetime, policy: ThrottlePolicy
+) -> int:
+    """Seconds the caller at `address` must wait before trying a password for `login_key`; 0 when it may now."""
+    return check(session, login_key, address, now, policy).wait
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
