@@ -10,7 +10,15 @@ from pydantic import ValidationError
 from packyard.config import Settings
 from packyard.core.db import Database
 from packyard.core.models import LoginFailure, utcnow
-from packyard.core.throttle import ThrottlePolicy, client_address, delay_seconds, retry_after, split_networks
+from packyard.core.throttle import (
+    ThrottlePolicy,
+    check,
+    client_address,
+    delay_seconds,
+    retry_after,
+    split_networks,
+)
+from tests.unit.core.conftest import Backend
 
 POLICY = ThrottlePolicy(allowed=3, per_address_allowed=5, window_seconds=3600, base_seconds=5, max_seconds=60)
 
@@ -26,16 +34,19 @@ def _fail(db: Database, login: str, addr: str, n: int, ago: float) -> None:
         session.add_all([LoginFailure(login_key=login, remote_addr=addr, at=at) for _ in range(n)])
 
 
-def test_only_the_address_that_failed_waits(db: Database) -> None:
+def test_only_the_address_that_failed_waits(backend: Backend) -> None:
+    db = backend.db
     _fail(db, "admin", "10.0.0.66", 4, ago=1)  # 4 failures: the second delay, 10 s, from the last one
     with db.read() as session:
         now = utcnow()
         assert 8 <= retry_after(session, "admin", "10.0.0.66", now, POLICY) <= 9
         assert retry_after(session, "admin", "10.0.0.7", now, POLICY) == 0  # the real user elsewhere
         assert retry_after(session, "bob", "10.0.0.66", now, POLICY) == 0  # 4 < 5 per address
+        assert check(session, "admin", "10.0.0.66", now, POLICY).pair_failures == 4
 
 
-def test_a_delay_ends_and_old_failures_stop_counting(db: Database) -> None:
+def test_a_delay_ends_and_old_failures_stop_counting(backend: Backend) -> None:
+    db = backend.db
     _fail(db, "admin", "10.0.0.66", 3, ago=30)  # the first delay (5 s) has passed
     _fail(db, "admin", "10.0.0.67", 10, ago=4000)  # outside the window
     with db.read() as session:
@@ -43,12 +54,19 @@ def test_a_delay_ends_and_old_failures_stop_counting(db: Database) -> None:
         assert retry_after(session, "admin", "10.0.0.67", utcnow(), POLICY) == 0
 
 
-def test_one_address_spraying_many_logins_waits_for_all_of_them(db: Database) -> None:
+def test_one_address_spraying_many_logins_waits_for_all_of_them(backend: Backend) -> None:
+    db = backend.db
     for login in ("a", "b", "c", "d", "e", "f"):
         _fail(db, login, "10.0.0.99", 1, ago=1)
     with db.read() as session:
         assert 8 <= retry_after(session, "someone-else", "10.0.0.99", utcnow(), POLICY) <= 9  # 6 > 5: 10 s
         assert retry_after(session, "someone-else", "10.0.0.98", utcnow(), POLICY) == 0
+
+
+def test_an_overlong_login_is_a_401_on_every_database(backend_client) -> None:
+    """The failure row's login column is 100 wide: a longer login (no account has one) is cut, never a 500."""
+    for _ in range(2):
+        assert backend_client.get("/api/user", auth=("x" * 300, "guess")).status_code == 401
 
 
 TRUSTED = split_networks("127.0.0.1, 10.0.0.0/8 ::1")
