@@ -1,6 +1,6 @@
 """Site administration: what a site administrator does to the server as a whole (docs/manage/admin.md).
 
-Users (list and search, create, disable and enable, reset a password, lift a login lock-out), the organizations
+Users (list and search, create, disable and enable, reset a password, lift a login's sign-in throttle), the organizations
 with their owners and package counts, storage usage, and the event log with filters. The web UI (`/site-admin`),
 the REST API (`/api/admin/...`) and the `packyard user ...` commands all call these functions.
 
