@@ -11,13 +11,15 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from packyard.core.throttle import Network, ThrottlePolicy, split_networks
 
 
 class Settings(BaseSettings):
@@ -44,8 +46,29 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = 5 * 1024**3
     stage_ttl_seconds: int = 3600
-    login_failures_allowed: int = 10
-    login_failure_window_seconds: int = 300
+    login_failures_allowed: int = Field(
+        default=10,
+        ge=1,
+        description="Failed passwords for one login from one client address before that address must wait "
+        "(docs/security.md, Sign-in throttling).",
+    )
+    login_failures_per_address_allowed: int = Field(
+        default=100,
+        ge=1,
+        description="Failed passwords from one client address, any login, before it must wait.",
+    )
+    login_failure_window_seconds: int = Field(
+        default=3600, ge=1, description="How long a failed password counts toward the delays."
+    )
+    login_delay_seconds: float = Field(
+        default=5, gt=0, description="The first delay once throttled; each further failure doubles it."
+    )
+    login_delay_max_seconds: float = Field(default=900, gt=0, description="The longest delay.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed (comma or space "
+        "separated, e.g. '127.0.0.1, 10.0.0.0/8'); empty: the socket address is the client.",
+    )
     password_cache_ttl_seconds: int = Field(
         default=300, description="How long a successful password check is remembered; 0 turns the cache off."
     )
@@ -80,6 +103,26 @@ class Settings(BaseSettings):
         data = Path(env_settings().get("data") or init_settings().get("data") or "packyard-data")
         toml = TomlConfigSettingsSource(settings_cls, toml_file=data / "packyard.toml")
         return (init_settings, env_settings, toml)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        split_networks(value)  # a ValueError naming the bad entry stops start-up
+        return value
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return split_networks(self.trusted_proxies)
+
+    @property
+    def throttle_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            allowed=self.login_failures_allowed,
+            per_address_allowed=self.login_failures_per_address_allowed,
+            window_seconds=self.login_failure_window_seconds,
+            base_seconds=self.login_delay_seconds,
+            max_seconds=self.login_delay_max_seconds,
+        )
 
     @property
     def sqlalchemy_url(self) -> str:

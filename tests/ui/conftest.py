@@ -91,7 +91,15 @@ def create_package(client: httpx.Client, token: str, owner: str, name: str, *, p
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("ui")
-    server = start_server(tmp, {"PACKYARD_ALLOW_SIGNUP": "true", "PACKYARD_LOGIN_FAILURES_ALLOWED": "3"})
+    # Every browser here signs in from 127.0.0.1: the per-address limit must not add up the whole session's failures.
+    server = start_server(
+        tmp,
+        {
+            "PACKYARD_ALLOW_SIGNUP": "true",
+            "PACKYARD_LOGIN_FAILURES_ALLOWED": "3",
+            "PACKYARD_LOGIN_FAILURES_PER_ADDRESS_ALLOWED": "10000",
+        },
+    )
     try:
         for login in ("alice", "bob", "locked"):
             server.create_user(login, PASSWORD)

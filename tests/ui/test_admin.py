@@ -220,7 +220,7 @@ def test_unlocking_a_locked_out_login_in_the_browser(site: Site, page, tmp_path:
     assert axe_problems(page) == []
     shoot(page, "admin-users", tmp_path)
     page.click("table.admin-table a:text-is('admin-erin')")
-    assert "locked out" in page.locator("#user-lock").inner_text()
+    assert "throttled after 3 failed sign-ins" in page.locator("#user-lock").inner_text()
     page.click("button:text-is('Unlock sign-in')")
     assert "Unlocked admin-erin: 3 failed sign-ins forgotten" in page.locator(".flash-ok").inner_text()
     assert "no recent failed sign-ins" in page.locator("#user-lock").inner_text()

@@ -126,7 +126,7 @@ async def reset_password(
 
 @router.post("/users/{login}/unlock")
 async def unlock_user(login: str, ident: SignedIn, svc: Svc) -> dict[str, Any]:
-    """Lift a login lock-out: forget the user's failed sign-ins."""
+    """Lift a login's sign-in throttle: forget the user's failed sign-ins from every address."""
     n = await run_in_threadpool(admin.unlock, svc.db, ident, login)
     return {"login": login, "failures_cleared": n}
 

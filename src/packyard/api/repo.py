@@ -5,7 +5,8 @@ uses for curl uploads of R packages (seed 004) — and Packyard for notebooks, e
     curl -F filetype=ipynb -F name=analysis -F version=1 -F content=@analysis.ipynb -H "X-Auth: TOKEN" ...
 
 Errors are plain text with the status twine and uv understand: 401 bad credentials, 403 not allowed, 409
-"File already exists" (twine's --skip-existing looks for that phrase), 400 anything wrong with the file.
+"File already exists" (twine's --skip-existing looks for that phrase), 400 anything wrong with the file, 429 with
+Retry-After when failed passwords from this address are being throttled.
 Re-uploading an identical file answers 200, as PyPI does.
 """
 
@@ -20,6 +21,7 @@ from packyard.core import formats
 from packyard.core.errors import NotFound, PackyardError, Unauthorized
 from packyard.core.services import receive
 from packyard.web.deps import Services, Svc, resolve_identity
+from packyard.web.errors import error_headers
 
 router = APIRouter()
 """Included after the formats' routers: they answer the reads under /api/repo (PyPI's simple pages and files,
@@ -51,8 +53,7 @@ async def handle(request: Request, svc: Services, owner: str) -> Response:
     try:
         return await _upload(request, svc, owner)
     except PackyardError as exc:
-        headers = {"WWW-Authenticate": 'Basic realm="packyard"'} if exc.status == 401 else None
-        return PlainTextResponse(exc.message, status_code=exc.status, headers=headers)
+        return PlainTextResponse(exc.message, status_code=exc.status, headers=error_headers(exc, exc.status))
     except ClientDisconnect:  # nobody reads this answer: it keeps a routine event out of the error log
         return PlainTextResponse("the client went away before the body ended", status_code=400)
 

@@ -15,7 +15,16 @@ from packyard.core.errors import BadRequest, Forbidden, Unauthorized
 from packyard.core.models import Package, utcnow
 from packyard.core.services import accounts, tokens
 from packyard.web import shapes as ser
-from packyard.web.deps import CHECK_CREDENTIALS, Caller, SignedIn, Svc, base_url, resolve_identity
+from packyard.web.deps import (
+    CHECK_CREDENTIALS,
+    Caller,
+    SignedIn,
+    Svc,
+    base_url,
+    check_password,
+    client_address,
+    resolve_identity,
+)
 
 router = APIRouter()
 
@@ -67,7 +76,7 @@ async def create_authentication(
             org=body.user or None,
             channel=body.channel or None,
             fail_if_exists=bool(body.fail_if_exists),
-            remote_addr=request.client.host if request.client else "",
+            remote_addr=client_address(request),
             hostname=body.hostname or "",
             note_url=body.note_url or "",
             strength=body.strength or "strong",
@@ -144,25 +153,14 @@ async def update_current_user(
 async def change_current_password(
     request: Request, svc: Svc, ident: SignedIn, body: Annotated[PasswordChange, body_of(PasswordChange)]
 ) -> dict[str, Any]:
-    """Change your password: the current one is checked like a sign-in (it counts toward the lock-out); every
+    """Change your password: the current one is checked like a sign-in (it counts toward the sign-in throttle); every
     browser session ends, and with `revoke_tokens` every token too. The same service as `/settings/password`."""
     from starlette.concurrency import run_in_threadpool
-
-    from packyard.core import auth
 
     permissions.require_unrestricted(ident, "changing your password")
     assert ident.account is not None
     try:
-        await run_in_threadpool(
-            auth.authenticate_password,
-            svc.db,
-            ident.account.login,
-            body.current_password,
-            remote_addr=request.client.host if request.client else "",
-            allowed=svc.settings.login_failures_allowed,
-            window_seconds=svc.settings.login_failure_window_seconds,
-            cache=svc.password_cache,
-        )
+        await run_in_threadpool(check_password, request, svc, ident.account.login, body.current_password)
     except Unauthorized:
         raise BadRequest("current_password is not your current password") from None
     removed = await run_in_threadpool(

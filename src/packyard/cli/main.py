@@ -292,7 +292,7 @@ def user_disable(
 
 @user_app.command("unlock")
 def user_unlock(login: str) -> None:
-    """Lift a login lock-out: forget the user's recent failed sign-ins."""
+    """Lift a login's sign-in throttle: forget its recent failed sign-ins from every address."""
     from packyard.core.errors import PackyardError
     from packyard.core.services import admin as site_admin
 

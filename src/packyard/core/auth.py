@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from packyard.core import formats as registry
+from packyard.core import throttle
 from packyard.core.db import Database
 from packyard.core.errors import BadRequest, TooManyRequests, Unauthorized
 from packyard.core.models import (
@@ -40,6 +41,7 @@ from packyard.core.models import (
     Token,
     utcnow,
 )
+from packyard.core.throttle import ThrottlePolicy
 
 _hasher = PasswordHasher()
 TOKEN_RE = re.compile(r"[A-Za-z0-9-]{16,200}")
@@ -238,39 +240,47 @@ def authenticate_password(
     password: str,
     *,
     remote_addr: str,
-    allowed: int,
-    window_seconds: int,
+    policy: ThrottlePolicy,
     cache: PasswordCache | None = None,
 ) -> Identity:
-    """Check a password, refusing once `allowed` failures for this login happened within the window.
+    """Check a password, unless this address must first wait (core/throttle.py: per login and address, and per
+    address); a failure is recorded with the address, a success forgets this address's failures for the login.
 
-    The rate limit and the account (its hash, kind, disabled flag) are read from the database on every call, also
+    The throttle and the account (its hash, kind, disabled flag) are read from the database on every call, also
     when `cache` remembers this password: only argon2 is skipped, never a check of current state.
     """
-    key = login.lower()
-    since = utcnow() - dt.timedelta(seconds=window_seconds)
+    key = login.lower()[:100]  # the column's width; a longer login names no account (validate_login)
+    now = utcnow()
     with db.read() as session:
-        failures = session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.login_key == key, LoginFailure.at >= since)
-        )
+        verdict = throttle.check(session, key, remote_addr[:100], now, policy)
         account = find_account(session, login)
-    if failures is not None and failures >= allowed:
+    wait = verdict.wait
+    if wait > 0:
         raise TooManyRequests(
-            f"too many failed logins for {login!r}; try again in {window_seconds // 60} minutes"
+            f"too many failed sign-ins from your address; try again in {wait} second{'s' if wait != 1 else ''}",
+            retry_after=wait,
         )
     remembered = account is not None and cache is not None and cache.hit(account, password)
     if account is None or account.kind != "user" or not (remembered or verify_password(account, password)):
+        since = now - dt.timedelta(seconds=policy.window_seconds)
         with db.write() as session:
-            session.add(LoginFailure(login_key=key, remote_addr=remote_addr))
+            session.add(LoginFailure(login_key=key, remote_addr=remote_addr[:100]))
             session.execute(delete(LoginFailure).where(LoginFailure.at < since))
         raise Unauthorized("invalid username or password")
     if account.is_disabled:
         raise Unauthorized("this account is disabled")
     if cache is not None and not remembered:
         cache.remember(account, password)
+    if verdict.pair_failures:  # a success stays a read when there is nothing to forget
+        _forget_failures(db, key, remote_addr[:100])
     return identity_for(db, account)
+
+
+def _forget_failures(db: Database, key: str, remote_addr: str) -> None:
+    with db.write() as session:
+        session.execute(
+            delete(LoginFailure).where(LoginFailure.login_key == key, LoginFailure.remote_addr == remote_addr)
+        )
 
 
 def identity_for(db: Database, account: Account) -> Identity:

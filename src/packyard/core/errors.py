@@ -7,7 +7,7 @@ PackyardError
 ├── NotFound            404  no such thing (or a private thing the caller may not know about)
 ├── Conflict            409  it exists already (file, label) or a locked label refuses the change
 ├── TooLarge            413
-└── TooManyRequests     429  too many failed logins
+└── TooManyRequests     429  too many failed sign-ins from this address (Retry-After)
 """
 
 from __future__ import annotations
@@ -46,4 +46,10 @@ class TooLarge(PackyardError):
 
 
 class TooManyRequests(PackyardError):
+    """Too many failed sign-ins from this address; `retry_after` (seconds) becomes the Retry-After header."""
+
     status = 429
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

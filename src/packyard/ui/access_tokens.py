@@ -28,7 +28,7 @@ from packyard.ui.account_settings import to_login
 from packyard.ui.forms import done, field, fields, read_form
 from packyard.ui.render import page
 from packyard.ui.security import PageContext, check_csrf, page_context, page_context_async
-from packyard.web.deps import base_url, services
+from packyard.web.deps import base_url, client_address, services
 
 router = APIRouter(include_in_schema=False)
 
@@ -185,7 +185,7 @@ async def _create(request: Request, org_login: str | None) -> Response:
                     org=org.login if org else None,
                     channel=channel or None,
                     fail_if_exists=True,
-                    remote_addr=request.client.host if request.client else "",
+                    remote_addr=client_address(request),
                     hostname="web UI",
                 )
             )

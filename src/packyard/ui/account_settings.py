@@ -34,7 +34,7 @@ from packyard.ui.security import (
     page_context_async,
     set_session_cookie,
 )
-from packyard.web.deps import services
+from packyard.web.deps import client_address, services
 
 router = APIRouter(include_in_schema=False)
 
@@ -214,7 +214,7 @@ async def change_password(request: Request) -> Response:
             svc.db,
             account,
             max_age_seconds=max_age,
-            remote_addr=request.client.host if request.client else "",
+            remote_addr=client_address(request),
             user_agent=request.headers.get("user-agent", ""),
         )
     )

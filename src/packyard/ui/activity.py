@@ -223,7 +223,7 @@ SENTENCES: dict[str, Callable[[_Say], list[Part]]] = {
     "user.disabled": lambda s: [s.who, Part(" disabled the user "), _person(s.event.owner)],
     "user.enabled": lambda s: [s.who, Part(" enabled the user "), _person(s.event.owner)],
     "user.password_reset": lambda s: [s.who, Part(" reset the password of "), _person(s.event.owner)],
-    "user.unlocked": lambda s: [s.who, Part(" lifted the sign-in lock-out of "), _person(s.event.owner)],
+    "user.unlocked": lambda s: [s.who, Part(" lifted the sign-in throttle of "), _person(s.event.owner)],
     # account (ui/account_settings.py, ui/access_tokens.py): never a secret, only names
     "token.created": lambda s: [s.who, Part(" created the access token "), s.code("token")],
     "token.removed": lambda s: [s.who, Part(" revoked the access token "), s.code("token")],

@@ -93,7 +93,11 @@ def _wrap(original: AnyHandler) -> Handler:
         response = await answer if inspect.isawaitable(answer) else answer
         if not wants_html(request):
             return response
-        keep = {k: v for k, v in response.headers.items() if k.lower() in ("www-authenticate", "allow")}
+        keep = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() in ("www-authenticate", "allow", "retry-after")
+        }
         return await error_page(request, exc, response.status_code, keep)
 
     return handler

@@ -24,10 +24,9 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from packyard.core import auth
 from packyard.core.errors import BadRequest, Forbidden, TooLarge, TooManyRequests, Unauthorized
 from packyard.ui.security import PageContext, finish, is_https
-from packyard.web.deps import services
+from packyard.web.deps import check_password, services
 
 MAX_FORM_BYTES = 64 * 1024
 FLASH_COOKIE = "packyard_flash"
@@ -80,8 +79,8 @@ def confirmed(form: FormData, expected: str) -> bool:
 async def reauthenticate(request: Request, ctx: PageContext, password: str) -> None:
     """Ask for the signed-in user's password again (deleting an account or organization, changing the password).
 
-    Goes through the same check as sign-in, so failures count towards the lock-out and a locked login stays
-    locked. A session is required: a token in the URL or a header cannot stand in for the password."""
+    Goes through the same check as sign-in, so failures count towards the throttle (core/throttle.py) and a
+    throttled address stays throttled. A session is required: a token in the URL or a header cannot stand in for the password."""
     account = ctx.identity.account
     if account is None or not ctx.via_session:
         raise Forbidden("sign in with your password to do this")
@@ -89,16 +88,7 @@ async def reauthenticate(request: Request, ctx: PageContext, password: str) -> N
         raise BadRequest("enter your password to confirm")
     svc = services(request)
     try:
-        await run_in_threadpool(
-            auth.authenticate_password,
-            svc.db,
-            account.login,
-            password,
-            remote_addr=request.client.host if request.client else "",
-            allowed=svc.settings.login_failures_allowed,
-            window_seconds=svc.settings.login_failure_window_seconds,
-            cache=svc.password_cache,
-        )
+        await run_in_threadpool(check_password, request, svc, account.login, password)
     except Unauthorized:
         raise BadRequest("that is not your password") from None
     except TooManyRequests:

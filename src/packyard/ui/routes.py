@@ -36,7 +36,7 @@ from packyard.ui.security import (
     page_context_async,
     set_session_cookie,
 )
-from packyard.web.deps import base_url, services
+from packyard.web.deps import base_url, check_password, client_address, services
 
 _NOT_OWNERS = sorted({*auth.reserved_logins(), "rpc2", "favicon.ico", "robots.txt"})
 
@@ -74,7 +74,7 @@ def _start_session(request: Request, account_id: int) -> tuple[sessions.Started,
         svc.db,
         account,
         max_age_seconds=max_age,
-        remote_addr=request.client.host if request.client else "",
+        remote_addr=client_address(request),
         user_agent=request.headers.get("user-agent", ""),
     )
     return started, max_age
@@ -102,20 +102,16 @@ async def login_submit(request: Request) -> Response:
         return page(request, ctx, "login.html", 400, next=_safe_next(next_), login=login,
                     error="Enter your username and your password.")  # fmt: skip
     try:
-        ident = await run_in_threadpool(
-            auth.authenticate_password,
-            svc.db,
-            login,
-            password,
-            remote_addr=request.client.host if request.client else "",
-            allowed=svc.settings.login_failures_allowed,
-            window_seconds=svc.settings.login_failure_window_seconds,
-            cache=svc.password_cache,
-        )
+        ident = await run_in_threadpool(check_password, request, svc, login, password)
     except (Unauthorized, TooManyRequests) as exc:
         status = 429 if isinstance(exc, TooManyRequests) else 400
         message = exc.message[:1].upper() + exc.message[1:] + "."
-        return page(request, ctx, "login.html", status, next=_safe_next(next_), login=login, error=message)
+        response = page(
+            request, ctx, "login.html", status, next=_safe_next(next_), login=login, error=message
+        )
+        if isinstance(exc, TooManyRequests) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     assert ident.account is not None
     started, max_age = await run_in_threadpool(_start_session, request, ident.account.id)
     response = _redirect(request, ctx, _safe_next(next_))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from packyard.config import Settings
-from packyard.core import auth, permissions, queries
+from packyard.core import auth, permissions, queries, throttle
 from packyard.core.auth import Identity
 from packyard.core.db import Database
 from packyard.core.errors import Unauthorized
@@ -50,17 +50,32 @@ def resolve_identity(request: Request, svc: Services) -> Identity:
         identity = auth.authenticate_token(svc.db, credential.secret)
     else:
         assert credential.login is not None
-        identity = auth.authenticate_password(
-            svc.db,
-            credential.login,
-            credential.secret,
-            remote_addr=request.client.host if request.client else "",
-            allowed=svc.settings.login_failures_allowed,
-            window_seconds=svc.settings.login_failure_window_seconds,
-            cache=svc.password_cache,
-        )
+        identity = check_password(request, svc, credential.login, credential.secret)
     request.state.identity = identity
     return identity
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the socket peer, or from X-Forwarded-For when the peer is a trusted proxy
+    (`PACKYARD_TRUSTED_PROXIES`; core/throttle.py says which entry)."""
+    peer = request.client.host if request.client else ""
+    trusted = services(request).settings.trusted_proxy_networks
+    if not trusted:
+        return peer
+    return throttle.client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
+
+
+def check_password(request: Request, svc: Services, login: str, password: str) -> Identity:
+    """The one password check of every interface (REST and twine Basic auth, the sign-in form, re-entering the
+    password): throttled per login and client address (core/throttle.py). Sync: may hash a password."""
+    return auth.authenticate_password(
+        svc.db,
+        login,
+        password,
+        remote_addr=client_address(request),
+        policy=svc.settings.throttle_policy,
+        cache=svc.password_cache,
+    )
 
 
 def identity(request: Request) -> Identity:

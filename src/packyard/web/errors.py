@@ -13,20 +13,28 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from packyard.core.errors import PackyardError
+from packyard.core.errors import PackyardError, TooManyRequests
 
 log = logging.getLogger("packyard")
 
 
-def error_response(status: int, message: str) -> Response:
-    headers = {"WWW-Authenticate": 'Basic realm="packyard"'} if status == 401 else None
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def error_headers(exc: PackyardError | None, status: int) -> dict[str, str] | None:
+    """The headers an error carries: a Basic challenge with 401, Retry-After with a throttled sign-in."""
+    if status == 401:
+        return {"WWW-Authenticate": 'Basic realm="packyard"'}
+    if isinstance(exc, TooManyRequests) and exc.retry_after is not None:
+        return {"Retry-After": str(exc.retry_after)}
+    return None
+
+
+def error_response(status: int, message: str, exc: PackyardError | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=error_headers(exc, status))
 
 
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PackyardError)
     async def packyard_error(_request: Request, exc: PackyardError) -> Response:
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> Response:

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from packyard.app import create_app
+from packyard.config import Settings
 from packyard.core import auth as auth_module
 from packyard.core.auth import PasswordCache
 from packyard.core.models import LoginFailure, Token
@@ -134,13 +135,40 @@ def test_scopes_listing_needs_no_auth(client) -> None:
     } <= set(scopes)
 
 
-def test_failed_logins_are_rate_limited(client, make_user, settings) -> None:
+def test_failed_logins_throttle_the_address_not_the_login(client, make_user, settings, db) -> None:
     make_user("alice")
     for _ in range(settings.login_failures_allowed):
         assert client.get("/api/user", auth=("alice", "wrong-password")).status_code == 401
     limited = client.get("/api/user", auth=("alice", "password-123"))
     assert limited.status_code == 429
-    assert "too many" in limited.json()["error"]
+    assert "too many failed sign-ins from your address; try again in" in limited.json()["error"]
+    assert 1 <= int(limited.headers["Retry-After"]) <= settings.login_delay_seconds
+    # X-Forwarded-For from an untrusted peer changes nothing
+    spoofed = client.get("/api/user", auth=("alice", "password-123"), headers={"X-Forwarded-For": "1.2.3.4"})
+    assert spoofed.status_code == 429
+    # the real user, elsewhere, signs in
+    with TestClient(client.app, client=("192.0.2.7", 40000)) as elsewhere:
+        assert elsewhere.get("/api/user", auth=("alice", "password-123")).status_code == 200
+    assert failures(db, "alice") == settings.login_failures_allowed  # the other address's success keeps them
+
+
+def test_a_trusted_proxy_names_the_client(settings, db, make_user) -> None:
+    make_user("alice")
+    trusting = Settings(data=settings.data, base_url="http://testserver", trusted_proxies="10.0.0.0/8")
+    with TestClient(create_app(trusting, db=db), client=("10.0.0.1", 40000)) as proxy:
+        for _ in range(settings.login_failures_allowed):
+            wrong = proxy.get(
+                "/api/user", auth=("alice", "wrong"), headers={"X-Forwarded-For": "198.51.100.1"}
+            )
+            assert wrong.status_code == 401
+        same = proxy.get(
+            "/api/user", auth=("alice", "password-123"), headers={"X-Forwarded-For": "198.51.100.1"}
+        )
+        assert same.status_code == 429
+        other = {"X-Forwarded-For": "198.51.100.1, 198.51.100.2"}  # the right-most untrusted entry counts
+        assert proxy.get("/api/user", auth=("alice", "password-123"), headers=other).status_code == 200
+    with db.read() as session:
+        assert set(session.scalars(select(LoginFailure.remote_addr))) == {"198.51.100.1"}
 
 
 def test_malformed_basic_header_is_401(client) -> None:

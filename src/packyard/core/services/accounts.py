@@ -192,7 +192,7 @@ def change_password(
     """Set the signed-in user's new password, end every browser session of theirs and, when asked, remove every
     token of theirs; returns how many tokens went. The caller has just checked the *current* password (the page
     through `ui.forms.reauthenticate`, REST through `auth.authenticate_password`: the same check as sign-in,
-    with its lock-out). The session the change was made from is started again by the page."""
+    with its throttle). The session the change was made from is started again by the page."""
     account = _self(identity, "changing your password")
     if len(new_password) < 8:
         raise BadRequest("the new password must be at least 8 characters long")

@@ -1,6 +1,6 @@
 """Site administration: what a site administrator does to the server as a whole (docs/manage/admin.md).
 
-Users (list and search, create, disable and enable, reset a password, lift a login lock-out), the organizations
+Users (list and search, create, disable and enable, reset a password, lift a login's sign-in throttle), the organizations
 with their owners and package counts, storage usage, and the event log with filters. The web UI (`/site-admin`),
 the REST API (`/api/admin/...`) and the `packyard user ...` commands all call these functions.
 
@@ -69,9 +69,10 @@ class UserRow:
     is_disabled: bool
     created_at: dt.datetime
     locked: bool
-    """Whether recent failed sign-ins lock this login out (see `core.auth.authenticate_password`)."""
+    """Whether some client address has failed often enough to be throttled for this login (core/throttle.py);
+    other addresses, the real user's among them, may still sign in."""
     failures: int
-    """Failed sign-ins within the lock-out window."""
+    """Failed sign-ins within the throttle window, from every address."""
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,21 @@ class UserPage:
     pages: int
 
 
-def _failures(session: Session, keys: Sequence[str], window_seconds: int) -> dict[str, int]:
+def _failures(session: Session, keys: Sequence[str], window_seconds: int) -> dict[str, tuple[int, int]]:
+    """Login -> (failures from every address, failures from the address that failed most) within the window."""
     if not keys:
         return {}
     since = utcnow() - dt.timedelta(seconds=window_seconds)
     rows = session.execute(
         select(LoginFailure.login_key, func.count())
         .where(LoginFailure.login_key.in_(keys), LoginFailure.at >= since)
-        .group_by(LoginFailure.login_key)
+        .group_by(LoginFailure.login_key, LoginFailure.remote_addr)
     )
-    return {key: int(n) for key, n in rows}
+    out: dict[str, tuple[int, int]] = {}
+    for key, n in rows:
+        total, most = out.get(key, (0, 0))
+        out[key] = (total + int(n), max(most, int(n)))
+    return out
 
 
 def list_users(
@@ -125,10 +131,10 @@ def list_users(
             stmt = stmt.where(Account.is_disabled.is_(True))
         elif status == "locked":
             since = utcnow() - dt.timedelta(seconds=window_seconds)
-            locked = (
+            locked = (  # a login some address is throttled for
                 select(LoginFailure.login_key)
                 .where(LoginFailure.at >= since)
-                .group_by(LoginFailure.login_key)
+                .group_by(LoginFailure.login_key, LoginFailure.remote_addr)
                 .having(func.count() >= allowed_failures)
             )
             stmt = stmt.where(Account.login_key.in_(locked))
@@ -147,8 +153,8 @@ def list_users(
             a.is_admin,
             a.is_disabled,
             a.created_at,
-            failures.get(a.login_key, 0) >= allowed_failures,
-            failures.get(a.login_key, 0),
+            failures.get(a.login_key, (0, 0))[1] >= allowed_failures,
+            failures.get(a.login_key, (0, 0))[0],
         )
         for a in found
     ]
@@ -205,7 +211,8 @@ def reset_password(
 
 
 def unlock(db: Database, actor: Identity | None, login: str) -> int:
-    """Lift a login lock-out: forget the failed sign-ins of `login`. Returns how many were forgotten."""
+    """Lift the sign-in throttle of `login` for every address: forget its failed sign-ins (the per-address
+    counts drop by as many). Returns how many were forgotten."""
     require(actor, "unlocking logins")
     with db.write() as session:
         account = _user(session, login)
