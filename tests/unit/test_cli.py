@@ -128,3 +128,107 @@ def test_workers_share_a_listener_whose_connections_skip_nagle() -> None:
 
     asyncio.run(accept_one())
     assert seen and seen[0] != 0
+
+
+# --- where the operator CLI finds its data (issue #14 item 7) -----------------------------------------------------
+
+PACKYARD = Path(sys.executable).parent / "packyard"
+"""The installed `packyard` command, as cron runs it."""
+
+
+def packyard(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`packyard ARGS` run from `cwd`, with only the given PACKYARD_* variables (none of the caller's)."""
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith("PACKYARD_") or k == "PACKYARD_CLIENTS_BIN"
+    }
+    return subprocess.run(
+        [str(PACKYARD), *args],
+        cwd=cwd,
+        env={**clean, "COLUMNS": "200", **env},
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("fsck",),
+        ("fsck", "--clean"),
+        ("user", "list"),
+        ("user", "create", "alice", "--password", "alice-password"),
+        ("user", "passwd", "alice", "--password", "alice-password"),
+        ("user", "unlock", "alice"),
+        ("token", "create", "--user", "alice", "--name", "ci"),
+        ("names", "check"),
+        ("migrate",),
+    ],
+)
+def test_without_a_data_folder_every_command_says_so_in_one_line(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Run from cron's folder with no PACKYARD_DATA: one line naming PACKYARD_DATA, no traceback, nothing created."""
+    elsewhere = tmp_path / "cron-home"
+    elsewhere.mkdir()
+    result = packyard(elsewhere, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: no Packyard database at ")
+    assert (
+        str(elsewhere / "packyard-data" / "packyard.db") in result.stderr and "PACKYARD_DATA" in result.stderr
+    )
+    assert list(elsewhere.iterdir()) == []  # no empty database left where the server does not look
+
+
+def test_the_cli_finds_the_data_the_way_the_server_does(data: Path, tmp_path: Path) -> None:
+    """PACKYARD_DATA from any folder, a relative one from its parent, the default ./packyard-data, and the
+    database_url of PACKYARD_DATA/packyard.toml."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    created = packyard(
+        elsewhere, "user", "create", "alice", "--password", "alice-password", PACKYARD_DATA=str(data)
+    )
+    assert created.returncode == 0, created.stderr
+    assert "alice" in packyard(data.parent, "user", "list", PACKYARD_DATA=data.name).stdout
+    (tmp_path / "packyard-data").symlink_to(data)
+    assert "alice" in packyard(tmp_path, "user", "list").stdout
+    assert packyard(elsewhere, "fsck", PACKYARD_DATA=str(data)).returncode == 0
+
+    config_only = tmp_path / "config-only"
+    config_only.mkdir()
+    (config_only / "packyard.toml").write_text(f'database_url = "sqlite:///{data / "packyard.db"}"\n')
+    assert "alice" in packyard(elsewhere, "user", "list", PACKYARD_DATA=str(config_only)).stdout
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("port = 'x'\n", "error: setting 'port': "),
+        ("port = \n", "error: packyard.toml in the data folder (PACKYARD_DATA) is not valid TOML"),
+        ('database_url = "sqlite:////nonexistent/dir/x.db"\n', "error: cannot open the database"),
+    ],
+)
+def test_bad_settings_are_one_line(tmp_path: Path, toml: str, expected: str) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "packyard.toml").write_text(toml)
+    result = packyard(tmp_path, "user", "list", PACKYARD_DATA=str(folder))
+    assert result.returncode == 2 and result.stderr.startswith(expected), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_password_is_asked_for_not_required(data: Path, tmp_path: Path) -> None:
+    for command in (("user", "create"), ("user", "passwd")):
+        shown = packyard(tmp_path, *command, "--help").stdout
+        line = next(x for x in shown.splitlines() if "--password" in x)
+        assert "required" not in line and "Asked for when not given" in line
+    asked = subprocess.run(
+        [str(PACKYARD), "user", "create", "alice"],
+        input="alice-password\nalice-password\n",
+        env={**os.environ, "PACKYARD_DATA": str(data)},
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert asked.returncode == 0 and "created user alice" in asked.stdout, asked.stderr

@@ -18,7 +18,7 @@ from packyard.api.schemas import (
     ReleaseUpdate,
     YankRequest,
 )
-from packyard.core import permissions, queries
+from packyard.core import client_attrs, permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.models import Package
 from packyard.core.services import packages as pkg_service
@@ -134,6 +134,8 @@ async def create_release(
     attrs = {
         k: v for k, v in given.items() if k not in ("requirements", "announce", "description", "version")
     }
+    # anaconda-client's add_release sends them (its upload command sends []); the release JSON returns them.
+    attrs["requirements"] = client_attrs.clean_requirements(body.requirements)
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:
@@ -170,6 +172,8 @@ async def update_release(
         body.public_attrs or body
     )  # anaconda-client sends {public_attrs}; curl users often the attrs alone
     attrs = {k: v for k, v in given.model_dump(exclude_unset=True).items() if k != "public_attrs"}
+    if "requirements" in attrs:
+        attrs["requirements"] = client_attrs.clean_requirements(attrs["requirements"])
 
     def work() -> dict[str, Any]:
         with svc.db.read() as session:

@@ -220,7 +220,9 @@ class StageRequest(JsonBody):
 
     distribution_type: Text = None
     description: Text = None
-    attrs: dict[str, Any] | None = None
+    attrs: Any = Field(
+        None, description="a JSON object, kept beside the server's parse of the file (never in its place)"
+    )
     dependencies: Any = None
     channels: list[str] | None = Field(None, description="labels; none means main")
     sha256: Text = None

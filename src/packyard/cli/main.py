@@ -147,10 +147,10 @@ def migrate() -> None:
     """Bring the database schema up to date."""
     from packyard.core import migrate as migrations
 
-    settings = Settings()
-    settings.data.mkdir(parents=True, exist_ok=True)
+    settings = _settings()
+    db = _db(settings)  # upgrades the server's database; never creates one where the server would not look
     migrations.upgrade(settings.sqlalchemy_url)
-    _refuse_name_collisions(_db())
+    _refuse_name_collisions(db)
     console.print("database is up to date")
 
 
@@ -161,13 +161,12 @@ def fsck(
     grace: int = typer.Option(3600, help="Leave blobs and temp files younger than this many seconds alone."),
 ) -> None:
     """Check that every file has its blob and report (or clean) leftovers of interrupted uploads."""
-    from packyard.core.db import Database
     from packyard.core.fsck import check
     from packyard.core.storage import LocalBlobStore
 
-    settings = Settings()
+    settings = _settings()
     report = check(
-        Database(settings.sqlalchemy_url),
+        _db(settings),
         LocalBlobStore(settings.blob_root),
         clean=clean,
         verify=verify,
@@ -191,19 +190,20 @@ def fsck(
 @user_app.command("create")
 def user_create(
     login: str,
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+    password: str = typer.Option(
+        None, prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given."
+    ),
     email: str = typer.Option("", help="E-mail address."),
     admin: bool = typer.Option(False, "--admin", help="Make the user a site administrator."),
 ) -> None:
     """Create a user account."""
-    from packyard.core.db import Database
     from packyard.core.errors import PackyardError
     from packyard.core.services import admin as site_admin
 
-    settings = Settings()
+    db = _db()
     try:
         site_admin.create_user(
-            Database(settings.sqlalchemy_url),
+            db,
             site_admin.OPERATOR,
             login,
             password,
@@ -218,26 +218,80 @@ def user_create(
 
 @user_app.command("passwd")
 def user_passwd(
-    login: str, password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True)
+    login: str,
+    password: str = typer.Option(
+        None, prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given."
+    ),
 ) -> None:
     """Set a user's password (their web sessions end)."""
-    from packyard.core.db import Database
     from packyard.core.errors import PackyardError
     from packyard.core.services import admin as site_admin
 
-    settings = Settings()
+    db = _db()
     try:
-        site_admin.reset_password(Database(settings.sqlalchemy_url), site_admin.OPERATOR, login, password)
+        site_admin.reset_password(db, site_admin.OPERATOR, login, password)
     except PackyardError as exc:
         err.print(f"error: {exc.message}")
         raise typer.Exit(2) from None
     console.print(f"password changed for {login}")
 
 
-def _db() -> Database:
+class _Stop(typer.Exit):
+    """An operator error: one line on stderr, exit status 2, no traceback."""
+
+    def __init__(self, message: str) -> None:
+        typer.echo(f"error: {message}", err=True)  # not rich: it would wrap the line at 80 columns
+        super().__init__(2)
+
+
+def _settings() -> Settings:
+    """The settings exactly as `packyard serve` reads them here: PACKYARD_* variables, then
+    PACKYARD_DATA/packyard.toml (PACKYARD_DATA defaults to ./packyard-data, relative to the working folder)."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _Stop(
+            f"setting {where!r}: {first['msg']}; fix the PACKYARD_{where.upper()} variable or packyard.toml "
+            "in the data folder (PACKYARD_DATA)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _Stop(f"packyard.toml in the data folder (PACKYARD_DATA) is not valid TOML: {exc}") from None
+
+
+def _db(settings: Settings | None = None) -> Database:
+    """The server's database, or one line saying where it was looked for (never a traceback).
+
+    Run from cron or another folder, the default `./packyard-data` is not the server's: rather than create an
+    empty database there (or fail deep in SQLite), every command but `serve` stops and names PACKYARD_DATA.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
     from packyard.core.db import Database
 
-    return Database(Settings().sqlalchemy_url)
+    settings = settings or _settings()
+    if settings.database_url is None:
+        path = (settings.data / "packyard.db").resolve()
+        if not path.is_file():
+            raise _Stop(
+                f"no Packyard database at {path}: set PACKYARD_DATA to the server's data folder "
+                "(`packyard serve` creates the database)"
+            )
+    db = Database(settings.sqlalchemy_url)
+    try:
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        where = "PACKYARD_DATABASE_URL" if settings.database_url else "PACKYARD_DATA"
+        raise _Stop(f"cannot open the database ({reason}): check {where}") from None
+    return db
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -374,7 +428,7 @@ def names_check() -> None:
 def _admin(db: Database, login: str | None) -> Identity:
     from packyard.core.errors import BadRequest
 
-    identity = _as_user(db, login or Settings().admin_user)
+    identity = _as_user(db, login or _settings().admin_user)
     if identity.account is None or not identity.account.is_admin:
         raise BadRequest(f"{identity.login} is not a site administrator (give one with --as)")
     return identity

@@ -253,7 +253,7 @@ class Stage(Base):
     basename: Mapped[str] = mapped_column(String(512))
     distribution_type: Mapped[str] = mapped_column(String(20))
     request: Mapped[jsondict]
-    """The stage payload: description, labels, expected sha256 (client attrs are advisory and not kept)."""
+    """The stage payload: description, labels, expected sha256, the client's attrs (kept beside the parse)."""
     state: Mapped[str] = mapped_column(String(10), default="staged")
     """staged -> received (blob stored, parse result kept) -> committed."""
     sha256: Mapped[str | None] = mapped_column(String(64))

@@ -375,6 +375,10 @@ def _forbidden_message(
                 f"do not allow you to {what} {name} with it; use a token with the matching scope or 'api:write'"
             )
         return f"the token's scopes ({scopes}) do not allow you to {what} {name}"
+    confined = token_namespace(identity)
+    if confined is not None and confined != (target.id if isinstance(target, Account) else target.owner_id):
+        # "alice may not write to alice" would blame the account; it is the token that cannot act here.
+        return f"{_restriction(identity)}, so it may not {what} {name}; use another token or your password"
     return f"{identity.login} may not {what} {name}"
 
 

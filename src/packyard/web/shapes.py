@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from packyard.core import queries
+from packyard.core import client_attrs, queries
 from packyard.core.models import Access, Account, File, Label, Package, Release
 from packyard.core.services.tokens import TokenInfo
 
@@ -38,7 +38,7 @@ def file(f: File, pkg: Package, rel: Release, base: str) -> dict[str, Any]:
         "type": f.package_type,
         "distribution_type": f.package_type,
         "labels": [label.name for label in f.labels],
-        "attrs": f.attrs or {},
+        "attrs": client_attrs.public(f.attrs),
         "dependencies": f.dependencies,
         "description": f.description,
         "md5": f.md5,
@@ -63,8 +63,9 @@ def release(rel: Release, pkg: Package, base: str) -> dict[str, Any]:
             "description": rel.description,
             "summary": rel.summary,
             "home": rel.home,
-            **(rel.attrs or {}),
+            **{k: v for k, v in (rel.attrs or {}).items() if k != "requirements"},
         },
+        "requirements": (rel.attrs or {}).get("requirements", []),
         "announce": rel.announce,
         "description": rel.description,
         "summary": rel.summary,

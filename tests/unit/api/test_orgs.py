@@ -261,3 +261,31 @@ def test_disabled_user_is_locked_out(client, people, db) -> None:
     set_disabled(db, "dev", True)
     assert client.get("/api/user", headers=auth(people["dev"])).status_code == 401
     assert client.get("/api/user", auth=("dev", "password-123")).status_code == 401
+
+
+def test_an_org_token_outside_its_org_says_it_is_limited_to_the_org(client, people, acme) -> None:
+    """Not "owner may not write to owner": the account may, the organization token may not (issue #14)."""
+    owner = auth(people["owner"])
+    client.post("/api/package/owner/personal", headers=owner, json={"public": True, "public_attrs": {}})
+    created = client.post(
+        "/api/authentications", auth=("owner", "password-123"), json={"note": "ci", "user": "acme"}
+    )
+    org_token = created.json()["token"]
+    expected = "this token is restricted to the organization acme, so it may not"
+    for response in (
+        client.post("/api/package/owner/other", headers=auth(org_token), json={"public_attrs": {}}),
+        client.patch("/api/package/owner/personal", headers=auth(org_token), json={"summary": "x"}),
+        client.post(
+            "/api/stage/owner/personal/1.0/notes.txt",
+            headers=auth(org_token),
+            json={"distribution_type": "file"},
+        ),
+    ):
+        assert response.status_code == 403, response.text
+        message = response.json()["error"]
+        assert expected in message and "owner may not" not in message, message
+    # Inside its organization the same token writes.
+    assert (
+        client.post("/api/package/acme/fine", headers=auth(org_token), json={"public_attrs": {}}).status_code
+        == 200
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from packyard.core import permissions
+from packyard.core import client_attrs, permissions
 from packyard.core.artifacts import Artifact, InvalidPackage, check_basename
 from packyard.core.auth import Identity
 from packyard.core.db import Database, rowcount
@@ -108,6 +108,7 @@ def stage(
         raise BadRequest("channels must be a list of label names")
     for label in labels:
         validate_label(label)
+    attrs = client_attrs.clean_attrs(payload.get("attrs"))
     with db.write() as session:
         existing = select(File.id).where(File.package_id == pkg.id, File.basename == basename)
         if basename_per_release(dtype):
@@ -127,7 +128,7 @@ def stage(
                 "labels": labels,
                 "description": payload.get("description"),
                 "sha256": payload.get("sha256"),
-                "attrs": payload.get("attrs") if dtype == "file" else None,
+                "attrs": attrs,
             },
             created_at=now,
             expires_at=now + dt.timedelta(seconds=ttl_seconds),
@@ -209,6 +210,10 @@ def commit(
         data = dict(row.result)
         extra = data.pop("extra")
         artifact = Artifact(**data)
+        # The client's attrs are kept beside the server's parse, never in its place (core/client_attrs.py).
+        artifact = dataclasses.replace(
+            artifact, attrs=client_attrs.merged(artifact.attrs, row.request.get("attrs") or {})
+        )
         if artifact.basename != basename and artifact.basename.split("/")[-1] != basename:
             raise BadRequest(f"the file is {artifact.basename!r}, not {basename!r}")
         return add_file(

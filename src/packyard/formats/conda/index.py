@@ -16,11 +16,13 @@ from typing import Any
 import msgpack
 import zstandard
 
+from packyard.core.client_attrs import CLIENT_KEY
 from packyard.core.queries import version_key
 
-# Keys of info/index.json that are not repodata (conda-index drops the same ones).
+# Keys of info/index.json that are not repodata (conda-index drops the same ones), and the uploader's own attrs.
 _DROPPED = frozenset(
     {
+        CLIENT_KEY,
         "arch",
         "has_prefix",
         "mtime",
