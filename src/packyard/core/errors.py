@@ -47,3 +47,9 @@ class TooLarge(PackyardError):
 
 class TooManyRequests(PackyardError):
     status = 429
+
+
+def unseen_package(name: str) -> NotFound:
+    """The 404 for a package `name` (OWNER/NAME) that does not exist or that the caller may not see: one text for
+    both, so that the answer never confirms a private name (core.permissions.unseen, docs/security.md)."""
+    return NotFound(f"{name}: not found, or you may not see it")
