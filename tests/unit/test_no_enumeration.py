@@ -200,3 +200,28 @@ def test_the_owner_still_sees_it(world: Any) -> None:
         f"/conda/olivia/{CONDA_FILE}",
     ):
         assert client.get(template.format(name=PRIVATE), auth=auth).status_code == 200, template
+
+
+def test_group_listings_show_members_only_what_they_may_see(world: Any) -> None:
+    """GET /api/group/ORG/G/packages: any member may read a group, but not the names of private packages the
+    group lists that the member may not see (the org's group page filters the same way)."""
+    client, headers = world
+    olivia = (OWNER, PASSWORD)
+    assert client.post("/api/orgs/hushco", auth=olivia, json={"name": "Hush"}).status_code == 201
+    assert client.post("/api/package/hushco/hush", auth=olivia, json={"public": False}).status_code == 200
+    assert client.post("/api/package/hushco/loud", auth=olivia, json={"public": True}).status_code == 200
+    for group in ("crew", "others"):
+        assert (
+            client.post(f"/api/group/hushco/{group}", auth=olivia, json={"perms": "read"}).status_code == 204
+        )
+    for package in ("hush", "loud"):
+        assert client.put(f"/api/group/hushco/crew/packages/{package}", auth=olivia).status_code == 204
+    assert client.put("/api/group/hushco/others/members/stranger", auth=olivia).status_code == 204
+
+    def listed(who: dict[str, str] | None = None, auth: tuple[str, str] | None = None) -> set[str]:
+        response = client.get("/api/group/hushco/crew/packages", headers=who, auth=auth)
+        assert response.status_code == 200, response.text
+        return {p["name"] for p in response.json()}
+
+    assert listed(auth=olivia) == {"hush", "loud"}
+    assert listed(headers["stranger"]) == {"loud"}
