@@ -361,6 +361,12 @@ def refused(identity: str) -> str:
     return "401" if identity == "anonymous" else "403"
 
 
+def hidden(identity: str, *, asks: bool = True) -> str:
+    """A package the identity may not see answers as a missing name (tests/unit/test_no_enumeration.py): 401 to
+    anonymous callers of a package manager's index (`asks`), so that the client sends credentials, else 404."""
+    return "401" if identity == "anonymous" and asks else "404"
+
+
 def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheap argon2 parameters: a world signs in ~40 times to make tokens, and the matrices are not about hashing."""
     monkeypatch.setattr(auth_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))

@@ -211,6 +211,7 @@ def remove_group_member(org: str, name: str, login: str, ident: SignedIn, svc: S
 
 @router.get("/group/{org}/{name}/packages")
 def group_packages(org: str, name: str, ident: Caller, svc: Svc) -> list[dict[str, Any]]:
+    """The group's packages that the caller may see: a private package's name is not told to every member."""
     group = orgs.get_group(svc.db, ident, _account(svc, org), name)
     return [
         {
@@ -223,6 +224,7 @@ def group_packages(org: str, name: str, ident: Caller, svc: Svc) -> list[dict[st
             "latest_version": None,
         }
         for p in group.packages
+        if permissions.can_see(ident, p)  # a member sees only the names they may see, as on the group page
     ]
 
 

@@ -53,3 +53,9 @@ class TooManyRequests(PackyardError):
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def unseen_package(name: str) -> NotFound:
+    """The 404 for a package `name` (OWNER/NAME) that does not exist or that the caller may not see: one text for
+    both, so that the answer never confirms a private name (core.permissions.unseen, docs/security.md)."""
+    return NotFound(f"{name}: not found, or you may not see it")

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, or_, true
 
 from packyard.core import formats as registry
 from packyard.core.auth import Identity
-from packyard.core.errors import Forbidden, Unauthorized
+from packyard.core.errors import Forbidden, PackyardError, Unauthorized, unseen_package
 from packyard.core.models import Access, Account, Package
 
 
@@ -343,13 +343,37 @@ def require(
     via: str = "api",
     types: Collection[str] | None = None,
 ) -> None:
-    """Raise what the caller should get: 401 (asking for credentials) when anonymous, 403 when they don't suffice."""
+    """Raise what the caller should get: 401 (asking for credentials) when anonymous, 403 when they don't suffice.
+
+    A package the caller may not even read answers as if it did not exist (`unseen`): who may not see a private
+    package must not learn that it exists, so no 401/403 may say more than the 404 of a missing name."""
     if can(identity, permission, target, via=via, types=types):
         return
+    if not isinstance(target, Account) and not can(identity, Permission.READ, target, via=via):
+        raise unseen(identity, f"{target.owner.login}/{target.name}", via=via)
     if identity.is_anonymous:
         name = f"{target.owner.login}/{target.name}" if not isinstance(target, Account) else target.login
         raise Unauthorized(f"{name}: this requires authentication")
     raise Forbidden(_forbidden_message(identity, permission, target, via, types))
+
+
+ASKING_INTERFACES = frozenset({"conda", "pypi", "cran"})
+"""The package managers' indexes: there a name the caller may not see answers 401 to anonymous callers, since
+pip (basic-auth retries, keyring) and conda only send credentials after a 401. Everywhere else it answers 404."""
+
+
+def unseen(identity: Identity, name: str, *, via: str = "api") -> PackyardError:
+    """The one answer for a package (or project, channel) `name` that does not exist *or* that the caller may not
+    see: both must look the same, status and text, so that private names are never confirmed.
+
+    Anonymous callers of a package manager's index get 401 (so the client sends credentials), everyone else 404.
+    The text depends only on the name and the interface, never on whether the name exists.
+    """
+    if identity.is_anonymous and via in ASKING_INTERFACES:
+        return Unauthorized(
+            f"{name}: not found, or private: pass a token (/t/TOKEN/..., or Basic TOKEN:x-auth-token)"
+        )
+    return unseen_package(name)
 
 
 def _forbidden_message(

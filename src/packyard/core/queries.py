@@ -10,7 +10,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from packyard.core.errors import NotFound
+from packyard.core.errors import NotFound, unseen_package
 from packyard.core.models import Account, Event, File, Label, Package, Release, package_key
 
 _OWNER = select(Account).where(Account.login_key == bindparam("login_key"))
@@ -46,7 +46,7 @@ def package(session: Session, login: str, name: str, *, with_labels: bool = True
         )
     )
     if found is None:
-        raise NotFound(f"package {login}/{name} not found")
+        raise unseen_package(f"{login}/{name}")
     return found
 
 

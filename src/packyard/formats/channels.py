@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
-from packyard.core.errors import Forbidden, NotFound, PackyardError, Unauthorized
+from packyard.core.errors import NotFound, PackyardError
 from packyard.core.models import Access, Account, Label, Package
 
 
@@ -119,6 +119,6 @@ def audience_of(identity: Identity, pkgs: Iterable[permissions.PackageRef], via:
 
 
 def deny(identity: Identity, what: str) -> PackyardError:
-    if identity.is_anonymous:
-        return Unauthorized(f"{what} is private: pass a token (/t/TOKEN/..., or Basic TOKEN:x-auth-token)")
-    return Forbidden(f"the credentials given may not read {what}")
+    """A channel or index with nothing the caller may see: `permissions.unseen` (401 to anonymous callers, so
+    that the client sends credentials; else 404), worded as for a name that does not exist."""
+    return permissions.unseen(identity, what, via="conda")

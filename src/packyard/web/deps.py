@@ -13,7 +13,7 @@ from packyard.config import Settings
 from packyard.core import auth, permissions, queries, throttle
 from packyard.core.auth import Identity
 from packyard.core.db import Database
-from packyard.core.errors import Unauthorized
+from packyard.core.errors import NotFound, Unauthorized
 from packyard.core.models import Package
 from packyard.core.services.downloads import DownloadCounter
 from packyard.core.storage import BlobStore
@@ -110,9 +110,15 @@ SignedIn = Annotated[Identity, Depends(signed_in)]
 def readable_package(
     session: Session, ident: Identity, owner: str, name: str, *, via: str = "api"
 ) -> Package:
-    """The package a URL names, if the caller may read it through `via`: 404 when there is none, 401 when
-    anonymous, 403 when not allowed (the permission function decides; private names answer like missing ones
-    to anonymous callers because `queries.package` and `require` are asked in this order)."""
-    pkg = queries.package(session, owner, name)
-    permissions.require(ident, permissions.Permission.READ, pkg, via=via)
+    """The package a URL names, if the caller may read it through `via`.
+
+    A name that does not exist and one the caller may not see get the same answer, named as the URL spelled it
+    (`permissions.unseen`: 404, or 401 to anonymous callers of a package manager's index); a package the caller
+    may read is returned, and what else it may do is `require`'s question."""
+    try:
+        pkg = queries.package(session, owner, name)
+    except NotFound:
+        raise permissions.unseen(ident, f"{owner}/{name}", via=via) from None
+    if not permissions.can(ident, permissions.Permission.READ, pkg, via=via):
+        raise permissions.unseen(ident, f"{owner}/{name}", via=via)
     return pkg

@@ -9,7 +9,7 @@ import pytest
 
 from packyard.core import queries
 from packyard.core.auth import Identity, identity_for
-from packyard.core.errors import BadRequest, Forbidden, NotFound
+from packyard.core.errors import BadRequest, NotFound
 from packyard.core.services.accounts import create_user
 from packyard.core.services.orgs import create_org
 from packyard.core.services.packages import (
@@ -124,7 +124,8 @@ def test_a_transfer_to_an_unknown_owner_is_404(db) -> None:
 
 
 def test_a_private_package_of_another_is_refused_before_the_write(db) -> None:
-    """READ is asked first, as the package's URL does: bob is told he may not read it, nothing about admin."""
+    """READ is asked first, as the package's URL does: bob is told what a missing name tells, nothing about admin
+    (private names are never confirmed, docs/security.md)."""
     alice = _alice_with_demo(db)
     set_access(db, alice, "alice", ["Demo_Pkg"], "private")
     bob = identity_for(db, create_user(db, "bob", "password-123"))
@@ -133,6 +134,6 @@ def test_a_private_package_of_another_is_refused_before_the_write(db) -> None:
         lambda: transfer(db, bob, "alice", "Demo_Pkg", "bob"),
         lambda: update_package(db, bob, "alice", "Demo_Pkg", PackageInfo(summary="x")),
     ):
-        with pytest.raises(Forbidden, match="may not read"):
+        with pytest.raises(NotFound, match="not found, or you may not see it"):
             call()
     assert _row(db, "alice", "Demo_Pkg") == ("alice", "Demo_Pkg", "private", "first")

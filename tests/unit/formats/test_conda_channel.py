@@ -140,11 +140,11 @@ def test_access_change_hides_and_shows(client, alice, make_user, tmp_path) -> No
     bob = login(client, "bob", "password-123")
     assert list(repodata(client, headers=auth(bob))["packages.conda"]) == ["pub-1.0-0.conda"]
     assert client.get("/conda/alice/noarch/sec-1.0-0.conda").status_code == 401
-    assert client.get("/conda/alice/noarch/sec-1.0-0.conda", headers=auth(bob)).status_code == 403
+    assert client.get("/conda/alice/noarch/sec-1.0-0.conda", headers=auth(bob)).status_code == 404
     assert client.get(f"/conda/t/{alice}/alice/noarch/sec-1.0-0.conda").status_code == 200
     client.patch("/api/package/alice/pub", headers=auth(alice), json={"access": "private"})
     assert client.get("/conda/alice/noarch/repodata.json").status_code == 401
-    assert client.get("/conda/alice/noarch/repodata.json", headers=auth(bob)).status_code == 403
+    assert client.get("/conda/alice/noarch/repodata.json", headers=auth(bob)).status_code == 404
 
 
 def test_shards_follow_changes_and_are_immutable(client, alice, tmp_path) -> None:

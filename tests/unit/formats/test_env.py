@@ -211,13 +211,15 @@ def test_private_environment_needs_credentials(server: Server) -> None:
         client.patch("/api/package/alice/hidden", headers=auth(alice), json={"public": False}).status_code
         == 200
     )
-    assert client.get("/envs/alice/hidden").status_code == 401
+    assert (
+        client.get("/envs/alice/hidden").status_code == 404
+    )  # private: answered as a missing name (docs/security.md)
     assert "hidden" not in {e["name"] for e in client.get("/envs/alice").json()}
     assert "hidden" in {e["name"] for e in client.get("/envs/alice", headers=auth(alice)).json()}
     assert client.get("/envs/alice/hidden", headers=auth(alice)).content == data
     assert client.get(f"/t/{alice}/envs/alice/hidden").content == data
     assert client.get("/envs/alice/hidden", auth=(alice, "x-auth-token")).content == data
-    assert client.get("/envs/alice/hidden", headers=auth(server.bob)).status_code == 403
+    assert client.get("/envs/alice/hidden", headers=auth(server.bob)).status_code == 404
     assert "hidden" not in {e["name"] for e in client.get("/envs/alice", headers=auth(server.bob)).json()}
 
 
@@ -232,7 +234,7 @@ def test_envs_host_with_a_token_in_the_path(server: Server) -> None:
     app = create_app(server.settings.model_copy(update={"domain": "repo.test"}), db=server.db)
     with TestClient(app) as hosted:
         host = {"Host": "envs.repo.test"}
-        assert hosted.get("/alice/hosted-env", headers=host).status_code == 401
+        assert hosted.get("/alice/hosted-env", headers=host).status_code == 404
         assert hosted.get(f"/t/{server.alice}/alice/hosted-env", headers=host).content == data
 
 

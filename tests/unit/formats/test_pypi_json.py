@@ -190,7 +190,7 @@ def test_labels(client, world) -> None:
     assert get(client, "/pypi/alice/label/dev/demo-pkg/1.0/json").status_code == 404
     assert get(client, "/pypi/alice/label/main/demo-pkg/json").json()["info"]["version"] == "2.0"
     assert get(client, "/pypi/alice/label/nope/demo-pkg/json").status_code == 404
-    assert get(client, "/pypi/alice/label/dev/tool/json").status_code == 404
+    assert get(client, "/pypi/alice/label/dev/tool/json").status_code == 401  # anonymous: as if private
 
 
 def test_private_project(client, world) -> None:
@@ -198,7 +198,7 @@ def test_private_project(client, world) -> None:
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].startswith("Basic")
     assert get(client, "/pypi/alice/secret-pkg/1.0/json").status_code == 401
-    assert get(client, "/pypi/alice/secret-pkg/json", world.dave).status_code == 403
+    assert get(client, "/pypi/alice/secret-pkg/json", world.dave).status_code == 404
     assert get(client, "/pypi/alice/secret-pkg/json", "py-wrong-token-000000").status_code == 401
     mine = get(client, "/pypi/alice/secret-pkg/json", world.alice)
     assert mine.status_code == 200
@@ -220,7 +220,7 @@ def test_not_found(client, world) -> None:
         "/pypi/acme/demo-pkg/json",
         "/pypi/alice/nope/1.0/json",
     ):
-        assert get(client, path).status_code == 404, path
+        assert get(client, path).status_code in (401, 404), path  # 401 once the owner exists: as if private
 
 
 def test_organization_ownership(client, world) -> None:

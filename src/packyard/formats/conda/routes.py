@@ -228,11 +228,18 @@ def _shard(
         )
     )
     shard = session.get(CondaShard, sha)
-    if shard is None or (head is None and shard.owner_id != channel.owner.id):
-        raise NotFound("no such shard")
-    pkg = session.get_one(Package, head.package_id if head is not None else shard.package_id)
-    if not permissions.can(identity, permissions.Permission.READ, pkg, via="conda"):
-        raise channels.deny(identity, "this shard")  # named by its hash only: don't name the package either
+    pkg = (
+        None
+        if shard is None or (head is None and shard.owner_id != channel.owner.id)
+        else session.get(Package, head.package_id if head is not None else shard.package_id)
+    )
+    if (
+        shard is None
+        or pkg is None
+        or not permissions.can(identity, permissions.Permission.READ, pkg, via="conda")
+    ):
+        # missing and hidden alike; named by its hash only: don't name the package either
+        raise permissions.unseen(identity, f"the shard {sha}", via="conda")
     return serve_blob(svc, request, Blob(sha, etag=sha, public=pkg.access == Access.PUBLIC), body=shard.data)
 
 
@@ -248,12 +255,16 @@ def _package_file(
             File.package_type == "conda",
         )
     )
-    if f is None or channel.label not in {label.name for label in f.labels}:
-        raise NotFound(
-            f"{subdir}/{filename} is not in the channel {channel.owner.login}/label/{channel.label}"
+    pkg = session.get(Package, f.package_id) if f is not None else None
+    if (
+        f is None
+        or pkg is None
+        or channel.label not in {label.name for label in f.labels}
+        or not permissions.can(identity, permissions.Permission.READ, pkg, via="conda")
+    ):  # missing and not visible answer alike (core.permissions.unseen)
+        raise permissions.unseen(
+            identity, f"{channel.owner.login}/label/{channel.label}/{subdir}/{filename}", via="conda"
         )
-    pkg = session.get_one(Package, f.package_id)
-    permissions.require(identity, permissions.Permission.READ, pkg, via="conda")
     return Blob.of_file(f, pkg)
 
 

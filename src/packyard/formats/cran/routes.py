@@ -128,10 +128,14 @@ def _file(
             CranFile.r_version == r_version,
         )
     ).first()
-    if row is None or channel.label not in {label.name for label in row[1].labels}:
-        raise NotFound(f"{filename} is not in this repository")
-    pkg = session.get_one(Package, row[1].package_id)
-    permissions.require(identity, permissions.Permission.READ, pkg, via="cran")
+    pkg = session.get(Package, row[1].package_id) if row is not None else None
+    if (
+        row is None
+        or pkg is None
+        or channel.label not in {label.name for label in row[1].labels}
+        or not permissions.can(identity, permissions.Permission.READ, pkg, via="cran")
+    ):  # missing and not visible answer alike (core.permissions.unseen)
+        raise permissions.unseen(identity, f"{channel.owner.login}/{filename}", via="cran")
     return Blob.of_file(row[1], pkg)
 
 

@@ -29,7 +29,6 @@ from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Access, Account, AccountKind, Label, Package
-from packyard.core.permissions import Permission
 from packyard.formats.pypi import catalog
 from packyard.formats.pypi.catalog import DEFAULT_LABEL, Dist
 from packyard.formats.pypi.journal import project_serial
@@ -101,13 +100,10 @@ def _package(session: Session, identity: Identity, owner: Account, project: str)
         )
         .order_by(Package.id)
     ).all()
-    if not found:
-        raise NotFound(f"project {owner.login}/{project} not found")
     for pkg in found:
         if permissions.can_see(identity, pkg, via="pypi"):
             return pkg
-    permissions.require(identity, Permission.READ, found[0], via="pypi")
-    raise NotFound(f"project {owner.login}/{project} not found")  # pragma: no cover - require raised
+    raise permissions.unseen(identity, f"{owner.login}/{project}", via="pypi")  # none, or none visible
 
 
 def document(

@@ -221,10 +221,9 @@ def _project(
             ),
         )
     ).all()
-    if not pkgs:
-        raise NotFound(f"no project {project} in {index.owner.login}")
     aud = channels.audience_of(identity, pkgs, "pypi")
-    aud.require_some(identity, f"{index.owner.login}/{project}")
+    if not aud.visible:  # none, or none the caller may see: the same answer (core.permissions.unseen)
+        raise permissions.unseen(identity, f"{index.owner.login}/{project}", via="pypi")
     visible = [p for p in pkgs if p.id in aud.visible]
     facts = front.Facts.of_slice(
         _PROJECT_FACTS,
@@ -324,10 +323,9 @@ def _file(session: Session, identity: Identity, index: Index, project: str, file
     name = filename.removesuffix(".metadata") if want_metadata else filename
     params = {"owner_id": index.owner.id, "project": simple.normalize(project), "filename": name}
     row = session.execute(_FILE_ROW, {**params, "label": index.label}).first()  # also checks the label
-    if row is None:
-        raise NotFound(f"no file {name} in {index.owner.login}/{project}")
+    if row is None or not permissions.can(identity, permissions.Permission.READ, row[-1], via="pypi"):
+        raise permissions.unseen(identity, f"{index.owner.login}/{project}/{name}", via="pypi")
     *values, pkg = row
-    permissions.require(identity, permissions.Permission.READ, pkg, via="pypi")
     blob = _blob(tuple(values), name, want_metadata, public=pkg.access == Access.PUBLIC)
     if blob is None:
         raise NotFound(f"{name} has no separate metadata")
