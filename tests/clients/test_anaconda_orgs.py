@@ -150,7 +150,9 @@ def test_outsider_sees_nothing(org: Org, tmp_path: Path) -> None:
     outsider = org.clients["outsider"]
     outsider.run("download", f"{org.name}/{org.package}", cwd=tmp_path, check=False)
     assert not list(tmp_path.rglob("*.tar.bz2"))
-    assert rest(outsider, "GET", f"/package/{org.name}/{org.package}").status_code == 403
+    private = rest(outsider, "GET", f"/package/{org.name}/{org.package}")
+    missing = rest(outsider, "GET", f"/package/{org.name}/nosuchpackage")
+    assert private.status_code == missing.status_code == 404  # a private name is never confirmed
     assert org.package not in rest(outsider, "GET", f"/packages/{org.name}").text
     assert failed(outsider.run("upload", "-u", org.name, str(org.conda("3.1")), check=False))
 

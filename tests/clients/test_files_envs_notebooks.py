@@ -74,9 +74,11 @@ def make_private(live_server: LiveServer, token: str, owner: str, name: str) -> 
 
 
 def assert_private(url: str, token: str, expected: bytes | None = None) -> None:
-    """401 anonymous; 200 with the token in the path, as Basic, and as `Authorization: token`."""
+    """Anonymous: the 404 a missing name gets (a private name is never confirmed); 200 with the token in the path,
+    as Basic, and as `Authorization: token`."""
     anonymous = httpx.get(url, timeout=30)
-    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Basic"), url
+    missing = httpx.get(url.replace("/secret-", "/missing-"), timeout=30)
+    assert anonymous.status_code == missing.status_code == 404, url
     base, path = url.split("/", 3)[2], url.split("/", 3)[3]
     for response in (
         httpx.get(f"http://{base}/t/{token}/{path}", timeout=30),

@@ -122,8 +122,12 @@ def test_a_registered_format_is_served_end_to_end(fake_client: TestClient) -> No
     assert package["package_types"] == ["fake"]
     assert package["access"] == "private"
 
-    # Its route answers (the package is private) through the Authorization header and its /t/TOKEN/ prefix.
-    assert client.get("/fakes/alice/widget").status_code == 401
+    # Its route answers (the package is private) through the Authorization header and its /t/TOKEN/ prefix;
+    # without them, as for a missing name.
+    assert client.get("/fakes/alice/widget").status_code == 404
+    assert client.get("/fakes/alice/widget").json()["error"] == client.get("/fakes/alice/nothing").json()[
+        "error"
+    ].replace("nothing", "widget")
     assert client.get("/fakes/alice/widget", headers=auth(token)).json() == {
         "name": "widget",
         "versions": ["1.2"],
