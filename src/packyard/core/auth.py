@@ -250,9 +250,10 @@ def authenticate_password(
     when `cache` remembers this password: only argon2 is skipped, never a check of current state.
     """
     key = login.lower()[:100]  # the column's width; a longer login names no account (validate_login)
+    source = throttle.throttle_source(remote_addr)
     now = utcnow()
     with db.read() as session:
-        verdict = throttle.check(session, key, remote_addr[:100], now, policy)
+        verdict = throttle.check(session, key, source, now, policy)
         account = find_account(session, login)
     wait = verdict.wait
     if wait > 0:
@@ -264,7 +265,7 @@ def authenticate_password(
     if account is None or account.kind != "user" or not (remembered or verify_password(account, password)):
         since = now - dt.timedelta(seconds=policy.window_seconds)
         with db.write() as session:
-            session.add(LoginFailure(login_key=key, remote_addr=remote_addr[:100]))
+            session.add(LoginFailure(login_key=key, remote_addr=source))
             session.execute(delete(LoginFailure).where(LoginFailure.at < since))
         raise Unauthorized("invalid username or password")
     if account.is_disabled:
@@ -272,7 +273,7 @@ def authenticate_password(
     if cache is not None and not remembered:
         cache.remember(account, password)
     if verdict.pair_failures:  # a success stays a read when there is nothing to forget
-        _forget_failures(db, key, remote_addr[:100])
+        _forget_failures(db, key, source)
     return identity_for(db, account)
 
 

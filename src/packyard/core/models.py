@@ -294,10 +294,13 @@ class LoginFailure(Base):
     """Failed password logins, kept in the database so every worker rate-limits alike."""
 
     __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_remote_addr_at", "remote_addr", "at"),)
 
     id: Mapped[intpk]
     login_key: Mapped[str] = mapped_column(String(100), index=True)
     remote_addr: Mapped[str] = mapped_column(String(100), default="")
+    """The throttle's source (core/throttle.throttle_source): an IPv4 address or an IPv6 /64. Indexed with
+    `at` for the per-address count, which under a spray of failures must not scan the whole window."""
     at: Mapped[created] = mapped_column(index=True)
 
 

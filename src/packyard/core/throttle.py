@@ -11,6 +11,10 @@ A correct password from an address that has not failed is never held back by wha
 what keeps an attacker from locking the real user (or the administrator) out. `packyard user unlock LOGIN` and the
 admin page forget the failures of a login from every address.
 
+Failures are counted per *source*, `throttle_source(address)`: an IPv4 address as it is, an IPv6 address by its
+/64 network, since one IPv6 subscriber (a home line, a cloud instance) is routinely given a whole /64 and could
+otherwise try a fresh address for every password.
+
 The client address is the socket's peer, or, when that peer is a trusted proxy (`PACKYARD_TRUSTED_PROXIES`), the
 right-most address of `X-Forwarded-For` that is not itself a trusted proxy: the left part of that header is
 whatever the client wrote and is never believed.
@@ -96,6 +100,25 @@ def retry_after(
 ) -> int:
     """Seconds the caller at `address` must wait before trying a password for `login_key`; 0 when it may now."""
     return check(session, login_key, address, now, policy).wait
+
+
+IPV6_SOURCE_PREFIX = 64
+"""One IPv6 source is a /64: the smallest block ISPs and clouds hand to one subscriber (RFC 6177, RFC 7421)."""
+
+
+def throttle_source(address: str) -> str:
+    """What failures are counted against: an IPv4 address itself (also written IPv4-mapped, `::ffff:a.b.c.d`),
+    an IPv6 address's /64 (`2001:db8:1:2::/64`), anything else (a test client's "testclient") as it is. At most
+    100 characters, the column's width."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_SOURCE_PREFIX), strict=False))
+    return str(ip)
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:

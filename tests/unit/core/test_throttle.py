@@ -17,6 +17,7 @@ from packyard.core.throttle import (
     delay_seconds,
     retry_after,
     split_networks,
+    throttle_source,
 )
 from tests.unit.core.conftest import Backend
 
@@ -61,6 +62,38 @@ def test_one_address_spraying_many_logins_waits_for_all_of_them(backend: Backend
     with db.read() as session:
         assert 8 <= retry_after(session, "someone-else", "10.0.0.99", utcnow(), POLICY) <= 9  # 6 > 5: 10 s
         assert retry_after(session, "someone-else", "10.0.0.98", utcnow(), POLICY) == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "source"),
+    [
+        ("10.0.0.66", "10.0.0.66"),
+        ("::ffff:10.0.0.66", "10.0.0.66"),  # the same IPv4 client through a dual-stack socket
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::1", "::/64"),
+        ("testclient", "testclient"),  # not an address (Starlette's test client): as it is
+        ("x" * 300, "x" * 100),
+    ],
+)
+def test_failures_count_per_ipv4_address_and_per_ipv6_64(address: str, source: str) -> None:
+    assert throttle_source(address) == source
+
+
+def test_rotating_addresses_inside_one_ipv6_64_does_not_escape_the_delay(backend: Backend) -> None:
+    """The attacker holds 2001:db8:1:2::/64 and sends each wrong password from a new address of it."""
+    from packyard.core.auth import authenticate_password
+    from packyard.core.errors import TooManyRequests, Unauthorized
+
+    db = backend.db
+    for n in range(POLICY.allowed):
+        with pytest.raises(Unauthorized):
+            authenticate_password(db, "admin", "guess", remote_addr=f"2001:db8:1:2::{n + 1:x}", policy=POLICY)
+    with pytest.raises(TooManyRequests):  # a fresh address of the same /64 waits too
+        authenticate_password(db, "admin", "guess", remote_addr="2001:db8:1:2:abcd::9", policy=POLICY)
+    with pytest.raises(Unauthorized):  # another subscriber's /64 does not
+        authenticate_password(db, "admin", "guess", remote_addr="2001:db8:1:3::1", policy=POLICY)
 
 
 def test_an_overlong_login_is_a_401_on_every_database(backend_client) -> None:
