@@ -253,6 +253,9 @@ def test_a_form_without_scopes_says_so_and_makes_nothing(site: Site, page, world
     assert "There is no user or organization" in page.locator("#token-channel-error").inner_text()
 
 
+MANY_SCOPES = ["api:read", "api:write", "conda:download", "pypi:download", "pypi:upload", "cran:download"]
+
+
 def test_token_pages_are_accessible(site: Site, page, world, tmp_path: Path) -> None:
     sign_in(page, site, OWNER)
     page.goto(f"{site.url}/settings/access")
@@ -262,8 +265,19 @@ def test_token_pages_are_accessible(site: Site, page, world, tmp_path: Path) -> 
     )
     assert axe_problems(page) == []
     shoot(page, "account-token-created", tmp_path)
+    make_token(page, site, "/settings/access", "many-scopes", MANY_SCOPES)
     page.goto(f"{site.url}/settings/access")
     shoot(page, "account-tokens", tmp_path)
+    # On a phone every scope of a long list stays inside its row (they wrap; none is clipped).
+    page.set_viewport_size({"width": 390, "height": 844})
+    row = page.locator("tr[data-token]", has_text="many-scopes")
+    edge = row.bounding_box()
+    assert edge is not None
+    codes = row.locator("td[data-label=Scopes] code")
+    assert codes.count() == len(MANY_SCOPES)
+    for i in range(codes.count()):
+        box = codes.nth(i).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= min(edge["x"] + edge["width"], 390) + 0.5, i
 
 
 def test_the_account_menu_links_to_settings_and_tokens(site: Site, page, world) -> None:
