@@ -158,8 +158,13 @@ def test_set_access_private_in_the_browser_then_pip_needs_the_token(world: World
 def test_delete_asks_for_the_account_name_in_a_dialog(world: World, page, tmp_path) -> None:
     sign_in(page, world.site, OWNER)
     page.goto(f"{world.site.url}/{OWNER}")
+    delete = page.locator(".bulk-bar button[value=delete]")
+    assert delete.is_disabled() and page.get_by_role("button", name="Set access").is_disabled()
+    assert page.locator("#bulk .pick-count").inner_text() == "None selected"
     page.check("input.pick[value='bdel-one']")
+    assert delete.is_enabled()
     page.check("input.pick[value='bdel-two']")
+    assert page.locator("#bulk .pick-count").inner_text() == "2 selected"
     shoot(page, "pkgset-bulk-selected", tmp_path)
     assert axe_problems(page) == []
     page.locator(".bulk-bar button[value=delete]").click()

@@ -157,7 +157,11 @@ def test_adding_removing_and_copying_labels_in_the_browser(world: World, page) -
     old, new = sorted(files)
     sign_in(page, site, OWNER)
     page.goto(f"{site.url}/{OWNER}/fslabels/files")
+    assert page.locator("button[value=add_label]").is_disabled()  # nothing ticked yet
+    assert page.locator("button[value=delete]").is_disabled()
     _tick(page, old, new)
+    assert page.locator("#file-actions .pick-count").inner_text() == "2 selected"
+    assert page.locator("button[value=add_label]").is_enabled()
     page.fill("#fa-new-label", "test")
     page.click("button[value=add_label]")
     page.wait_for_load_state()

@@ -254,3 +254,35 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", selectAll); else selectAll();
 })();
+
+/* Forms that act on ticked rows (the owner page's bulk form, the Files tab's, form[data-needs-pick=NAME]): their
+   buttons stay disabled while no checkbox NAME of the form is ticked, and a count says how many are. Without this
+   script the buttons are always enabled and the server answers "tick at least one" instead. */
+(function () {
+  "use strict";
+  function enhance(form) {
+    var name = form.getAttribute("data-needs-pick");
+    var boxes = Array.prototype.filter.call(
+      document.querySelectorAll('input[type="checkbox"][name="' + name + '"]'),
+      function (box) { return box.form === form; }
+    );
+    var buttons = Array.prototype.filter.call(
+      document.querySelectorAll('button[type="submit"]'),
+      function (button) { return button.form === form; }
+    );
+    var count = document.createElement("span");
+    count.className = "pick-count muted";
+    count.setAttribute("aria-live", "polite");
+    var first = buttons[0];
+    if (first && first.parentNode) first.parentNode.insertBefore(count, first);
+    function update() {
+      var ticked = boxes.filter(function (box) { return box.checked; }).length;
+      buttons.forEach(function (button) { button.disabled = ticked === 0; });
+      count.textContent = ticked === 0 ? "None selected" : ticked + " selected";
+    }
+    boxes.forEach(function (box) { box.addEventListener("change", update); });
+    update();
+  }
+  function start() { document.querySelectorAll("form[data-needs-pick]").forEach(enhance); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
