@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import msgpack
 import pytest
 import zstandard
 from alembic import command
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from packyard.app import create_app
 from packyard.config import Settings
 from packyard.core import migrate
 from tests.builders import build_conda, rewrite_zip
@@ -171,6 +174,22 @@ def test_shards_follow_changes_and_are_immutable(client, alice, tmp_path) -> Non
     assert client.get(f"/conda/alice/noarch/shards/{old_sha}.msgpack.zst").status_code == 200
     client.patch("/api/package/alice/sh", headers=auth(alice), json={"access": "private"})
     assert client.get(f"/conda/alice/noarch/shards/{new_sha}.msgpack.zst").status_code == 401
+
+
+def test_the_shard_index_is_the_same_bytes_whenever_and_wherever_it_is_rendered(
+    client, alice, tmp_path, settings, db
+) -> None:
+    """Several nodes (or one node's rebuilds) must agree byte for byte, or each would send its own ETag."""
+    put(client, alice, tmp_path, name="det", version="1.0")
+    url = "/conda/alice/noarch/repodata_shards.msgpack.zst"
+    first = client.get(url)
+    time.sleep(1.1)  # a rendering time in it would now differ (it has second resolution)
+    with TestClient(create_app(settings, db=db)) as other_node:  # its own caches, the same database
+        again = other_node.get(url)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    with db.read() as session:
+        latest = session.execute(text("SELECT max(at) FROM events WHERE owner = 'alice'")).scalar_one()
+    assert unshard(first.content)["info"]["created_at"] == str(latest)[:19].replace(" ", "T") + "Z"
 
 
 def test_compressed_variants_match(client, alice, tmp_path) -> None:

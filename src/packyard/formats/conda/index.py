@@ -117,19 +117,30 @@ def shard(rows: Iterable[Row]) -> bytes:
     return zstandard.ZstdCompressor(level=19).compress(msgpack.packb(doc, use_bin_type=True))
 
 
+def _utc(when: dt.datetime | None) -> dt.datetime:
+    """Stored times are UTC (SQLite hands them back naive); no change recorded yet: the epoch."""
+    if when is None:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def shard_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def shard_index(subdir: str, heads: Mapping[str, str]) -> bytes:
-    """repodata_shards.msgpack.zst: package name -> raw sha256 of its shard, with the keys rattler requires."""
+def shard_index(subdir: str, heads: Mapping[str, str], as_of: dt.datetime | None) -> bytes:
+    """repodata_shards.msgpack.zst: package name -> raw sha256 of its shard, with the keys rattler requires.
+
+    `created_at` is `as_of`, the time of the data (the owner's latest change), never the time of rendering: every
+    node, and every rebuild on one node, must give the same bytes for the same rows, or the ETag would change
+    with each node behind a load balancer and clients would fetch the index again for nothing."""
     doc = {
         "version": 1,
         "info": {
             "subdir": subdir,
             "base_url": "",
             "shards_base_url": "./shards/",
-            "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": _utc(as_of).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
         "shards": {name: bytes.fromhex(sha) for name, sha in sorted(heads.items())},
     }

@@ -27,7 +27,7 @@ from starlette.types import Scope
 from packyard.core import auth, indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
-from packyard.core.models import Access, File, FileLabel, Label, Package
+from packyard.core.models import Access, Event, File, FileLabel, Label, Package
 from packyard.formats import channels, front
 from packyard.formats.conda import index, store
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
@@ -180,7 +180,10 @@ def _build(
             )
         ).all()
         visible = {name: sha for name, sha, package_id in heads if aud.sees(package_id)}
-        return indexes.Document(index.shard_index(subdir, visible), media_type=_MEDIA["raw"])
+        as_of = session.scalar(
+            select(Event.at).where(Event.owner == channel.owner.login).order_by(Event.serial.desc()).limit(1)
+        )
+        return indexes.Document(index.shard_index(subdir, visible, as_of), media_type=_MEDIA["raw"])
     if kind == "channeldata":
         subdirs = session.scalars(
             select(CondaRecord.subdir).where(CondaRecord.owner_id == owner_id).distinct()
