@@ -34,6 +34,13 @@ def _store(settings: Settings) -> BlobStore:
     return LocalBlobStore(settings.blob_root)
 
 
+def _os_error(exc: OSError) -> str:
+    """A full disk, a folder we may not write, a store that does not answer: one line."""
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _report(report: VerifyReport, src: Path) -> None:
     for problem in report.problems:
         typer.echo(f"error: {problem}", err=True)
@@ -77,7 +84,7 @@ def backup(
     except backups.BackupError as exc:
         raise _Stop(exc.message) from None
     except OSError as exc:
-        raise _Stop(f"{exc.strerror or exc}: {exc.filename or dest}") from None
+        raise _Stop(_os_error(exc)) from None
     m = done.manifest
     typer.echo(
         f"backed up the {m.database} database (revision {m.revision}: {m.counts['files']} files in "
@@ -114,7 +121,7 @@ def restore(
     except backups.BackupError as exc:
         raise _Stop(exc.message) from None
     except OSError as exc:
-        raise _Stop(f"{exc.strerror or exc}: {exc.filename or src}") from None
+        raise _Stop(_os_error(exc)) from None
     m = done.manifest
     typer.echo(
         f"restored the {m.database} database of {m.created_at} ({m.counts['files']} files; schema now at "

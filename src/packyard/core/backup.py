@@ -651,12 +651,11 @@ def _restore_sqlite(dump: Path, url: str) -> None:
 def _restore_postgres(dump: Path, url: str, *, force: bool) -> None:
     engine = create_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
+        with engine.begin() as conn:
             major = _server_major(conn)
-            if force:
-                with conn.begin():
-                    conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                    conn.execute(text("CREATE SCHEMA public"))
+            if force:  # what the database held goes, whatever migrations made it: the dump recreates it all
+                conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
     except SQLAlchemyError as exc:
         raise BackupError(f"cannot prepare the target database ({_first_line(exc)})") from None
     finally:

@@ -253,3 +253,73 @@ def test_cli_round_trip_and_one_line_errors(
     _one_line_error(_cli(settings.data, "backup", str(settings.data / "packyard.db")), "is a file")
     _one_line_error(_cli(settings.data, "restore", str(tmp_path / "missing")), "is not a folder")
     _one_line_error(_cli(settings.data, "backup", "--verify", str(tmp_path)), "holds no manifest.json")
+
+
+@pytest.mark.postgres
+def test_postgres_dump_verify_restore_and_force(postgres_url: str, tmp_path: Path) -> None:
+    """pg_dump's snapshot and blob list, --verify reading the dump's file rows through pg_restore, the refusal of a
+    database with tables, and --force."""
+    from packyard.app import create_app
+    from packyard.core import migrate
+    from packyard.core.services.accounts import create_user
+    from tests import postgres
+
+    with postgres.database(postgres_url) as first, postgres.database(postgres_url) as second:
+        settings = Settings(data=tmp_path / "a", database_url=first, base_url="http://testserver")
+        settings.data.mkdir()
+        migrate.upgrade(first)
+        db = Database(first)
+        try:
+            create_user(db, "ann", PASSWORD)
+            with TestClient(create_app(settings, db=db)) as client:
+                token = login(client, "ann", PASSWORD)
+                wheel = build_wheel(tmp_path, "pg-wheel", "1.0")
+                response = client.post(
+                    "/api/repo/ann",
+                    headers={"Authorization": f"token {token}"},
+                    data={"filetype": "bdist_wheel"},
+                    files={"content": (wheel.name, wheel.read_bytes())},
+                )
+                assert response.status_code == 200, response.text
+        finally:
+            db.dispose()
+        dest = tmp_path / "backup"
+        manifest = backups.backup(first, _store(settings), dest).manifest
+        assert manifest.database == "postgresql" and (dest / "database.pgdump").is_file()
+        assert manifest.counts["files"] == 1 and len(manifest.blobs) == 2  # the wheel and its .metadata
+        named = backups.dump_file_blobs(dest / "database.pgdump", "postgresql")
+        assert set(named) == {e.sha256 for e in manifest.blobs}
+        assert sorted(named.values()) == [wheel.name, f"{wheel.name}: metadata"]
+        assert backups.verify(dest).ok
+
+        target = Settings(data=tmp_path / "b", database_url=second)
+        assert backups.restore(dest, second, _store(target)).revision == manifest.revision
+        with pytest.raises(BackupError, match=r"target database \(postgresql\+psycopg://.*\) is not empty"):
+            backups.restore(dest, second, _store(target))
+        assert backups.restore(dest, second, _store(target), force=True).copied.skipped == 2
+        assert backups.dump_file_blobs(dest / "database.pgdump", "postgresql") == named
+
+        raw = json.loads((dest / "manifest.json").read_text())
+        gone = raw["blobs"].pop()["sha256"]
+        (dest / "manifest.json").write_text(json.dumps(raw))
+        assert backups.verify(dest).problems == [
+            f"blob {gone} ({named[gone]}): named by a file row of the dump but not in the backup"
+        ]
+
+
+def test_a_missing_postgres_tool_is_one_line_naming_the_package() -> None:
+    with pytest.raises(BackupError) as missing:
+        backups.pg_tool("pg_nothing", 15)
+    assert missing.value.message == (
+        "pg_nothing for PostgreSQL 15 or newer not found (found: none): install postgresql-client-15 or put its "
+        "pg_nothing on PATH"
+    )
+    with pytest.raises(BackupError, match=r"pg_dump for PostgreSQL 99 or newer not found \(found: \d+"):
+        backups.pg_tool("pg_dump", 99)
+
+
+def test_copy_text_fields_are_unescaped() -> None:
+    assert backups._copy_value("\\N") is None
+    assert backups._copy_value("a\\tb\\\\c\\nd") == "a\tb\\c\nd"
+    assert backups._copy_value('{"metadata": "ab\\\\u00e9"}') == '{"metadata": "ab\\u00e9"}'
+    assert backups._copy_value("\\x41\\101") == "AA"
