@@ -41,6 +41,11 @@ def _os_error(exc: OSError) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(getattr(exc, "orig", None) or exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def _report(report: VerifyReport, src: Path) -> None:
     for problem in report.problems:
         typer.echo(f"error: {problem}", err=True)
@@ -65,6 +70,8 @@ def backup(
     ),
 ) -> None:
     """Back up the database (a consistent snapshot, safe while serving) and the blobs it names into DEST."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from packyard.cli.main import _db, _settings, _Stop
     from packyard.core import backup as backups
 
@@ -75,9 +82,8 @@ def backup(
             report = backups.verify(dest, _store(settings) if listed_only else None)
             _report(report, dest)
             raise typer.Exit(0 if report.ok else VERIFY_FAILED_EXIT)
-        _db(
-            settings
-        ).dispose()  # one line naming PACKYARD_DATA / PACKYARD_DATABASE_URL when there is no database
+        # No database where the server's should be: one line naming PACKYARD_DATA / PACKYARD_DATABASE_URL.
+        _db(settings).dispose()
         done = backups.backup(
             settings.sqlalchemy_url, _store(settings), dest, blobs=blobs.value, progress=_say
         )
@@ -85,6 +91,10 @@ def backup(
         raise _Stop(exc.message) from None
     except OSError as exc:
         raise _Stop(_os_error(exc)) from None
+    except SQLAlchemyError as exc:
+        raise _Stop(
+            f"database error ({_first_line(exc)}): check PACKYARD_DATA or PACKYARD_DATABASE_URL"
+        ) from None
     m = done.manifest
     typer.echo(
         f"backed up the {m.database} database (revision {m.revision}: {m.counts['files']} files in "
@@ -106,12 +116,15 @@ def restore(
     ),
 ) -> None:
     """Restore a backup into the server's (empty) database and blob store, then migrate it to this version."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from packyard.cli.main import _settings, _Stop
     from packyard.core import backup as backups
 
     settings = _settings()
-    store = _store(settings)
     try:
+        backups.Manifest.read(src)  # a wrong SRC is one line before anything is created
+        store = _store(settings)
         if verify:
             report = backups.verify(src, store)
             _report(report, src)
@@ -122,6 +135,10 @@ def restore(
         raise _Stop(exc.message) from None
     except OSError as exc:
         raise _Stop(_os_error(exc)) from None
+    except SQLAlchemyError as exc:
+        raise _Stop(
+            f"database error ({_first_line(exc)}): check PACKYARD_DATA or PACKYARD_DATABASE_URL"
+        ) from None
     m = done.manifest
     typer.echo(
         f"restored the {m.database} database of {m.created_at} ({m.counts['files']} files; schema now at "
