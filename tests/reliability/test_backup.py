@@ -273,5 +273,10 @@ def test_backup_while_serving_then_restore_gives_the_same_server_byte_for_byte(
             assert [p for p in originals if originals[p][0] != 200] == []
             assert _fetch(restored, token, files) == originals
 
+            with httpx.Client(
+                base_url=restored.url, timeout=60
+            ) as http:  # it takes uploads (PostgreSQL: sequences)
+                _repo(http, token, OWNER, "file", "new.csv", b"new\n", name="rtfile", version="2")
+                assert http.get(f"/api/download/{OWNER}/rtfile/2/new.csv").content == b"new\n"
             checked = restored.cli("fsck", "--verify", check=False)
             assert checked.returncode == 0, checked.stdout + checked.stderr
