@@ -344,7 +344,12 @@ def _save_blobs(
             if target.is_file() and target.stat().st_size == size:
                 copied.skipped += 1
             else:
-                _copy_out(store, sha, target)
+                try:
+                    _copy_out(store, sha, target)
+                except FileNotFoundError:
+                    if sha in snapshot.stages:
+                        continue  # that upload's blob was just cleaned up (fsck --clean of an expired stage)
+                    raise
                 copied.copied += 1
                 copied.bytes += size
         entries.append(BlobEntry(sha256=sha, size=size))
