@@ -477,5 +477,14 @@ def package_transfer(
     console.print(f"moved {owner}/{name} to {to}")
 
 
+def _register_backup() -> None:
+    from packyard.cli import backup as backup_commands
+
+    app.command("backup")(backup_commands.backup)
+    app.command("restore")(backup_commands.restore)
+
+
+_register_backup()
+
 if __name__ == "__main__":
     app()
