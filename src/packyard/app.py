@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
 
 import packyard.formats  # noqa: F401  (registers every format before the app reads the registry)
 from packyard import __version__
@@ -18,6 +20,7 @@ from packyard.core import formats, queries
 from packyard.core.auth import PasswordCache
 from packyard.core.db import Database
 from packyard.core.indexes import IndexCache
+from packyard.core.jobs import Scheduler, housekeeping
 from packyard.core.storage import LocalBlobStore
 from packyard.formats.front import Front
 from packyard.middleware import PathTokenMiddleware
@@ -25,6 +28,8 @@ from packyard.ui import install as install_ui
 from packyard.web.deps import Caller, Services, Svc, readable_package
 from packyard.web.errors import add_error_handlers
 from packyard.web.serve import Blob, serve_blob
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
@@ -47,6 +52,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         password_cache=PasswordCache(settings.password_cache_size, settings.password_cache_ttl_seconds),
     )
     app.state.index_cache = IndexCache()
+    app.state.scheduler = None  # create_served_app's: tests that build many apps run no background jobs
     for path in ("/api", "/api/"):
         for method, endpoint in ROOT_ROUTES:
             app.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
@@ -63,6 +69,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         include_in_schema=False,
     )
     app.add_api_route("/health", _health, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/health/ready", _ready, methods=["GET"], include_in_schema=False)
     add_error_handlers(app)
     install_ui(app)  # after every other route: its /OWNER and /OWNER/PACKAGE pages are catch-alls
     document_bodies(app)
@@ -79,12 +86,40 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    scheduler: Scheduler | None = app.state.scheduler
+    if scheduler is not None:
+        scheduler.start()
     yield
+    if scheduler is not None:
+        scheduler.stop()
     app.state.services.downloads.close()  # write the download counts still in memory
 
 
 def _health() -> dict[str, Any]:
+    """Liveness: the process answers. It touches nothing, so a database outage does not restart every node."""
     return {"ok": True, "version": __version__}
+
+
+def _ready(svc: Svc) -> JSONResponse:
+    """Readiness: this node can serve, i.e. the database answers `SELECT 1` and the blob store its `ping()`.
+    503 naming what failed (the kind of error only: anyone may ask; the details go to the node's log), so a load
+    balancer takes the node out and an operator knows where to look."""
+    checks: dict[str, str] = {}
+    try:
+        with svc.db.read() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any driver error: the answer is the report
+        log.warning("readiness: the database does not answer: %s", exc)
+        checks["database"] = f"failed: {type(exc).__name__}"
+    try:
+        svc.store.ping()
+        checks["blobs"] = "ok"
+    except Exception as exc:
+        log.warning("readiness: the blob store does not answer: %s", exc)
+        checks["blobs"] = f"failed: {type(exc).__name__}"
+    ok = all(value == "ok" for value in checks.values())
+    return JSONResponse({"ok": ok, "version": __version__, **checks}, status_code=200 if ok else 503)
 
 
 def _public_download(
@@ -94,6 +129,19 @@ def _public_download(
         pkg = readable_package(session, ident, owner, name)
         found = Blob.of_file(queries.file(queries.release(pkg, version), basename), pkg)
     return serve_blob(svc, request, found)
+
+
+def attach_scheduler(app: FastAPI) -> FastAPI:
+    """Give the app the periodic jobs' scheduler (core/jobs.py), started and stopped by its lifespan: every node
+    offers every job, and each runs once per `PACKYARD_JOBS_INTERVAL_SECONDS` across the cluster."""
+    svc: Services = app.state.services
+    if svc.settings.jobs_interval_seconds > 0:
+        app.state.scheduler = Scheduler(
+            svc.db,
+            svc.settings.lock_dir,
+            housekeeping(svc.settings.jobs_interval_seconds, svc.settings.login_failure_window_seconds),
+        )
+    return app
 
 
 def create_served_app(settings: Settings | None = None) -> FastAPI:
@@ -107,7 +155,7 @@ def create_served_app(settings: Settings | None = None) -> FastAPI:
     `create_app`, which tests call many times in one process: frozen objects are never collected."""
     import gc
 
-    app = create_app(settings)
+    app = attach_scheduler(create_app(settings))
     gc.collect()
     gc.freeze()
     return app

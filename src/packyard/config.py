@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(
         default=14 * 24 * 3600, ge=60, description="How long a web UI sign-in lasts (the session cookie)."
     )
+    jobs_interval_seconds: float = Field(
+        default=600,
+        ge=0,
+        description="How often the periodic clean-ups (expired staged uploads, expired web sessions, old failed "
+        "sign-ins) run, once across all nodes (docs/operations.md); 0 turns them off on this node.",
+    )
     db_pool_size: int | None = Field(
         default=None,
         ge=1,
@@ -131,6 +137,11 @@ class Settings(BaseSettings):
     @property
     def blob_root(self) -> Path:
         return self.data / "blobs"
+
+    @property
+    def lock_dir(self) -> Path:
+        """Lock files of the periodic jobs on SQLite (PostgreSQL uses advisory locks instead)."""
+        return self.data / "jobs"
 
     @cached_property
     def signing_key(self) -> bytes:

@@ -379,3 +379,19 @@ class IndexGeneration(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     """Format-specific slice key, e.g. the conda subdir; "" for the channel as a whole."""
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobRun(Base):
+    """The last run of each periodic job (core/jobs.py), shared by every node: a node that holds the job's lock
+    runs it only when this row says the interval has passed, so the job runs once per interval in the cluster."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_run_at: Mapped[dt.datetime]
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    """How many times the job has run, all nodes together."""
+    node: Mapped[str] = mapped_column(String(200), default="")
+    """Which process ran it last (host:pid)."""
+    result: Mapped[str] = mapped_column(Text, default="")
+    """What the last run did ("removed 3 rows") or the error it stopped on."""

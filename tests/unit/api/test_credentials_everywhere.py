@@ -34,6 +34,8 @@ NO_CREDENTIALS = {
     ): "the signed upload form: anaconda-client posts it without credentials, "
     "its single-use HMAC signature is the authorisation",
     ("GET", "/health"): "liveness probe for load balancers; reads no credentials and tells nothing",
+    ("GET", "/health/ready"): "readiness probe for load balancers; reads no credentials and tells only which "
+    "dependency failed",
     ("GET", "/api/openapi.json"): "the API's static description",
     ("HEAD", "/api/openapi.json"): "the API's static description",
     ("GET", "/api/docs"): "the API's static documentation page",

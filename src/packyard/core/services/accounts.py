@@ -70,7 +70,14 @@ def ensure_admin(db: Database, login: str, password: str | None) -> str | None:
             return None
     generated = not password
     password = password or secrets.token_urlsafe(12)
-    create_user(db, login, password, is_admin=True, name="Administrator")
+    try:
+        create_user(db, login, password, is_admin=True, name="Administrator")
+    except Conflict:
+        # Several nodes starting at once on a new database: another one created the administrator first.
+        with db.read() as session:
+            if session.scalar(select(Account.id).where(Account.is_admin.is_(True)).limit(1)) is not None:
+                return None
+        raise
     return password if generated else None
 
 

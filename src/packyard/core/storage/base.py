@@ -69,6 +69,11 @@ class BlobStore(Protocol):
         """Leftover temp files of uploads that never finished (for fsck)."""
         ...
 
+    def ping(self) -> None:
+        """A cheap check that the store answers and can take uploads (the readiness check, `/health/ready`);
+        raises `OSError` (or the backend's error) saying what is wrong. Writes nothing."""
+        ...
+
 
 class Hasher:
     """md5 + sha256 + size of a stream, computed in one pass."""

@@ -107,6 +107,15 @@ class LocalBlobStore:
     def iter_temp(self) -> Iterator[Path]:
         yield from self.tmp.glob("*.part")
 
+    def ping(self) -> None:
+        """The folder and its temp folder exist and this process may write there (a lost mount, a read-only
+        remount or wrong ownership fail here rather than on the next upload)."""
+        for folder in (self.root, self.tmp):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"blob folder {folder} is missing")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"blob folder {folder} is not writable by this process")
+
 
 # Structural check: mypy fails here if LocalBlobStore stops satisfying the BlobStore protocol.
 _: type[BlobStore] = LocalBlobStore
