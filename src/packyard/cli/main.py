@@ -108,6 +108,12 @@ def serve(
         f"  anaconda config --set url {url}/api\n"
         f"  ANACONDA_CLIENT_LEGACY_INTERACTIVE_LOGIN=1 anaconda org login --username {settings.admin_user}"
     )
+    if settings.database_url and not settings.secret_key:
+        console.print(
+            "Note: PACKYARD_SECRET_KEY is not set, so this node signs forms with the key in "
+            f"{settings.data.resolve() / 'secret.key'}: every node of a cluster must share one key "
+            '(docs/operations.md, "Production layout: several nodes").'
+        )
     sys.stdout.flush()
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
