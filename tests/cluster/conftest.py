@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import httpx
@@ -118,6 +119,20 @@ class Cluster:
             check=check,
             timeout=120,
         )
+
+    @cached_property
+    def admin_token(self) -> str:
+        return self.token()
+
+    def create_user(self, login: str, password: str, node: Node | None = None) -> None:
+        """Through the admin REST API (a `packyard user create` subprocess costs seconds of imports)."""
+        created = httpx.post(
+            f"{(node or self.a).api}/admin/users",
+            headers={"Authorization": f"token {self.admin_token}"},
+            json={"login": login, "password": password},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
 
     def token(self, login: str = "admin", password: str = ADMIN_PASSWORD, node: Node | None = None) -> str:
         response = httpx.post(

@@ -52,7 +52,7 @@ def published(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Pub
     on node B: the form signed by A must be accepted by B (shared PACKYARD_SECRET_KEY)."""
     tmp = tmp_path_factory.mktemp("published")
     owner = f"cl{uuid.uuid4().hex[:6]}"
-    cluster.cli("user", "create", owner, "--password", PASSWORD)
+    cluster.create_user(owner, PASSWORD)
     anaconda = Anaconda(tmp / "anaconda", cluster.a.api).configure().login(owner, PASSWORD)
     (tmp / "conda").mkdir()
     conda = build_conda(
@@ -184,14 +184,19 @@ def test_a_web_sign_in_and_a_token_made_on_a_work_on_b(cluster: Cluster, publish
 def test_sign_in_throttling_is_shared(cluster: Cluster) -> None:
     """Failures on A (from this address) make B answer 429 to the right password from this address."""
     login = f"th{uuid.uuid4().hex[:6]}"
-    cluster.cli("user", "create", login, "--password", PASSWORD)
+    cluster.create_user(login, PASSWORD, node=cluster.b)
     for _ in range(3):  # PACKYARD_LOGIN_FAILURES_ALLOWED of the nodes
         wrong = httpx.get(f"{cluster.a.api}/user", auth=(login, "wrong-password"), timeout=30)
         assert wrong.status_code == 401
     right = httpx.get(f"{cluster.b.api}/user", auth=(login, PASSWORD), timeout=30)
     assert right.status_code == 429, right.text
     assert 0 < int(right.headers["retry-after"]) <= 5
-    cluster.cli("user", "unlock", login)  # on any host: every node sees it
+    unlocked = httpx.post(  # on B, forgetting the failures A recorded
+        f"{cluster.b.api}/admin/users/{login}/unlock",
+        headers={"Authorization": f"token {cluster.admin_token}"},
+        timeout=30,
+    )
+    assert unlocked.json()["failures_cleared"] == 3
     assert httpx.get(f"{cluster.b.api}/user", auth=(login, PASSWORD), timeout=30).status_code == 200
 
 
@@ -254,9 +259,7 @@ def _upload(client: httpx.Client, token: str, worker: int, index: int, tmp: Path
     rng = random.Random(worker * 100 + index)
     version = f"{worker}.{index}"
     if worker % 2 == 0:
-        folder = tmp / version
-        folder.mkdir()
-        path = build_conda(folder, name="storm", version=version, files={"share/p": rng.randbytes(600_000)})
+        path = next((tmp / version).iterdir())  # built before the storm
         data, basename = path.read_bytes(), f"noarch/{path.name}"
         attempt = Attempt("storm", version, basename, hashlib.sha256(data).hexdigest())
         with storm.lock:
@@ -278,7 +281,7 @@ def _upload(client: httpx.Client, token: str, worker: int, index: int, tmp: Path
         )
         committed.raise_for_status()
     else:
-        data = rng.randbytes(1_500_000)
+        data = rng.randbytes(1_000_000)
         attempt = Attempt("blobs", version, f"b-{version}.bin", hashlib.sha256(data).hexdigest())
         with storm.lock:
             storm.attempts.append(attempt)
@@ -313,7 +316,7 @@ def _fsck_counts(report: str) -> dict[str, int]:
 
 
 def test_kill_9_of_a_node_during_uploads_through_nginx(cluster: Cluster, tmp_path: Path) -> None:
-    token = cluster.token()
+    token = cluster.admin_token
     for name in ("storm", "blobs"):
         created = httpx.post(
             f"{cluster.a.api}/package/admin/{name}",
@@ -322,6 +325,12 @@ def test_kill_9_of_a_node_during_uploads_through_nginx(cluster: Cluster, tmp_pat
             timeout=30,
         )
         assert created.status_code == 200, created.text
+    for worker in range(0, WORKERS, 2):
+        for index in range(PER_WORKER):
+            version = f"{worker}.{index}"
+            (tmp_path / version).mkdir()
+            payload = random.Random(worker * 100 + index).randbytes(400_000)
+            build_conda(tmp_path / version, name="storm", version=version, files={"share/p": payload})
     storm, killed = Storm(), threading.Event()
     threads = [
         threading.Thread(target=_uploader, args=(cluster.url, token, w, tmp_path, storm), daemon=True)
@@ -338,6 +347,7 @@ def test_kill_9_of_a_node_during_uploads_through_nginx(cluster: Cluster, tmp_pat
                     status = 0
                 if after:
                     storm.reads_after_kill.append(status)
+                time.sleep(0.02)
 
     for thread in threads:
         thread.start()
@@ -348,11 +358,13 @@ def test_kill_9_of_a_node_during_uploads_through_nginx(cluster: Cluster, tmp_pat
         time.sleep(0.01)
     cluster.b.kill9()
     killed.set()
+    at_kill = storm.confirmed
     for thread in threads:
         thread.join(120)
     watcher.join(30)
     assert not any(t.is_alive() for t in threads)
 
+    assert at_kill < WORKERS * PER_WORKER - WORKERS, "the storm was over before the kill: make it longer"
     # A kept serving: every read through nginx after the kill was answered, and uploads went on
     assert storm.reads_after_kill and set(storm.reads_after_kill) == {200}, storm.reads_after_kill
     assert all(n <= 1 for n in storm.failures.values()), storm.failures  # only what B was serving failed
