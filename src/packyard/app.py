@@ -13,12 +13,11 @@ import packyard.formats  # noqa: F401  (registers every format before the app re
 from packyard import __version__
 from packyard.api import ROOT_ROUTES, build_router, repo
 from packyard.api.body import document_bodies
-from packyard.config import Settings
+from packyard.config import Settings, build_store
 from packyard.core import formats, queries
 from packyard.core.auth import PasswordCache
 from packyard.core.db import Database
 from packyard.core.indexes import IndexCache
-from packyard.core.storage import LocalBlobStore
 from packyard.formats.front import Front
 from packyard.middleware import PathTokenMiddleware
 from packyard.ui import install as install_ui
@@ -43,7 +42,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.services = Services(
         settings=settings,
         db=db,
-        store=LocalBlobStore(settings.blob_root),
+        store=build_store(settings),
         password_cache=PasswordCache(settings.password_cache_size, settings.password_cache_ttl_seconds),
     )
     app.state.index_cache = IndexCache()
