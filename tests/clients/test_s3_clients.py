@@ -87,6 +87,19 @@ def expect_download(server: S3Server, url: str, headers: dict[str, str] | None =
     return first
 
 
+def assert_sent_by(server: S3Server, basename: str) -> None:
+    """When redirecting, the server's access log shows the file's GETs answered 302 (the bytes came from S3)."""
+    lines = [
+        line
+        for line in server.live.log.read_text().splitlines()
+        if f"{basename} " in line and '"GET ' in line  # not its .metadata, which the server always sends
+    ]
+    assert lines, basename
+    assert all((" 302" in line) == server.redirect for line in lines if " 200" in line or " 302" in line), (
+        lines
+    )
+
+
 def test_anaconda_client_uploads_and_downloads(server: S3Server, tmp_path: Path) -> None:
     login, token = server.user()
     client = Anaconda(tmp_path / "home", server.live.api).configure().login(login, PASSWORD)
@@ -94,7 +107,7 @@ def test_anaconda_client_uploads_and_downloads(server: S3Server, tmp_path: Path)
     csv = tmp_path / "table.csv"
     csv.write_text("a,b\n1,2\n")
     client.run("upload", str(conda))
-    client.run("upload", "-t", "file", "-p", "s3-table", "-v", "1", str(csv))
+    client.run("upload", "-t", "file", "-p", "s3-table", "-v", "1", "-s", "A table", str(csv))
     assert {sha256(conda), sha256(csv)} <= server.stored()  # in the bucket, under their sha256
 
     out = tmp_path / "dl"
@@ -136,6 +149,7 @@ def test_rattler_installs_from_the_bucket(server: S3Server, tmp_path: Path) -> N
     installed = solve_and_install(channel, ["s3app"], prefix, tmp_path / "cache")
     assert installed == ["s3app=1.0", "s3base=2.0"]
     assert (prefix / "share/s3app/1.0.txt").read_text() == "s3app 1.0 linux-64\n"
+    assert_sent_by(server, app.name)
     # a private channel, through /t/TOKEN/
     response = httpx.post(
         f"{server.live.api}/packages/{login}/access",
@@ -160,6 +174,7 @@ def test_twine_pip_and_uv(server: S3Server, tmp_path: Path) -> None:
     uv = ["uv", "pip", "install", "--python", str(clients_bin() / "python")]
     run(tmp_path, *uv, "--index-url", index, "--target", str(tmp_path / "uv"), "s3-lib")
     assert (tmp_path / "uv/s3_lib/__init__.py").read_text() == "V = 1\n"
+    assert_sent_by(server, lib.name)
 
     response = httpx.post(
         f"{server.live.api}/packages/{login}/access",
@@ -188,5 +203,6 @@ def test_r_installs_from_the_bucket(server: S3Server, tmp_path: Path) -> None:
         assert path.name in curl_upload(f"{server.live.url}/api/repo/{login}", token, path)
     out = install_and_call(f"{server.live.url}/cran/{login}", tmp_path / "lib", tmp_path)
     assert "hello from the demo R package" in out and "installed: appR depR" in out
+    assert_sent_by(server, app.name)
     tarball = f"{server.live.url}/cran/{login}/src/contrib/{app.name}"
     assert expect_download(server, tarball).content == app.read_bytes()

@@ -251,11 +251,16 @@ def _range_applies(request: Request, headers: Mapping[str, str]) -> bool:
     return not condition.startswith("W/") and condition in (headers.get("ETag"), headers.get("Last-Modified"))
 
 
+REMOTE_CHUNK = 1 << 20
+"""Reads of a remote (S3) blob, 1 MiB each: the network, not the thread hops, bounds the rate, and each download in
+flight holds less (a 1 GiB download peaked 34 MB above the node's idle RSS with 4 MiB reads)."""
+
+
 def _chunks(handle: IO[bytes], length: int) -> Iterator[bytes]:
-    """`length` bytes of `handle`, CHUNK at a time (each read in a worker thread); closed however it ends."""
+    """`length` bytes of `handle`, REMOTE_CHUNK at a time (each read in a worker thread); closed however it ends."""
     try:
         while length > 0:
-            chunk = handle.read(min(CHUNK, length))
+            chunk = handle.read(min(REMOTE_CHUNK, length))
             if not chunk:
                 break
             length -= len(chunk)
