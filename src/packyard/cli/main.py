@@ -97,6 +97,7 @@ def serve(
 
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = _settings(**overrides)
+    _check_store(settings)
     _db, password = _bootstrap(settings)
     url = settings.base_url or f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]Packyard[/bold] serving {url} (data in {settings.data.resolve()})")
@@ -127,6 +128,18 @@ def serve(
         from packyard.app import create_served_app
 
         uvicorn.run(create_served_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def _check_store(settings: Settings) -> None:
+    """Stop in one line when the blob store cannot be used (a bucket that does not answer, wrong credentials)."""
+    from packyard.config import build_store
+    from packyard.core.storage import StoreUnavailable
+
+    try:
+        build_store(settings).check()
+    except StoreUnavailable as exc:
+        where = "PACKYARD_BLOB_URL and the AWS_* variables" if settings.blob_url else "PACKYARD_DATA"
+        raise _Stop(f"the blob store cannot be used ({exc}): check {where}") from None
 
 
 def listener(config: uvicorn.Config) -> socket.socket:

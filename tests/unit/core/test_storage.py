@@ -182,6 +182,10 @@ def test_keys_must_be_sha256(store, key) -> None:
         store.presigned_url(key, 60, content_type="application/octet-stream")
 
 
+def test_check(store) -> None:
+    store.check()  # the folder is writable, the bucket answers
+
+
 def test_missing_blobs(store) -> None:
     """A blob that is not there: FileNotFoundError to read or size it (callers catch OSError), None as its age."""
     absent = ref_of(b"never stored").sha256

@@ -80,6 +80,25 @@ def test_a_bad_blob_url_stops_the_commands_in_one_line(tmp_path: Path) -> None:
         assert "PACKYARD_BLOB_URL" in done.stderr and "s3://BUCKET/PREFIX" in done.stderr
 
 
+def test_serve_stops_when_the_bucket_does_not_answer(tmp_path: Path, seaweed: SeaweedS3) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "packyard.cli.main", "serve"],
+        env={
+            **os.environ,
+            **seaweed.env(),
+            "PACKYARD_DATA": str(tmp_path),
+            "PACKYARD_BLOB_URL": "s3://no-such-bucket-here/p",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: the blob store cannot be used (s3://no-such-bucket-here")
+    assert len(done.stderr.strip().splitlines()) == 1 and "PACKYARD_BLOB_URL" in done.stderr
+
+
 def test_settings_build_the_store(tmp_path: Path, s3_env: dict[str, str], seaweed: SeaweedS3) -> None:
     local = build_store(Settings(data=tmp_path / "d"))
     assert isinstance(local, LocalBlobStore) and local.root == tmp_path / "d" / "blobs"

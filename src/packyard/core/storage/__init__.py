@@ -1,9 +1,10 @@
 """Blob storage: content-addressed by sha256, written through a temp file that is hashed while it streams in.
 
 `BlobStore.receive()` hands out an `Incoming` blob: write chunks to it (md5, sha256 and size are computed on the
-way), read it back through `.path` (parsers need a seekable local file), then `commit()` fsyncs and moves it into
-place under its sha256. Leaving the block without commit removes the temp file, so an error at any point leaves
-nothing behind. The database row naming a blob is committed only after `commit()` returned.
+way), read it back through `.path` (parsers need a seekable local file), then `commit()` puts it in place under its
+sha256: fsync and rename in a local folder (local.py), an upload to its key in an S3 bucket (s3.py). Leaving the
+block without commit removes the temp file, so an error at any point leaves nothing behind. The database row naming
+a blob is committed only after `commit()` returned. `open_store(url)` builds the store `PACKYARD_BLOB_URL` names.
 """
 
 from __future__ import annotations

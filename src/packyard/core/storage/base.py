@@ -69,6 +69,11 @@ class BlobStore(Protocol):
     `LocalBlobStore` satisfies it structurally; a module-level assignment in `local.py` makes mypy check that.
     """
 
+    def check(self) -> None:
+        """Raise StoreUnavailable unless the store answers (start-up, readiness checks): the folder exists, the
+        bucket answers to these credentials."""
+        ...
+
     def receive(self) -> AbstractContextManager[Incoming]:
         """A context manager yielding an `Incoming` blob; discarded unless committed."""
         ...

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from packyard.core.storage.base import BlobRef, BlobStore, Hasher, Incoming, Leftover
+from packyard.core.storage.base import BlobRef, BlobStore, Hasher, Incoming, Leftover, StoreUnavailable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -86,6 +86,10 @@ class LocalBlobStore:
         self.root = root
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def check(self) -> None:
+        if not os.access(self.tmp, os.W_OK | os.X_OK):
+            raise StoreUnavailable(f"{self.tmp} is not a writable folder")
 
     def path_for(self, sha256: str) -> Path:
         check_key(sha256)

@@ -142,8 +142,11 @@ class S3BlobStore:
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the bucket answers to these credentials (start-up, readiness)."""
-        with _translated(f"s3://{self.bucket}"):
-            self.client.head_bucket(Bucket=self.bucket)
+        try:
+            with _translated(f"s3://{self.bucket}"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except FileNotFoundError:
+            raise StoreUnavailable(f"s3://{self.bucket}: no such bucket") from None
 
     def key(self, sha256: str) -> str:
         check_key(sha256)
