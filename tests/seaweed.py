@@ -96,10 +96,14 @@ class SeaweedS3:
         }
 
     def client(self) -> Any:
-        """A boto3 client of this server, for tests to look into the bucket."""
+        """A boto3 client of this server, for tests to look into the bucket (shared: do not add hooks to it)."""
         if self._client is None:
             self._client = self._make_client(attempts=3)
         return self._client
+
+    def new_client(self) -> Any:
+        """A client of one's own (e.g. to register a botocore event hook on)."""
+        return self._make_client(attempts=3)
 
     def _make_client(self, attempts: int) -> Any:
         import boto3

@@ -178,15 +178,21 @@ def fsck(
     """Check that every file has its blob and report (or clean) leftovers of interrupted uploads."""
     from packyard.config import build_store
     from packyard.core.fsck import check
+    from packyard.core.storage import StoreUnavailable
 
     settings = _settings()
-    report = check(
-        _db(settings),
-        build_store(settings),
-        clean=clean,
-        verify=verify,
-        grace_seconds=grace,
-    )
+    try:
+        report = check(
+            _db(settings),
+            build_store(settings),
+            clean=clean,
+            verify=verify,
+            grace_seconds=grace,
+        )
+    except StoreUnavailable as exc:
+        raise _Stop(
+            f"the blob store cannot be used ({exc}): check PACKYARD_BLOB_URL and the AWS_* variables"
+        ) from None
     table = Table("problem", "count", "examples")
     for title, items in (
         ("orphan blobs", report.orphans),

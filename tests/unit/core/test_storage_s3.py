@@ -23,7 +23,7 @@ from packyard.config import Settings, build_store
 from packyard.core import fsck, migrate
 from packyard.core.db import Database
 from packyard.core.services.accounts import create_user
-from packyard.core.storage import LocalBlobStore, S3Location, parse_blob_url
+from packyard.core.storage import LocalBlobStore, S3Location, StoreUnavailable, parse_blob_url
 from packyard.core.storage.s3 import PART, CorruptBlob, S3BlobStore
 from tests.conftest import ADMIN_PASSWORD
 from tests.seaweed import SeaweedS3
@@ -99,6 +99,14 @@ def test_serve_stops_when_the_bucket_does_not_answer(tmp_path: Path, seaweed: Se
     assert len(done.stderr.strip().splitlines()) == 1 and "PACKYARD_BLOB_URL" in done.stderr
 
 
+def test_fsck_stops_in_one_line_when_the_bucket_does_not_answer(s3_settings: Settings) -> None:
+    app_with(s3_settings)[1].dispose()  # a database for fsck to open
+    done = run_cli(s3_settings.model_copy(update={"blob_url": "s3://no-such-bucket-here/p"}), "fsck")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert "the blob store cannot be used" in done.stderr and "PACKYARD_BLOB_URL" in done.stderr
+
+
 def test_settings_build_the_store(tmp_path: Path, s3_env: dict[str, str], seaweed: SeaweedS3) -> None:
     local = build_store(Settings(data=tmp_path / "d"))
     assert isinstance(local, LocalBlobStore) and local.root == tmp_path / "d" / "blobs"
@@ -149,6 +157,32 @@ def test_an_incomplete_multipart_upload_is_a_leftover(store: S3BlobStore, seawee
     leftover.remove()  # already gone: nothing happens
     assert list(store.iter_temp()) == []
     client.abort_multipart_upload(Bucket=store.bucket, Key="other/thing", UploadId=outside["UploadId"])
+
+
+def test_a_commit_failing_mid_multipart_upload_leaves_nothing(tmp_path: Path, seaweed: SeaweedS3) -> None:
+    """The connection to the store drops while the second part goes up: the upload fails as StoreUnavailable (a
+    503 for the client), boto3 aborts its multipart upload, the temp file goes, and no object ever appears."""
+    from botocore.exceptions import EndpointConnectionError
+
+    client = seaweed.new_client()
+    store = S3BlobStore(seaweed.new_bucket(), "blobs", tmp_path / "tmp", client=client)
+    parts: list[int] = []
+
+    def drop_the_second(params: dict, **_kw: object) -> None:
+        parts.append(params["PartNumber"])
+        if params["PartNumber"] == 2:
+            raise EndpointConnectionError(endpoint_url=seaweed.endpoint)
+
+    client.meta.events.register("before-parameter-build.s3.UploadPart", drop_the_second)
+    data = os.urandom(2 * PART + 10)
+    with pytest.raises(StoreUnavailable), store.receive() as incoming:  # noqa: PT012
+        incoming.write(data)
+        incoming.commit()
+    assert 2 in parts
+    assert not store.exists(sha(data)) and list(store.iter_blobs()) == []
+    assert list(store.iter_temp()) == []  # nothing left for fsck either
+    client.meta.events.unregister("before-parameter-build.s3.UploadPart", drop_the_second)
+    assert store.put_bytes(data).sha256 == sha(data)  # and the same upload succeeds next time
 
 
 def test_a_damaged_source_never_becomes_an_object(store: S3BlobStore) -> None:

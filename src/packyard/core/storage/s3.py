@@ -262,7 +262,7 @@ class S3BlobStore:
                     started = upload["Initiated"].timestamp()
                     yield Leftover(
                         name=f"s3://{self.bucket}/{key} (multipart upload {upload_id})",
-                        modified=functools.partial(lambda when: when, started),
+                        modified=functools.partial(float, started),  # the start time: parts never renew it
                         remove=functools.partial(self._abort, key, upload_id),
                     )
 
