@@ -233,7 +233,7 @@ def _remote(svc: Services, request: Request, blob: Blob, headers: dict[str, str]
     headers["Content-Length"] = str(stop - start)
     if request.method == "HEAD":
         return Response(status_code=status, media_type=blob.media_type, headers=headers)
-    handle = svc.store.open(blob.sha256, start, stop)
+    handle = svc.store.open(blob.sha256, start, stop if stop < size else None)  # to the end: no Range needed
     if stop - start <= INLINE:  # one read here, in the route's worker thread, as for a small local file
         with handle:
             data = handle.read()
