@@ -185,6 +185,49 @@ def test_a_commit_failing_mid_multipart_upload_leaves_nothing(tmp_path: Path, se
     assert store.put_bytes(data).sha256 == sha(data)  # and the same upload succeeds next time
 
 
+def test_wrong_credentials(tmp_path: Path, seaweed: SeaweedS3) -> None:
+    """Every call fails as StoreUnavailable (the app's 503, the CLI's one line), never a boto3 exception."""
+    import boto3
+
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=seaweed.endpoint,
+        aws_access_key_id=seaweed.access_key,
+        aws_secret_access_key="not-the-secret",
+        region_name=seaweed.region,
+    )
+    store = S3BlobStore(seaweed.new_bucket(), "p", tmp_path / "tmp", client=client)
+    with pytest.raises(StoreUnavailable):
+        store.check()
+    with pytest.raises(StoreUnavailable):
+        store.put_bytes(b"nowhere to go")
+    with pytest.raises(StoreUnavailable):
+        store.put_bytes(os.urandom(PART + 1))  # the multipart path
+    with pytest.raises(StoreUnavailable):
+        list(store.iter_blobs())
+    with pytest.raises(StoreUnavailable):
+        list(store.iter_temp())
+    with pytest.raises(StoreUnavailable):
+        store.open(sha(b"x"))
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_refused_upload(tmp_path: Path, seaweed: SeaweedS3) -> None:
+    """The store refuses the PUT itself (a policy, a full disk): boto3's S3UploadFailedError is StoreUnavailable."""
+    from botocore.exceptions import ClientError
+
+    client = seaweed.new_client()
+    store = S3BlobStore(seaweed.new_bucket(), "p", tmp_path / "tmp", client=client)
+
+    def refuse(**_kw: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+
+    client.meta.events.register("before-parameter-build.s3.PutObject", refuse)
+    with pytest.raises(StoreUnavailable, match="AccessDenied"):
+        store.put_bytes(b"refused")
+    assert list(store.iter_blobs()) == [] and list(store.iter_temp()) == []
+
+
 def test_a_damaged_source_never_becomes_an_object(store: S3BlobStore) -> None:
     """copy_in (blobs migrate) hashes while it uploads: wrong bytes abort the upload, small or multipart."""
     for size in (1000, PART + 1000):

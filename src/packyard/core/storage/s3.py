@@ -90,6 +90,7 @@ def _session() -> Any:
 @contextlib.contextmanager
 def _translated(what: str) -> Iterator[None]:
     """boto3's errors as the store's: a missing key is FileNotFoundError, anything else StoreUnavailable."""
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -99,7 +100,7 @@ def _translated(what: str) -> Iterator[None]:
         if code in _MISSING:
             raise FileNotFoundError(f"{what}: not in the bucket") from exc
         raise StoreUnavailable(f"{what}: {exc}") from exc
-    except BotoCoreError as exc:
+    except (BotoCoreError, Boto3Error) as exc:  # Boto3Error: the managed transfer's S3UploadFailedError
         raise StoreUnavailable(f"{what}: {exc}") from exc
 
 
