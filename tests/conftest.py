@@ -20,6 +20,7 @@ from packyard.config import Settings
 from packyard.core import migrate
 from packyard.core.db import Database
 from packyard.core.services.accounts import create_user
+from tests.seaweed import SeaweedS3
 
 ADMIN_PASSWORD = "admin-password-123"
 
@@ -155,3 +156,31 @@ def pg_url(postgres_url: str) -> Iterator[str]:
 
     with postgres.database(postgres_url) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedS3]:
+    """A SeaweedFS S3 server for the session (tests/seaweed.py): `env()` gives the AWS_* variables, `new_bucket()`
+    a bucket of one's own."""
+    from tests import seaweed as sw
+
+    try:
+        server = sw.SeaweedS3.start()
+    except sw.SeaweedUnavailable as exc:
+        problem = str(exc)
+    else:
+        problem = None
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)  # never a skip: these tests must run everywhere
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(seaweed: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The AWS_* variables of the test S3 server, set in this process for the test (boto3 reads them)."""
+    for name, value in seaweed.env().items():
+        monkeypatch.setenv(name, value)
+    return seaweed.env()

@@ -15,13 +15,12 @@ import packyard.formats  # noqa: F401  (registers every format before the app re
 from packyard import __version__
 from packyard.api import ROOT_ROUTES, build_router, repo
 from packyard.api.body import document_bodies
-from packyard.config import Settings
+from packyard.config import Settings, build_store
 from packyard.core import formats, queries
 from packyard.core.auth import PasswordCache
 from packyard.core.db import Database
 from packyard.core.indexes import IndexCache
 from packyard.core.jobs import Scheduler, housekeeping
-from packyard.core.storage import LocalBlobStore
 from packyard.formats.front import Front
 from packyard.middleware import PathTokenMiddleware
 from packyard.ui import install as install_ui
@@ -48,7 +47,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.state.services = Services(
         settings=settings,
         db=db,
-        store=LocalBlobStore(settings.blob_root),
+        store=build_store(settings),
         password_cache=PasswordCache(settings.password_cache_size, settings.password_cache_ttl_seconds),
     )
     app.state.index_cache = IndexCache()
@@ -101,7 +100,7 @@ def _health() -> dict[str, Any]:
 
 
 def _ready(svc: Svc) -> JSONResponse:
-    """Readiness: this node can serve, i.e. the database answers `SELECT 1` and the blob store its `ping()`.
+    """Readiness: this node can serve, i.e. the database answers `SELECT 1` and the blob store its `check()`.
     503 naming what failed (the kind of error only: anyone may ask; the details go to the node's log), so a load
     balancer takes the node out and an operator knows where to look."""
     checks: dict[str, str] = {}
@@ -113,7 +112,7 @@ def _ready(svc: Svc) -> JSONResponse:
         log.warning("readiness: the database does not answer: %s", exc)
         checks["database"] = f"failed: {type(exc).__name__}"
     try:
-        svc.store.ping()
+        svc.store.check()
         checks["blobs"] = "ok"
     except Exception as exc:
         log.warning("readiness: the blob store does not answer: %s", exc)

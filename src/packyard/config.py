@@ -10,6 +10,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -19,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from packyard.core.storage import BlobStore, open_store, parse_blob_url
 from packyard.core.throttle import Network, ThrottlePolicy, split_networks
 
 
@@ -90,6 +92,30 @@ class Settings(BaseSettings):
         description="How often the periodic clean-ups (expired staged uploads, expired web sessions, old failed "
         "sign-ins) run, once across all nodes (docs/operations.md); 0 turns them off on this node.",
     )
+    blob_url: str | None = Field(
+        default=None,
+        description="Where blobs are kept: file://PATH (a folder) or s3://BUCKET/PREFIX (endpoint and credentials "
+        "from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION); default: the data "
+        "folder's blobs/.",
+    )
+    blob_redirect: bool = Field(
+        default=False,
+        description="With an S3 store, answer downloads with a 302 to a presigned URL of the object (after the "
+        "permission check) instead of streaming the bytes through the server.",
+    )
+    blob_redirect_minutes: int = Field(
+        default=5, ge=1, le=7 * 24 * 60, description="How long a presigned download URL stays valid."
+    )
+    blob_redirect_endpoint: str | None = Field(
+        default=None,
+        description="The S3 endpoint as clients reach it, for presigned URLs, when the servers reach it at "
+        "another address (AWS_ENDPOINT_URL); default: the same.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="Bucket in the path (http://HOST/BUCKET/KEY, most self-hosted S3 servers) or in the host "
+        "name (http://BUCKET.HOST/KEY); auto: boto3 decides.",
+    )
     db_pool_size: int | None = Field(
         default=None,
         ge=1,
@@ -116,6 +142,13 @@ class Settings(BaseSettings):
         split_networks(value)  # a ValueError naming the bad entry stops start-up
         return value
 
+    @field_validator("blob_url")
+    @classmethod
+    def _check_blob_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_blob_url(value)  # a ValueError saying what is expected stops start-up
+        return value
+
     @cached_property
     def trusted_proxy_networks(self) -> tuple[Network, ...]:
         return split_networks(self.trusted_proxies)
@@ -136,7 +169,14 @@ class Settings(BaseSettings):
 
     @property
     def blob_root(self) -> Path:
-        return self.data / "blobs"
+        """The local blob folder: PACKYARD_BLOB_URL's file:// path, else the data folder's blobs/ (which, with an
+        S3 store, holds only tmp/, where uploads are received before they go to the bucket)."""
+        where = parse_blob_url(self.blob_url) if self.blob_url else None
+        return where if isinstance(where, Path) else self.data / "blobs"
+
+    @property
+    def blob_store_url(self) -> str:
+        return self.blob_url or f"file://{self.blob_root}"
 
     @property
     def lock_dir(self) -> Path:
@@ -158,3 +198,13 @@ class Settings(BaseSettings):
                 os.link(tmp, path)
             tmp.unlink()
         return path.read_text().strip().encode()
+
+
+def build_store(settings: Settings) -> BlobStore:
+    """The one place the blob store is built from the settings (the app, the CLI)."""
+    return open_store(
+        settings.blob_store_url,
+        tmp=settings.blob_root / "tmp",
+        presign_endpoint=settings.blob_redirect_endpoint,
+        addressing_style=settings.s3_addressing_style,
+    )

@@ -1,8 +1,7 @@
 """Two real `packyard serve` processes on one PostgreSQL and one blob store, behind a real nginx.
 
-The blob store comes from `blob_env` (one parameter, `PACKYARD_TEST_CLUSTER_BLOBS`): `local` shares one
-`PACKYARD_DATA` folder between the nodes; another store only has to return the environment that points both
-nodes at it. The nodes share `PACKYARD_SECRET_KEY`, trust nginx (`PACKYARD_TRUSTED_PROXIES=127.0.0.1`) and build
+Every test runs twice, once per shared blob store (`BLOB_STORES`): one `PACKYARD_DATA` folder, and one bucket of
+the suite's SeaweedFS. The nodes share `PACKYARD_SECRET_KEY`, trust nginx (`PACKYARD_TRUSTED_PROXIES=127.0.0.1`) and build
 their URLs from nginx's (`PACKYARD_BASE_URL`), as docs/operations.md ("Production layout: several nodes") says.
 The schema is migrated once (`packyard migrate`), then both nodes start at the same moment.
 """
@@ -25,17 +24,21 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD, free_port
 from tests.nginx import Nginx
 
-BLOB_STORE = os.environ.get("PACKYARD_TEST_CLUSTER_BLOBS", "local")
-"""Which blob store the nodes share; `local`: one data folder (the S3 store adds its own branch here)."""
+BLOB_STORES = ("local", "s3")
+"""The blob stores the nodes share, each a run of every test here: `local`, one data folder (a shared mount);
+`s3`, one bucket of the suite's SeaweedFS (the production layout of docs/operations.md)."""
 JOBS_INTERVAL = 1.0
 """PACKYARD_JOBS_INTERVAL_SECONDS of the nodes: short, so the cluster-once test sees several intervals."""
 
 
-def blob_env(kind: str, root: Path) -> dict[str, str]:
+def blob_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
     """The environment that points every node at one blob store of `kind`."""
     if kind == "local":
         return {}  # the shared PACKYARD_DATA holds blobs/
-    raise RuntimeError(f"PACKYARD_TEST_CLUSTER_BLOBS={kind!r}: no such blob store in tests/cluster (local)")
+    if kind == "s3":
+        seaweed = request.getfixturevalue("seaweed")
+        return {**seaweed.env(), "PACKYARD_BLOB_URL": f"s3://{seaweed.new_bucket()}/cluster"}
+    raise RuntimeError(f"no such blob store in tests/cluster: {kind!r} (one of {', '.join(BLOB_STORES)})")
 
 
 @dataclass
@@ -145,11 +148,13 @@ class Cluster:
         return str(response.json()["token"])
 
 
-@pytest.fixture(scope="module")
-def cluster(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@pytest.fixture(scope="module", params=BLOB_STORES)
+def cluster(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
     from tests import postgres
 
-    root = tmp_path_factory.mktemp("cluster")
+    root = tmp_path_factory.mktemp(f"cluster-{request.param}")
     data = root / "data"
     ports = [free_port(), free_port()]
     with postgres.database(postgres_url) as database_url:
@@ -166,7 +171,7 @@ def cluster(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "PACKYARD_JOBS_INTERVAL_SECONDS": str(JOBS_INTERVAL),
             "PACKYARD_DB_POOL_SIZE": "12",
             "PACKYARD_LOGIN_FAILURES_ALLOWED": "3",
-            **blob_env(BLOB_STORE, root),
+            **blob_env(request.param, request),
         }
         nodes = [
             Node(name, port, {**env, "PACKYARD_PORT": str(port)}, root / f"node-{name}.log")

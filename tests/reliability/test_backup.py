@@ -36,17 +36,34 @@ BUSY = "busy"
 PASSWORD = "password-123"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("postgresql+s3", marks=pytest.mark.postgres),
+    ]
+)
 def databases(request: pytest.FixtureRequest) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
-    """Extra environment of the original server and of the restored one (two empty databases on PostgreSQL)."""
+    """Extra environment of the original server and of the restored one: the data folder's SQLite and blobs;
+    two empty PostgreSQL databases; or those and two buckets of the suite's SeaweedFS (restored into an empty
+    bucket, the production layout)."""
     if request.param == "sqlite":
         yield {}, {}
         return
     from tests import postgres
 
+    first_blobs: dict[str, str] = {}
+    second_blobs: dict[str, str] = {}
+    if request.param.endswith("+s3"):
+        seaweed = request.getfixturevalue("seaweed")
+        first_blobs = {**seaweed.env(), "PACKYARD_BLOB_URL": f"s3://{seaweed.new_bucket()}/blobs"}
+        second_blobs = {**seaweed.env(), "PACKYARD_BLOB_URL": f"s3://{seaweed.new_bucket()}/blobs"}
     server = request.getfixturevalue("postgres_url")
     with postgres.database(server) as first, postgres.database(server) as second:
-        yield {"PACKYARD_DATABASE_URL": first}, {"PACKYARD_DATABASE_URL": second}
+        yield (
+            {"PACKYARD_DATABASE_URL": first, **first_blobs},
+            {"PACKYARD_DATABASE_URL": second, **second_blobs},
+        )
 
 
 @contextlib.contextmanager

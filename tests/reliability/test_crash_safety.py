@@ -22,11 +22,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 
-from packyard.config import Settings
+from packyard.config import Settings, build_store
 from packyard.core.db import Database
 from packyard.core.fsck import Report, check
-from packyard.core.storage import LocalBlobStore
 from tests.builders import build_conda
 from tests.conftest import ADMIN_PASSWORD, LiveServer, start_server
 
@@ -187,10 +187,10 @@ def _check(server: LiveServer, confirmed: list[Upload]) -> None:
     assert done.returncode == 0, f"fsck failed after the crash:\n{report}"
     assert _count(report, "missing blobs") == 0, report
     assert _count(report, "corrupt blobs") == 0, report
-    settings = Settings(data=server.data)
+    settings = Settings(data=server.data, blob_url=server.env.get("PACKYARD_BLOB_URL"))
     database = Database(settings.sqlalchemy_url)
     try:
-        again = check(database, LocalBlobStore(settings.blob_root), verify=True, grace_seconds=0)
+        again = check(database, build_store(settings), verify=True, grace_seconds=0)
     finally:
         database.dispose()
     assert again == Report(), f"after fsck --clean: {again}"  # the crash left nothing but cleanable leftovers
@@ -210,9 +210,21 @@ def _check(server: LiveServer, confirmed: list[Upload]) -> None:
                 assert hashlib.sha256(got.content).hexdigest() == row["sha256"], row["basename"]
 
 
-def test_kill_9_during_concurrent_uploads_loses_nothing_confirmed(tmp_path: Path) -> None:
+@pytest.fixture(params=["local", "s3"])
+def blobs(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The server's environment for its blob store: the data folder, or a bucket of a real SeaweedFS (whose AWS_*
+    variables are also set in this process, for the test's own fsck)."""
+    if request.param == "local":
+        return {}
+    bucket = request.getfixturevalue("seaweed").new_bucket()
+    return {**request.getfixturevalue("s3_env"), "PACKYARD_BLOB_URL": f"s3://{bucket}/blobs"}
+
+
+def test_kill_9_during_concurrent_uploads_loses_nothing_confirmed(
+    tmp_path: Path, blobs: dict[str, str]
+) -> None:
     """Three rounds on one data folder, seeds 1-3: upload storm, kill -9, restart, check."""
-    server = start_server(tmp_path)
+    server = start_server(tmp_path, extra_env=blobs)
     confirmed: list[Upload] = []
     try:
         token = _token(server)
@@ -224,7 +236,7 @@ def test_kill_9_during_concurrent_uploads_loses_nothing_confirmed(tmp_path: Path
         assert created.status_code == 200, created.text
         for seed in SEEDS:
             confirmed += _storm(server, random.Random(seed), tmp_path / "builds", seed).confirmed
-            server = start_server(tmp_path)
+            server = start_server(tmp_path, extra_env=blobs)
             _check(server, confirmed)
         assert confirmed, "no upload finished before any kill: the storms are too short to test anything"
     finally:

@@ -28,10 +28,10 @@ def _say(line: str) -> None:
 
 
 def _store(settings: Settings) -> BlobStore:
-    """The blob store the server uses."""
-    from packyard.core.storage import LocalBlobStore
+    """The blob store the server uses (PACKYARD_BLOB_URL: the data folder's blobs/, or a bucket)."""
+    from packyard.config import build_store
 
-    return LocalBlobStore(settings.blob_root)
+    return build_store(settings)
 
 
 def _os_error(exc: OSError) -> str:

@@ -30,7 +30,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(names_app, name="names")
+blobs_app = typer.Typer(help="Manage the blob store (where package files are kept).", no_args_is_help=True)
 app.add_typer(package_app, name="package")
+app.add_typer(blobs_app, name="blobs")
 console = Console()
 err = Console(stderr=True)
 
@@ -94,7 +96,8 @@ def serve(
     import uvicorn
 
     overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)
+    settings = _settings(**overrides)
+    _check_store(settings)
     _db, password = _bootstrap(settings)
     url = settings.base_url or f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]Packyard[/bold] serving {url} (data in {settings.data.resolve()})")
@@ -133,6 +136,18 @@ def serve(
         uvicorn.run(create_served_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
+def _check_store(settings: Settings) -> None:
+    """Stop in one line when the blob store cannot be used (a bucket that does not answer, wrong credentials)."""
+    from packyard.config import build_store
+    from packyard.core.storage import StoreUnavailable
+
+    try:
+        build_store(settings).check()
+    except StoreUnavailable as exc:
+        where = "PACKYARD_BLOB_URL and the AWS_* variables" if settings.blob_url else "PACKYARD_DATA"
+        raise _Stop(f"the blob store cannot be used ({exc}): check {where}") from None
+
+
 def listener(config: uvicorn.Config) -> socket.socket:
     """The socket the workers share, marked as TCP so that their connections get TCP_NODELAY.
 
@@ -167,17 +182,23 @@ def fsck(
     grace: int = typer.Option(3600, help="Leave blobs and temp files younger than this many seconds alone."),
 ) -> None:
     """Check that every file has its blob and report (or clean) leftovers of interrupted uploads."""
+    from packyard.config import build_store
     from packyard.core.fsck import check
-    from packyard.core.storage import LocalBlobStore
+    from packyard.core.storage import StoreUnavailable
 
     settings = _settings()
-    report = check(
-        _db(settings),
-        LocalBlobStore(settings.blob_root),
-        clean=clean,
-        verify=verify,
-        grace_seconds=grace,
-    )
+    try:
+        report = check(
+            _db(settings),
+            build_store(settings),
+            clean=clean,
+            verify=verify,
+            grace_seconds=grace,
+        )
+    except StoreUnavailable as exc:
+        raise _Stop(
+            f"the blob store cannot be used ({exc}): check PACKYARD_BLOB_URL and the AWS_* variables"
+        ) from None
     table = Table("problem", "count", "examples")
     for title, items in (
         ("orphan blobs", report.orphans),
@@ -191,6 +212,65 @@ def fsck(
     if clean:
         console.print(f"cleaned {report.cleaned} leftovers")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@blobs_app.command("migrate")
+def blobs_migrate(
+    to: str = typer.Option(..., "--to", help="The bucket to copy into: s3://BUCKET/PREFIX."),
+) -> None:
+    """Copy every blob of the local store into S3 (resumable, each verified by its sha256); then set
+    PACKYARD_BLOB_URL to the same URL and restart the servers."""
+    from packyard.config import build_store
+    from packyard.core.blobcopy import copy_blobs
+    from packyard.core.storage import S3Location, StoreUnavailable, open_store, parse_blob_url
+    from packyard.core.storage.s3 import S3BlobStore
+
+    settings = _settings()
+    _db(settings)  # the server's data folder, or one line saying where it was looked for
+    try:
+        where = parse_blob_url(to)
+    except ValueError as exc:
+        raise _Stop(f"--to: {exc}") from None
+    if not isinstance(where, S3Location):
+        raise _Stop("--to must be an S3 URL, s3://BUCKET/PREFIX (the local store is the one copied from)")
+    if settings.blob_url is not None and not settings.blob_url.startswith("file://"):
+        raise _Stop(f"PACKYARD_BLOB_URL is already {settings.blob_url}: migrate copies a local store")
+    source = build_store(settings)
+    dest = open_store(to, tmp=settings.blob_root / "tmp", addressing_style=settings.s3_addressing_style)
+    assert isinstance(dest, S3BlobStore)
+    try:
+        dest.check()
+    except StoreUnavailable as exc:
+        raise _Stop(
+            f"cannot use {where.url}: {exc}; check the bucket and AWS_ENDPOINT_URL / AWS_* credentials"
+        ) from None
+
+    def progress(outcome: str, sha: str, size: int, done: int, total: int) -> None:
+        if outcome != "skipped":
+            console.print(f"[{done}/{total}] {outcome} {sha} ({size:,} bytes)", highlight=False)
+
+    console.print(f"copying {settings.blob_root} to {where.url}", highlight=False)
+    try:
+        report = copy_blobs(source, dest, progress)
+    except StoreUnavailable as exc:
+        raise _Stop(f"{exc}; run the command again to resume") from None
+    console.print(
+        f"{report.copied} blobs copied ({report.copied_bytes:,} bytes), {report.skipped} already in the bucket"
+        + (f", {len(report.vanished)} deleted meanwhile" if report.vanished else ""),
+        highlight=False,
+    )
+    if report.corrupt:
+        err.print(
+            f"error: {len(report.corrupt)} blobs do not match their sha256 and were not copied: "
+            f"{', '.join(report.corrupt[:5])}{' ...' if len(report.corrupt) > 5 else ''} (see `packyard fsck --verify`)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"done: set PACKYARD_BLOB_URL={where.url} on every node and restart them (run this again first if "
+        "uploads continued meanwhile: it copies only what is new)",
+        highlight=False,
+    )
 
 
 @user_app.command("create")
@@ -250,7 +330,7 @@ class _Stop(typer.Exit):
         super().__init__(2)
 
 
-def _settings() -> Settings:
+def _settings(**overrides: Any) -> Settings:
     """The settings exactly as `packyard serve` reads them here: PACKYARD_* variables, then
     PACKYARD_DATA/packyard.toml (PACKYARD_DATA defaults to ./packyard-data, relative to the working folder)."""
     import tomllib
@@ -258,7 +338,7 @@ def _settings() -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings()
+        return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

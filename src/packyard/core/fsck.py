@@ -1,7 +1,7 @@
 """Consistency check between the database and the blob store (`packyard fsck`).
 
 An upload writes its blob before the row that names it, so a crash can leave a blob nobody names (an orphan) or
-a temp file; it can never leave a row without its blob. fsck reports both kinds of leftovers, and rows whose
+a temp file (on S3 also an incomplete multipart upload); it can never leave a row without its blob. fsck reports both kinds of leftovers, and rows whose
 blob is missing or corrupt (which would be a real problem: disk loss, manual deletion), and with `clean=True`
 removes the leftovers. Blobs younger than `grace_seconds` are left alone: their row may be committing right now.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -24,7 +23,8 @@ from packyard.core.storage import BlobStore
 @dataclass
 class Report:
     orphans: list[str] = field(default_factory=list)
-    temp_files: list[Path] = field(default_factory=list)
+    temp_files: list[str] = field(default_factory=list)
+    """Temp files and incomplete multipart uploads, by name (`Leftover.name`)."""
     expired_stages: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
@@ -60,20 +60,10 @@ def _named_by_stages(session: Session) -> set[str]:
     return refs
 
 
-def _age(path: Path, now: float) -> float | None:
-    """Seconds since the file was last written, or None if it is gone (an upload finished, another fsck...)."""
-    try:
-        return now - path.stat().st_mtime
-    except FileNotFoundError:
-        return None
-
-
 def _old_enough(store: BlobStore, sha: str, grace_seconds: int) -> bool:
-    path = store.local_path(sha)
-    if path is None:
-        return store.exists(sha)
-    age = _age(path, time.time())
-    return age is not None and age >= grace_seconds
+    """Stored at least `grace_seconds` ago (a file's mtime, an object's LastModified), and still there."""
+    modified = store.modified(sha)
+    return modified is not None and time.time() - modified >= grace_seconds
 
 
 def check(
@@ -88,10 +78,12 @@ def check(
         refs = set(files) | _named_by_stages(session)
     stored = set(store.iter_blobs())
     report.orphans = [sha for sha in sorted(stored - refs) if _old_enough(store, sha, grace_seconds)]
-    for path in store.iter_temp():
-        age = _age(path, now)
+    leftovers = []
+    for leftover in store.iter_temp():
+        age = leftover.age(now)
         if age is not None and age >= grace_seconds:
-            report.temp_files.append(path)
+            leftovers.append(leftover)
+    report.temp_files = [leftover.name for leftover in leftovers]
     with db.read() as session:
         report.expired_stages = list(session.scalars(select(Stage.id).where(Stage.expires_at <= utcnow())))
     report.missing = sorted(f"{sha} ({files[sha]})" for sha in set(files) - stored)
@@ -114,10 +106,10 @@ def check(
             if sha not in named_now and _old_enough(store, sha, grace_seconds):
                 store.delete(sha)
                 report.cleaned += 1
-        for path in report.temp_files:
-            age = _age(path, time.time())
+        for leftover in leftovers:
+            age = leftover.age()
             if age is not None and age >= grace_seconds:
-                path.unlink(missing_ok=True)
+                leftover.remove()
                 report.cleaned += 1
         with db.write() as session:
             report.cleaned += rowcount(session.execute(delete(Stage).where(Stage.expires_at <= utcnow())))

@@ -127,6 +127,8 @@ class Front:
         # SQLite answers in microseconds from the page cache: cheaper inline than a thread hop. A server's
         # round trip is not, and must not stall the event loop.
         self._inline = db.engine.dialect.name == "sqlite"
+        # A file is sent inline only from a local store: reading one from S3 is a round trip too.
+        self._inline_files = self._inline and (services is None or _local_files(services))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -167,7 +169,7 @@ class Front:
         assert self.services is not None
         request = Request(scope, receive)
         try:
-            if self._inline:
+            if self._inline_files:
                 response = self._serve_file(found, request)
             else:
                 response = await to_thread.run_sync(self._serve_file, found, request)
@@ -216,6 +218,11 @@ class Front:
             while self._bytes > self.max_bytes and len(self._entries) > 1:
                 dropped_key, dropped = self._entries.popitem(last=False)
                 self._bytes -= _size(dropped_key, dropped)
+
+
+def _local_files(services: Services) -> bool:
+    """Whether the store keeps blobs in local files (the local store) rather than remotely (S3)."""
+    return services.store.local_path("0" * 64) is not None
 
 
 def _size(key: tuple[str, bytes, str], entry: _Entry) -> int:

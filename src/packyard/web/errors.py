@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from packyard.core.errors import PackyardError, TooManyRequests
+from packyard.core.storage import StoreUnavailable
 
 log = logging.getLogger("packyard")
 
@@ -27,8 +28,14 @@ def error_headers(exc: PackyardError | None, status: int) -> dict[str, str] | No
     return None
 
 
-def error_response(status: int, message: str, exc: PackyardError | None = None) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers=error_headers(exc, status))
+def error_response(
+    status: int, message: str, exc: PackyardError | None = None, *, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(
+        {"error": message},
+        status_code=status,
+        headers={**(error_headers(exc, status) or {}), **(headers or {})},
+    )
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -49,6 +56,15 @@ def add_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = "not found"
         return error_response(exc.status_code, message)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(_request: Request, exc: StoreUnavailable) -> Response:
+        log.error(
+            "blob store unavailable: %s", exc
+        )  # the operator's problem (endpoint, credentials), not a bug
+        return error_response(
+            503, "the blob store is unavailable; try again later", headers={"Retry-After": "30"}
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> Response:

@@ -25,7 +25,8 @@ from packyard.core import fsck
 from packyard.core.models import Event, File, Stage
 from packyard.core.services import uploads
 from packyard.core.storage import LocalBlobStore
-from packyard.core.storage.local import LocalIncoming
+from packyard.core.storage import local as local_module
+from packyard.core.storage.local import LocalIncoming, temp_files
 from tests.builders import build_conda, build_wheel
 from tests.unit.api.helpers import auth, ensure_package, login, post_form, stage, upload
 
@@ -125,7 +126,7 @@ def test_a_process_killed_mid_stream_leaves_a_temp_file(db, store) -> None:
     hashed = LocalIncoming(store)  # killed after hashing and parsing, before the rename into place
     hashed.write(b"a whole package, never committed")
     hashed.digest()
-    assert sorted(store.iter_temp()) == sorted([partial, hashed.path])
+    assert sorted(t.name for t in store.iter_temp()) == sorted([str(partial), str(hashed.path)])
     assert list(store.iter_blobs()) == [] and count_files(db) == 0
 
     report = fsck.check(db, store, clean=True)  # young: may be an upload in progress
@@ -133,7 +134,7 @@ def test_a_process_killed_mid_stream_leaves_a_temp_file(db, store) -> None:
 
     make_old(partial, hashed.path)
     report = fsck.check(db, store)
-    assert sorted(report.temp_files) == sorted([partial, hashed.path]) and report.ok
+    assert sorted(report.temp_files) == sorted([str(partial), str(hashed.path)]) and report.ok
     assert partial.exists()  # reporting changes nothing
     report = fsck.check(db, store, clean=True)
     assert report.cleaned == 2
@@ -282,7 +283,15 @@ def test_leftovers_vanishing_during_the_scan(db, store, monkeypatch) -> None:
     real_iter_temp, real_iter_blobs = store.iter_temp, store.iter_blobs
     gone_temp = store.tmp / "ffffffffffffffffffffffffffffffff.part"
     gone_blob = hashlib.sha256(b"deleted by another fsck").hexdigest()
-    monkeypatch.setattr(store, "iter_temp", lambda: iter([*real_iter_temp(), gone_temp]))
+    monkeypatch.setattr(store, "iter_temp", lambda: iter([*real_iter_temp(), *temp_files(gone_temp.parent)]))
+    gone_temp.write_bytes(b"")  # listed, then gone by the time fsck asks its age
+    real_modified = local_module.mtime
+
+    def vanishing(path):
+        path.unlink(missing_ok=True)
+        return real_modified(path)
+
+    monkeypatch.setattr(local_module, "mtime", vanishing)
     monkeypatch.setattr(store, "iter_blobs", lambda: iter([*real_iter_blobs(), gone_blob]))
     report = fsck.check(db, store, clean=True, grace_seconds=0)
     assert report.temp_files == [] and report.orphans == [] and report.ok

@@ -168,7 +168,7 @@ def test_readiness_checks_the_database_and_the_blob_store(backend: Backend, tmp_
         backend.settings.blob_root.joinpath("tmp").rmdir()  # the mount is gone
         answer = client.get("/health/ready")
         assert answer.status_code == 503
-        assert answer.json()["blobs"] == "failed: FileNotFoundError"  # the path only in the log
+        assert answer.json()["blobs"] == "failed: StoreUnavailable"  # the path only in the log
         assert answer.json()["database"] == "ok"
         assert client.get("/health").status_code == 200  # liveness never depends on them
 

@@ -1,6 +1,8 @@
 """The BlobStore contract, as a conformance suite every backend must pass, and the local folder layout.
 
-Add a backend to `STORES` (e.g. an S3 store against a local MinIO) and the whole suite runs on it.
+Every test taking `store` runs on each backend in `STORES`: the local folder, and an S3 bucket on a real
+SeaweedFS (tests/seaweed.py). The S3 store's own behaviour (layout, multipart leftovers, presigned URLs) is
+tested in test_storage_s3.py.
 """
 
 from __future__ import annotations
@@ -17,18 +19,29 @@ from packyard.core.storage import BlobRef, BlobStore, LocalBlobStore
 from packyard.core.storage import local as local_module
 
 
-def _local(tmp_path: Path) -> LocalBlobStore:
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     return LocalBlobStore(tmp_path / "blobs")
 
 
-STORES: dict[str, Callable[[Path], BlobStore]] = {"local": _local}
+def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    from packyard.core.storage.s3 import S3BlobStore
+
+    seaweed = request.getfixturevalue("seaweed")
+    return S3BlobStore(seaweed.new_bucket(), "blobs/", tmp_path / "tmp", client=seaweed.client())
+
+
+STORES: dict[str, Callable[[pytest.FixtureRequest, Path], BlobStore]] = {"local": _local, "s3": _s3}
 
 MiB = 1 << 20
 
 
 @pytest.fixture(params=sorted(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    return STORES[request.param](tmp_path)
+    return STORES[request.param](request, tmp_path)
+
+
+def temp_names(store: BlobStore) -> list[str]:
+    return sorted(leftover.name for leftover in store.iter_temp())
 
 
 def ref_of(data: bytes) -> BlobRef:
@@ -65,7 +78,7 @@ def test_receive_hashes_and_commits(store) -> None:
     assert store.exists(digest.sha256) and store.size(digest.sha256) == len(data)
     assert read(store, digest.sha256) == data
     assert list(store.iter_blobs()) == [digest.sha256]
-    assert list(store.iter_temp()) == []
+    assert temp_names(store) == []
 
 
 def test_commit_without_digest(store) -> None:
@@ -79,12 +92,12 @@ def test_leaving_the_block_without_commit_discards(store) -> None:
     with store.receive() as incoming:
         incoming.write(b"never committed")
         path = incoming.path
-        assert path.exists() and list(store.iter_temp()) == [path]
+        assert path.exists() and temp_names(store) == [str(path)]
     assert not path.exists()
     with store.receive() as incoming:
         incoming.write(b"hashed, then rejected by the parser")
         incoming.digest()
-    assert list(store.iter_temp()) == [] and list(store.iter_blobs()) == []
+    assert temp_names(store) == [] and list(store.iter_blobs()) == []
     assert not store.exists(ref_of(b"never committed").sha256)
 
 
@@ -94,7 +107,7 @@ def test_an_exception_inside_the_block_discards(store) -> None:
         path = incoming.path
         raise ZeroDivisionError
     assert not path.exists()
-    assert list(store.iter_temp()) == [] and list(store.iter_blobs()) == []
+    assert temp_names(store) == [] and list(store.iter_blobs()) == []
 
 
 def test_committing_the_same_content_twice(store) -> None:
@@ -105,7 +118,7 @@ def test_committing_the_same_content_twice(store) -> None:
         second = incoming.commit()
     assert first == second == ref_of(b"same bytes")
     assert list(store.iter_blobs()) == [first.sha256]
-    assert list(store.iter_temp()) == []
+    assert temp_names(store) == []
     assert read(store, first.sha256) == b"same bytes"
 
 
@@ -115,7 +128,7 @@ def test_put_bytes_and_empty_blob(store) -> None:
     empty = store.put_bytes(b"")
     assert empty == ref_of(b"") and store.size(empty.sha256) == 0 and read(store, empty.sha256) == b""
     assert sorted(store.iter_blobs()) == sorted([ref.sha256, empty.sha256])
-    assert list(store.iter_temp()) == []
+    assert temp_names(store) == []
 
 
 def test_delete(store) -> None:
@@ -130,9 +143,9 @@ def test_iter_blobs_and_iter_temp(store) -> None:
     with store.receive() as a, store.receive() as b:
         a.write(b"in flight")
         b.write(b"also in flight")
-        assert sorted(store.iter_temp()) == sorted([a.path, b.path])
+        assert temp_names(store) == sorted([str(a.path), str(b.path)])
         assert set(store.iter_blobs()) == refs
-    assert list(store.iter_temp()) == []
+    assert temp_names(store) == []
 
 
 BAD_KEYS = [
@@ -163,6 +176,53 @@ def test_keys_must_be_sha256(store, key) -> None:
         store.delete(key)
     with pytest.raises(ValueError, match="sha256"):
         store.local_path(key)
+    with pytest.raises(ValueError, match="sha256"):
+        store.modified(key)
+    with pytest.raises(ValueError, match="sha256"):
+        store.presigned_url(key, 60, content_type="application/octet-stream")
+
+
+def test_check(store) -> None:
+    store.check()  # the folder is writable, the bucket answers
+
+
+def test_missing_blobs(store) -> None:
+    """A blob that is not there: FileNotFoundError to read or size it (callers catch OSError), None as its age."""
+    absent = ref_of(b"never stored").sha256
+    assert not store.exists(absent) and store.modified(absent) is None
+    with pytest.raises(FileNotFoundError):
+        store.size(absent)
+    with pytest.raises(FileNotFoundError):
+        read(store, absent)
+
+
+def test_ranges(store) -> None:
+    """open(start, stop) gives exactly those bytes (serving a Range from a store without local files)."""
+    data = bytes(range(256)) * 40
+    ref = store.put_bytes(data)
+    for start, stop in [(0, None), (0, 1), (5, 17), (100, None), (len(data) - 1, len(data)), (0, len(data))]:
+        with store.open(ref.sha256, start, stop) as fh:
+            assert fh.read() == data[start:stop], (start, stop)
+    with store.open(ref.sha256, 10, 10) as fh:
+        assert fh.read() == b""
+    with store.open(ref.sha256, 3, 4000) as fh:  # read in pieces
+        pieces = list(iter(lambda: fh.read(1000), b""))
+    assert b"".join(pieces) == data[3:4000]
+
+
+def test_modified_is_when_the_blob_was_last_stored(store) -> None:
+    """fsck's grace period is measured from here: committing the same bytes again makes the blob young again
+    (an old orphan about to be named by a new row must not look old)."""
+    import time
+
+    before = time.time()
+    ref = store.put_bytes(b"aging")
+    first = store.modified(ref.sha256)
+    assert first is not None and before - 2 <= first <= time.time() + 2
+    time.sleep(1.1)
+    store.put_bytes(b"aging")
+    second = store.modified(ref.sha256)
+    assert second is not None and second >= first + 1
 
 
 def test_streaming_50_mib_is_not_held_in_memory(store) -> None:
@@ -191,7 +251,7 @@ def test_streaming_50_mib_is_not_held_in_memory(store) -> None:
         for block in iter(lambda: fh.read(MiB), b""):
             digest.update(block)
     assert digest.hexdigest() == ref.sha256
-    assert list(store.iter_temp()) == []
+    assert temp_names(store) == []
 
 
 # --- the local folder -------------------------------------------------------------------------------------------
@@ -222,7 +282,7 @@ def test_local_iter_blobs_ignores_strays(tmp_path) -> None:
     (folder / f"{ref.sha256[:-1]}X").write_text("not a sha256")
     (tmp_path / "blobs" / "tmp" / "notes.txt").write_text("not a temp upload")
     assert list(store.iter_blobs()) == [ref.sha256]
-    assert list(store.iter_temp()) == []
+    assert temp_names(store) == []
 
 
 def test_local_a_failed_rename_leaves_no_temp_file(tmp_path, monkeypatch) -> None:
@@ -235,7 +295,7 @@ def test_local_a_failed_rename_leaves_no_temp_file(tmp_path, monkeypatch) -> Non
     with pytest.raises(OSError, match="No space"), store.receive() as incoming:  # noqa: PT012
         incoming.write(b"doomed")
         incoming.commit()
-    assert list(store.iter_temp()) == [] and list(store.iter_blobs()) == []
+    assert temp_names(store) == [] and list(store.iter_blobs()) == []
 
 
 def test_local_commit_is_durable_before_it_returns(tmp_path, monkeypatch) -> None:

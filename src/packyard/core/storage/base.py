@@ -1,9 +1,10 @@
-"""The storage contract every backend (local folder now, S3 later) implements."""
+"""The storage contract every backend (a local folder, an S3 bucket) implements."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,29 @@ class BlobRef:
     sha256: str
     md5: str
     size: int
+
+
+class StoreUnavailable(OSError):
+    """The store could not be reached or refused a request (an S3 endpoint down, wrong credentials): an
+    `OSError`, like a local disk error, so callers that already cope with those cope with this too."""
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """What an upload that never finished left in a store: a local temp file, or an incomplete S3 multipart
+    upload. fsck reports it by `name` and, once it is older than the grace period, calls `remove()`."""
+
+    name: str
+    """What the operator sees: a temp file's path, or the key and id of a multipart upload."""
+    modified: Callable[[], float | None]
+    """When it was last written (seconds since the epoch), asked afresh each call; None once it is gone."""
+    remove: Callable[[], None]
+    """Delete the temp file or abort the multipart upload; nothing happens if it is already gone."""
+
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since it was last written, or None if it is gone (an upload finished, another fsck...)."""
+        when = self.modified()
+        return None if when is None else (time.time() if now is None else now) - when
 
 
 class Incoming(Protocol):
@@ -45,6 +69,12 @@ class BlobStore(Protocol):
     `LocalBlobStore` satisfies it structurally; a module-level assignment in `local.py` makes mypy check that.
     """
 
+    def check(self) -> None:
+        """Raise StoreUnavailable (an OSError) saying what is wrong unless the store answers and can take uploads:
+        the folders exist and this process may write there, the bucket answers to these credentials. Cheap and
+        writes nothing: `packyard serve` calls it at start-up and `/health/ready` on every probe."""
+        ...
+
     def receive(self) -> AbstractContextManager[Incoming]:
         """A context manager yielding an `Incoming` blob; discarded unless committed."""
         ...
@@ -53,10 +83,19 @@ class BlobStore(Protocol):
         """Store a small document (a rendered notebook, a side file) in one call, committed."""
         ...
 
-    def open(self, sha256: str) -> IO[bytes]: ...
+    def open(self, sha256: str, start: int = 0, stop: int | None = None) -> IO[bytes]:
+        """The stored bytes from `start` up to `stop` (exclusive; None: the end), as a file to read and close.
+        A missing blob raises FileNotFoundError; a store that cannot be reached, StoreUnavailable."""
+        ...
+
     def exists(self, sha256: str) -> bool: ...
     def size(self, sha256: str) -> int: ...
     def delete(self, sha256: str) -> None: ...
+    def modified(self, sha256: str) -> float | None:
+        """When the blob was last stored (seconds since the epoch; committing it again counts), None if it is
+        absent: fsck leaves blobs younger than its grace period alone."""
+        ...
+
     def local_path(self, sha256: str) -> Path | None:
         """A path the server can hand to a file response, or None for remote stores."""
         ...
@@ -65,13 +104,15 @@ class BlobStore(Protocol):
         """Every stored sha256 (for fsck)."""
         ...
 
-    def iter_temp(self) -> Iterator[Path]:
-        """Leftover temp files of uploads that never finished (for fsck)."""
+    def iter_temp(self) -> Iterator[Leftover]:
+        """What uploads that never finished left behind: temp files, incomplete multipart uploads (for fsck)."""
         ...
 
-    def ping(self) -> None:
-        """A cheap check that the store answers and can take uploads (the readiness check, `/health/ready`);
-        raises `OSError` (or the backend's error) saying what is wrong. Writes nothing."""
+    def presigned_url(
+        self, sha256: str, expires: int, *, content_type: str, content_disposition: str | None = None
+    ) -> str | None:
+        """A URL that fetches the blob without credentials for `expires` seconds, answered with these
+        Content-Type and Content-Disposition headers; None for a store whose bytes the server sends itself."""
         ...
 
 

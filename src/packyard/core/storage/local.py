@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import os
 import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
-from packyard.core.storage.base import BlobRef, BlobStore, Hasher, Incoming
+from packyard.core.storage.base import BlobRef, BlobStore, Hasher, Incoming, Leftover, StoreUnavailable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class LocalIncoming:
-    def __init__(self, store: LocalBlobStore) -> None:
-        self._store = store
-        self._path = store.tmp / f"{secrets.token_hex(16)}.part"
+def check_key(sha256: str) -> str:
+    """The key itself, if it is 64 lower-case hex digits; anything else (a path, a traversal) is a ValueError."""
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a sha256: {sha256!r}")
+    return sha256
+
+
+class TempBlob:
+    """The part every store shares: the bytes go to `tmp/<random>.part` and are hashed on the way. A store's
+    `Incoming` adds `commit()` (a rename here, an upload for S3)."""
+
+    durable = True
+    """fsync before commit: the file itself becomes the blob. A spool that is uploaded elsewhere need not be."""
+
+    def __init__(self, tmp: Path) -> None:
+        self._path = tmp / f"{secrets.token_hex(16)}.part"
         self._fh: IO[bytes] | None = open(self._path, "xb")  # noqa: SIM115 - closed in commit/discard
         self._hasher = Hasher()
         self._ref: BlobRef | None = None
@@ -36,12 +50,25 @@ class LocalIncoming:
         """Finish writing (flush + fsync) and return the digests; the blob is not yet visible."""
         if self._fh is not None:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            if self.durable:
+                os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
             self._ref = self._hasher.ref()
         assert self._ref is not None
         return self._ref
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.path.unlink(missing_ok=True)
+
+
+class LocalIncoming(TempBlob):
+    def __init__(self, store: LocalBlobStore) -> None:
+        super().__init__(store.tmp)
+        self._store = store
 
     def commit(self) -> BlobRef:
         ref = self.digest()
@@ -53,12 +80,6 @@ class LocalIncoming:
             _fsync_dir(folder.parent)
         return ref
 
-    def discard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self.path.unlink(missing_ok=True)
-
 
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
@@ -66,9 +87,17 @@ class LocalBlobStore:
         self.tmp = root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
 
+    def check(self) -> None:
+        """The folder and its temp folder exist and this process may write there (a lost mount, a read-only
+        remount or wrong ownership fail here rather than on the next upload)."""
+        for folder in (self.root, self.tmp):
+            if not folder.is_dir():
+                raise StoreUnavailable(f"blob folder {folder} is missing")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise StoreUnavailable(f"blob folder {folder} is not writable by this process")
+
     def path_for(self, sha256: str) -> Path:
-        if not _SHA256.fullmatch(sha256):
-            raise ValueError(f"not a sha256: {sha256!r}")
+        check_key(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     @contextlib.contextmanager
@@ -84,8 +113,12 @@ class LocalBlobStore:
             incoming.write(data)
             return incoming.commit()
 
-    def open(self, sha256: str) -> IO[bytes]:
-        return open(self.path_for(sha256), "rb")
+    def open(self, sha256: str, start: int = 0, stop: int | None = None) -> IO[bytes]:
+        fh = open(self.path_for(sha256), "rb")  # noqa: SIM115 - the caller closes it
+        if start or stop is not None:
+            fh.seek(start)
+            return cast(IO[bytes], Window(fh, None if stop is None else max(stop - start, 0)))
+        return fh
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
@@ -96,6 +129,9 @@ class LocalBlobStore:
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)
 
+    def modified(self, sha256: str) -> float | None:
+        return mtime(self.path_for(sha256))
+
     def local_path(self, sha256: str) -> Path | None:
         return self.path_for(sha256)
 
@@ -104,21 +140,63 @@ class LocalBlobStore:
             if _SHA256.fullmatch(path.name):
                 yield path.name
 
-    def iter_temp(self) -> Iterator[Path]:
-        yield from self.tmp.glob("*.part")
+    def iter_temp(self) -> Iterator[Leftover]:
+        yield from temp_files(self.tmp)
 
-    def ping(self) -> None:
-        """The folder and its temp folder exist and this process may write there (a lost mount, a read-only
-        remount or wrong ownership fail here rather than on the next upload)."""
-        for folder in (self.root, self.tmp):
-            if not folder.is_dir():
-                raise FileNotFoundError(f"blob folder {folder} is missing")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise PermissionError(f"blob folder {folder} is not writable by this process")
+    def presigned_url(
+        self, sha256: str, expires: int, *, content_type: str, content_disposition: str | None = None
+    ) -> str | None:
+        check_key(sha256)
+        return None  # the server sends local files itself (or nginx, with PACKYARD_ACCEL_REDIRECT)
 
 
 # Structural check: mypy fails here if LocalBlobStore stops satisfying the BlobStore protocol.
 _: type[BlobStore] = LocalBlobStore
+
+
+def temp_files(tmp: Path) -> Iterator[Leftover]:
+    """The `.part` files in `tmp`, as leftovers fsck can age and remove."""
+    for path in tmp.glob("*.part"):
+        yield Leftover(
+            name=str(path),
+            modified=functools.partial(mtime, path),
+            remove=functools.partial(path.unlink, missing_ok=True),
+        )
+
+
+def mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+class Window(io.RawIOBase):
+    """At most `length` bytes of an open file, from where it stands (a Range of a local blob)."""
+
+    def __init__(self, fh: IO[bytes], length: int | None) -> None:
+        self._fh = fh
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._left is None:
+            return self._fh.read(-1 if size is None else size)
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._fh.read(want)
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 def _make_dirs(path: Path) -> list[Path]:
