@@ -390,7 +390,7 @@ def test_kill_9_of_a_node_during_uploads_through_nginx(cluster: Cluster, tmp_pat
     # B comes back; fsck finds nothing wrong, and nothing at all once the leftovers are cleaned
     cluster.b.launch()
     cluster.b.wait_ready()
-    cleaned = cluster.cli("fsck", "--verify", "--clean", "--grace", "0", check=False)
+    cleaned = cluster.cli("fsck", "--verify", "--repair", "--grace", "0", check=False)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     counts = _fsck_counts(cleaned.stdout)
     assert counts["missing blobs"] == counts["corrupt blobs"] == 0, cleaned.stdout

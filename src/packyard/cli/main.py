@@ -177,7 +177,13 @@ def migrate() -> None:
 
 @app.command()
 def fsck(
-    clean: bool = typer.Option(False, "--clean", help="Delete orphan blobs, temp files and expired uploads."),
+    clean: bool = typer.Option(
+        False,
+        "--clean",
+        "--repair",
+        help="Delete orphan blobs (files or objects), temp files, unfinished multipart uploads and expired "
+        "uploads. (--repair is the same.)",
+    ),
     verify: bool = typer.Option(False, "--verify", help="Re-hash every blob (slow)."),
     grace: int = typer.Option(3600, help="Leave blobs and temp files younger than this many seconds alone."),
 ) -> None:
