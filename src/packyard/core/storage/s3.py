@@ -9,7 +9,8 @@ upload, all of which `packyard fsck --clean` removes, and never a visible half f
 
 Memory: an upload from a file name is read from disk as each part is sent, so a node holds at most
 `max_concurrency` parts' send buffers, whatever the file's size; with 16 MiB parts and 4 at a time a 1 GiB
-upload (64 parts) keeps the whole node well under 150 MB RSS (docs/operations.md). 16 MiB parts allow objects up
+upload (64 parts) adds about 11 MB to the node's RSS, which peaks at 148-149 MB, boto3's client included
+(docs/benchmarks.md, "Large files on S3"). 16 MiB parts allow objects up
 to 156 GiB (S3's limit is 10,000 parts), far above `PACKYARD_MAX_UPLOAD_BYTES`.
 
 Ages: fsck leaves young orphans alone (their row may be committing). An object's age is its LastModified, so a
