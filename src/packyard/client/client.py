@@ -31,11 +31,12 @@ def _version() -> str:
 def api_url(url: str) -> str:
     """The API's URL from what a user types: `host:8080`, `http://host:8080`, `http://host:8080/api/` all give
     `http://host:8080/api` (a bare host gets https://, as anaconda-client does)."""
-    url = url.strip().rstrip("/")
+    url = url.strip()
     if not url.startswith(("http://", "https://")):
         url = "https://" + url
-    if not urlsplit(url).netloc:
+    if not urlsplit(url).hostname:
         raise ValueError(f"not a server URL: {url!r} (expected e.g. https://packages.example.org)")
+    url = url.rstrip("/")
     return url if url.endswith("/api") else url + "/api"
 
 

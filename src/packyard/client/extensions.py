@@ -140,15 +140,15 @@ class PackyardMethods(BinstarMethods):
     def remove_collaborator(self, owner: str, package: str, login: str) -> None:
         self.package_remove_collaborator(owner, package, login)
 
-    def set_access(self, owner: str, packages: str | Iterable[str], access: str) -> dict[str, Any]:
-        """Make packages public, authenticated (any signed-in user) or private, all or none of them."""
+    def set_access(self, owner: str, packages: str | Iterable[str], access: str) -> list[dict[str, Any]]:
+        """Make packages public, authenticated (any signed-in user) or private, all or none of them; returns
+        the packages as they are now."""
         names = [packages] if isinstance(packages, str) else list(packages)
-        return dict(
-            self._t.json("POST", f"/packages/{owner}/access", json={"packages": names, "access": access})
-        )
+        body = {"packages": names, "access": access}
+        return list(self._t.json("POST", f"/packages/{owner}/access", json=body))
 
     def transfer(self, owner: str, package: str, to_owner: str) -> dict[str, Any]:
-        """Give the package to another user or organization (admin on both sides)."""
+        """Give the package to another user or organization (admin on both sides); returns it at its new home."""
         return dict(self._t.json("POST", f"/package/{owner}/{package}/transfer", json={"to_owner": to_owner}))
 
     def remove_packages(self, owner: str, packages: Iterable[str]) -> list[str]:
