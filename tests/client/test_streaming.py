@@ -60,7 +60,16 @@ def test_a_64_mib_file_up_and_down_in_little_memory(live_server: LiveServer, tmp
             out.write(chunk)
     target = tmp_path / "downloaded.bin"
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, live_server.url, account.token, account.login, str(source), str(target)],
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            live_server.url,
+            account.token,
+            account.login,
+            str(source),
+            str(target),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
