@@ -8,6 +8,7 @@ import io
 import json
 import os
 import stat
+from enum import Enum
 from pathlib import Path
 
 import pytest
@@ -374,3 +375,33 @@ def test_orgs_tokens_are_separate(live_server: LiveServer, account: Account, api
         gone.user()
     fresh = new_account(live_server, "tk")
     assert fresh.login != account.login
+
+
+def test_bearer_enum_arguments_and_the_upload_forms_message(
+    live_server: LiveServer, account: Account, api: Client
+) -> None:
+    with Client(live_server.url) as fresh:
+        token = fresh.bearer_authentication("via-bearer", auth=account.token)
+        assert fresh.user()["login"] == account.login and token != account.token
+    publish(api, account.login, "enum-demo")
+
+    class PackageType(Enum):  # what anaconda-client passes
+        FILE = "file"
+
+    found = api.search("enum-demo", package_type=PackageType.FILE)
+    assert [p["full_name"] for p in found] == [f"{account.login}/enum-demo"]
+    assert api.search("enum-demo", package_type="conda") == []
+    assert [o["login"] for o in api.user_orgs(account.login)] == []
+    with pytest.raises(
+        errors.BadRequest
+    ) as caught:  # a wrong Content-MD5: the form's XML message, not a guess
+        api.upload(
+            account.login,
+            "enum-demo",
+            "1.0",
+            "other.bin",
+            io.BytesIO(DATA),
+            "file",
+            md5="AAAAAAAAAAAAAAAAAAAAAA==",
+        )
+    assert caught.value.status == 400 and "md5" in caught.value.message.lower()
