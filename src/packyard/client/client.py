@@ -85,7 +85,8 @@ class Client(PackyardMethods):
 
 class Binstar(Client):
     """`binstar_client.Binstar`'s constructor: `Binstar(token=None, domain=..., verify=True, **kwargs)`.
-    `domain` is the API URL as anaconda-client's config has it (`http://host:8080/api`)."""
+    `domain` is the API URL as anaconda-client's config has it (`http://host:8080/api`). Of the keyword
+    arguments, `timeout`, `retries` and `backoff` are Client's; others are ignored, as binstar ignores them."""
 
     def __init__(
         self,
@@ -94,4 +95,5 @@ class Binstar(Client):
         verify: bool | str = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(domain, token, verify=verify, **kwargs)
+        options = {key: kwargs[key] for key in ("timeout", "retries", "backoff") if key in kwargs}
+        super().__init__(domain, token, verify=verify, **options)

@@ -20,7 +20,6 @@ from packyard.client.streams import CHUNK, Progress, ProgressReader, save
 
 ACCESS_LEVELS = ("public", "authenticated", "private")
 PERMISSIONS = ("read", "write", "admin")
-REPO_TYPES = ("ipynb", "env", "project", "file")
 
 
 class PackyardMethods(BinstarMethods):
@@ -250,9 +249,8 @@ class PackyardMethods(BinstarMethods):
         callback: Progress | None = None,
     ) -> str:
         """One-request upload (`POST /api/repo/OWNER`) of a notebook (`ipynb`), environment (`env`), project
-        archive (`project`) or any `file`; the server checks and parses it. Returns the server's message."""
-        if filetype not in REPO_TYPES:
-            raise errors.BadRequest(f"filetype must be one of {', '.join(REPO_TYPES)}, not {filetype!r}", 400)
+        archive (`project`) or any `file` (the server also takes the filetypes twine and R send); the server
+        checks and parses it, and its message is returned (or raised, for a file it refuses)."""
         fields = {"filetype": filetype, "name": name, "version": version, "summary": summary}
         if labels:
             fields["label"] = ",".join(labels)
