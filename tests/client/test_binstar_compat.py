@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import build_conda
 from tests.client.conftest import PASSWORD, new_account
 from tests.clients.anaconda import clients_bin
 from tests.conftest import LiveServer
@@ -30,7 +31,8 @@ SCRIPT = textwrap.dedent(
     import hashlib, json, sys
     {imports}
 
-    api_url, token, owner, password, path = sys.argv[1:]
+    api_url, token, owner, password, path, org, peer, conda = sys.argv[1:]
+    conda_basename = "linux-64/compat-conda-1.0-0.tar.bz2"
     api = Binstar(token=token, domain=api_url)
     out = {{}}
 
@@ -84,8 +86,34 @@ SCRIPT = textwrap.dedent(
     record("copy", lambda: api.copy(owner, "compat", "1.0", to_label="staging"))
     record("copy_again", lambda: api.copy(owner, "compat", "1.0", "data.txt", to_label="staging"), message=False)
     record("package_collaborators", lambda: api.package_collaborators(owner, "compat"))
+    record("package_add_collaborator", lambda: api.package_add_collaborator(owner, "compat", peer))
+    record("package_collaborators_after", lambda: api.package_collaborators(owner, "compat"))
+    record("package_remove_collaborator", lambda: api.package_remove_collaborator(owner, "compat", peer))
     record("user_orgs", api.user_orgs)
+    record("user_orgs_of", lambda: api.user_orgs(owner))
     record("groups", api.groups)
+    record("add_group", lambda: api.add_group(org, "devs", "write"))
+    record("add_group_again", lambda: api.add_group(org, "devs"))
+    record("group", lambda: api.group(org, "devs"))
+    record("groups_of_org", lambda: api.groups(org))
+    record("add_group_member", lambda: api.add_group_member(org, "devs", peer))
+    record("is_group_member", lambda: api.is_group_member(org, "devs", peer))
+    record("is_not_group_member", lambda: api.is_group_member(org, "devs", owner))
+    record("group_members", lambda: api.group_members(org, "devs"))
+    record("add_org_package", lambda: api.add_package(org, "tool", summary="Tool")["full_name"])
+    record("add_group_package", lambda: api.add_group_package(org, "devs", "tool"))
+    record("group_packages", lambda: api.group_packages(org, "devs"))
+    record("remove_group_package", lambda: api.remove_group_package(org, "devs", "tool"))
+    record("remove_group_member", lambda: api.remove_group_member(org, "devs", peer))
+    record("group_missing", lambda: api.group(org, "nope"))
+    record("add_conda_package", lambda: api.add_package(owner, "compat-conda", summary="conda")["name"])
+    record("add_conda_release", lambda: api.add_release(owner, "compat-conda", "1.0", [], None, {{}})["version"])
+    with open(conda, "rb") as fh:
+        record("upload_conda", lambda: api.upload(owner, "compat-conda", "1.0", conda_basename, fh, "conda"))
+    record("distribution_conda", lambda: api.distribution(owner, "compat-conda", "1.0", conda_basename))
+    res = api.download(owner, "compat-conda", "1.0", conda_basename)
+    out["download_conda"] = hashlib.sha256(res.content).hexdigest()
+    record("remove_conda", lambda: api.remove_package(owner, "compat-conda"))
     record("authentication", api.authentication)
     signed_in = Binstar(domain=api_url)
     record("user_anonymous", signed_in.user, message=False)
@@ -130,21 +158,38 @@ DIFFERENCES = {
 }
 
 
-def run(impl: str, server: LiveServer, tmp: Path) -> dict[str, Any]:
+def run(impl: str, server: LiveServer, tmp: Path, peer: str) -> dict[str, Any]:
     account = new_account(server, "bs" if impl == "binstar_client" else "py")
+    with account.client() as api:  # anaconda-client cannot create organizations
+        api.create_org(f"{account.login}-org")
     data = tmp / "data.txt"
     data.write_text("compat\n" * 1000)
+    conda = build_conda(tmp, name="compat-conda", version="1.0", subdir="linux-64")
     python = str(clients_bin() / "python") if impl == "binstar_client" else sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BINSTAR_", "ANACONDA_"))}
     env.update(ANACONDA_TELEMETRY_ENABLED="false", OTEL_SDK_DISABLED="true", HOME=str(tmp))
     script = SCRIPT.format(imports=IMPORTS[impl])
-    args = [server.api, account.token, account.login, PASSWORD, str(data)]
+    args = [
+        server.api,
+        account.token,
+        account.login,
+        PASSWORD,
+        str(data),
+        f"{account.login}-org",
+        peer,
+        str(conda),
+    ]
     done = subprocess.run(
         [python, "-c", script, *args], capture_output=True, text=True, timeout=120, env=env, cwd=tmp
     )
     assert done.returncode == 0, done.stderr
     # One owner per run: name it OWNER so that both runs read the same.
     return normalise(json.loads(done.stdout.replace(account.login, "OWNER")))
+
+
+def peer(out: dict[str, Any]) -> str:
+    """The other user the script made a collaborator and group member."""
+    return str(out["group_members"][0]["login"])
 
 
 def normalise(value: Any) -> Any:
@@ -157,7 +202,8 @@ def normalise(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def results(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    return {impl: run(impl, live_server, tmp_path_factory.mktemp(impl)) for impl in IMPORTS}
+    peer = new_account(live_server, "peer").login
+    return {impl: run(impl, live_server, tmp_path_factory.mktemp(impl), peer) for impl in IMPORTS}
 
 
 @pytest.mark.parametrize("impl", list(IMPORTS))
@@ -187,6 +233,18 @@ def test_the_script_works(results: dict[str, dict[str, Any]], impl: str) -> None
     assert out["user_after_authenticate"] == DIFFERENCES["user_after_authenticate"][impl == "packyard.client"]
     assert out["authenticate"] == "str" and out["authenticate_wrong"]["raised"] == "Unauthorized"
     assert out["authentications"] == ["compat-script", "tests"]
+    assert [c["login"] for c in out["package_collaborators_after"]] == [peer(out)]
+    assert out["package_collaborators"] == [] and out["package_add_collaborator"] is None
+    assert (
+        [o["login"] for o in out["user_orgs"]] == ["OWNER-org"] == [o["login"] for o in out["user_orgs_of"]]
+    )
+    assert out["add_group"] is None and out["add_group_again"]["raised"] == "Conflict"
+    assert out["is_group_member"] is True and out["is_not_group_member"] is False
+    assert [g["full_name"] for g in out["group_packages"]] == ["OWNER-org/tool"]
+    assert out["group_missing"]["raised"] == "NotFound"
+    assert out["upload_conda"]["basename"] == "linux-64/compat-conda-1.0-0.tar.bz2"
+    assert out["upload_conda"]["attrs"]["subdir"] == "linux-64"
+    assert out["download_conda"] == out["distribution_conda"]["sha256"] and out["remove_conda"] is None
     assert out["remove_dist"]["basename"] == "data.txt"
     assert out["remove_release"] is None and out["remove_package"] is None
     assert out["package_removed"]["raised"] == "NotFound"
