@@ -76,6 +76,11 @@ def test_server_identity_and_tokens(live_server: LiveServer, account: Account, a
         assert caught.value.status == 403 and "scope" in caught.value.message
     api.revoke_token("ci")
     assert "ci" not in {t["application"] for t in api.tokens()}
+    api.create_token("binstar_client:bob@laptop/2", ["conda:download"])  # anaconda-client's names: quoted
+    api.revoke_token("binstar_client:bob@laptop/2")
+    assert "binstar_client:bob@laptop/2" not in {t["application"] for t in api.tokens()}
+    with pytest.raises(errors.NotFound):
+        api.revoke_token("never-made")
     with Client(live_server.url, made["token"]) as revoked, pytest.raises(errors.Unauthorized):
         revoked.user()
 
