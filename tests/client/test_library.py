@@ -11,6 +11,7 @@ import stat
 from enum import Enum
 from pathlib import Path
 
+import certifi
 import pytest
 
 from packyard.client import Binstar, Client, api_url, errors
@@ -44,6 +45,10 @@ def test_api_url_accepts_what_users_type() -> None:
     with pytest.raises(ValueError, match="not a server URL"):
         api_url("http://")
     assert Binstar(token="t", domain="http://h:1/api").domain == "http://h:1/api"
+    with Client("https://h", verify=certifi.where()):  # a CA bundle's path
+        pass
+    with pytest.raises(FileNotFoundError):
+        Client("https://h", verify="/nonexistent/ca.pem")
     legacy = Binstar("t", "http://h:1/api", False, site="local", retries=0)  # binstar ignores unknown kwargs
     assert (legacy.token, legacy.url, legacy._t.retries) == ("t", "http://h:1", 0)
 

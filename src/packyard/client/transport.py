@@ -8,6 +8,7 @@ first one may have been applied before the connection broke.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,9 +21,6 @@ from packyard.client import errors
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 _RETRY_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-
-# Named statuses for messages when the server's answer carries none (a proxy's bare 502).
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
 
 
 class Transport:
@@ -46,7 +44,8 @@ class Transport:
         self.token = token
         self.http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)),
-            verify=verify,
+            # A CA bundle's path becomes an SSL context: httpx no longer takes the path itself.
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
         )
@@ -169,7 +168,7 @@ def check(response: httpx.Response, allowed: tuple[int, ...]) -> None:
     if status in allowed:
         return
     request = response.request
-    reason = _REASONS.get(status, response.reason_phrase or "Error")
+    reason = response.reason_phrase or "Error"  # when the answer says nothing itself (a proxy's bare 502)
     fallback = f"{reason}: [{request.method}] {request.url.copy_with(query=None)} -> {status}"
     message = errors.message_of(response.content, response.headers.get("content-type", ""), fallback)
     raise errors.class_for_status(status)(message, status)
