@@ -1,6 +1,6 @@
 """What Packyard offers beyond anaconda-client's API: organizations, access, transfer, labels by owner, tokens with
-scopes and expiry, notebooks, environments and projects (uploaded in one request to `POST /api/repo/OWNER`, the
-only upload route for them that anaconda-client 1.14+ cannot reach), checked downloads to disk, and yanking.
+scopes and expiry, notebooks, environments and projects (uploaded in one request to `POST /api/repo/OWNER`, as
+anaconda-client 1.14+ refuses to send them), checked downloads to disk, and yanking.
 
 Every method is one REST endpoint of docs/api.md (a few are two: a lookup, then the file) and returns its JSON.
 """
@@ -18,6 +18,7 @@ from packyard.client import errors
 from packyard.client.binstar import BinstarMethods
 from packyard.client.streams import CHUNK, Progress, ProgressReader, save
 
+# The values the server accepts (a command line offers them as choices; the server checks them either way).
 ACCESS_LEVELS = ("public", "authenticated", "private")
 PERMISSIONS = ("read", "write", "admin")
 
