@@ -572,5 +572,14 @@ def _register_backup() -> None:
 
 _register_backup()
 
+
+def _register_envs() -> None:
+    from packyard.cli.envs import env_app
+
+    app.add_typer(env_app, name="env")
+
+
+_register_envs()
+
 if __name__ == "__main__":
     app()
