@@ -217,13 +217,13 @@ def create(
     from rattler.exceptions import (
         FetchRepoDataError,
         GatewayError,
-        InvalidMatchSpecError,
         SolverError,
     )
 
     target = Path(prefix)
     _check_target(target)
     _check_supported(the_plan)
+    specs = [_match_spec(spec) for spec in the_plan.specs]
     report: ProgressCallback = progress or (lambda _event: None)
     cache = Path(cache_dir) if cache_dir is not None else None
     platform = rattler.Subdir.current()
@@ -233,7 +233,7 @@ def create(
         report(Progress("solve", None, 0, 1))
         records = await rattler.solve(
             sources=[c.url for c in the_plan.channels],
-            specs=list(the_plan.specs),
+            specs=specs,
             platforms=[platform, rattler.Subdir("noarch")],
             virtual_packages=rattler.VirtualPackage.detect(),
             gateway=gateway,
@@ -245,13 +245,12 @@ def create(
             cache_dir=cache / "pkgs" if cache is not None else None,
             show_progress=False,
             reporter=_Reporter(report, len(records)),
-            requested_specs=[rattler.MatchSpec(s) for s in the_plan.specs],
         )
         return records
 
     try:
         records = asyncio.run(run())
-    except (SolverError, InvalidMatchSpecError) as exc:
+    except SolverError as exc:
         raise SolveFailed(_solve_message(the_plan, str(exc))) from None
     except (FetchRepoDataError, GatewayError) as exc:
         raise SolveFailed(_fetch_message(the_plan, str(exc))) from None
@@ -267,6 +266,18 @@ def create(
     )
 
 
+def _match_spec(spec: str) -> rattler.MatchSpec:
+    """conda's spec syntax, `name=version=build` included (what `conda env export` writes): rattler's lenient
+    parser reads it, the strict one that `solve` applies to strings does not."""
+    import rattler
+    from rattler.exceptions import InvalidMatchSpecError
+
+    try:
+        return rattler.MatchSpec(spec)
+    except InvalidMatchSpecError as exc:
+        raise InvalidEnvironment(f"invalid package spec {spec!r}: {exc}") from None
+
+
 def _check_target(target: Path) -> None:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise EnvError(f"{target} exists and is not empty: remove it or choose another prefix")
@@ -275,7 +286,7 @@ def _check_target(target: Path) -> None:
 def _check_supported(the_plan: Plan) -> None:
     import rattler
 
-    platform = str(rattler.Platform.current())
+    platform = str(rattler.Subdir.current())
     if the_plan.platforms and platform not in the_plan.platforms:
         raise UnsupportedEnvironment(
             f"the environment is for {', '.join(the_plan.platforms)}; this machine is {platform}"
