@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,7 @@ from tests.unit.api.helpers import auth, upload
 
 pytestmark = [pytest.mark.clients, pytest.mark.xdist_group("envcreate")]
 PASSWORD = "secret-pass-1"
+Run = Callable[..., subprocess.CompletedProcess[str]]
 SUBDIR = str(rattler.Subdir.current())
 
 
@@ -80,7 +81,7 @@ def packages(
 
 
 @pytest.fixture
-def run(live_server: LiveServer, tmp_path: Path) -> Iterator[object]:
+def run(live_server: LiveServer, tmp_path: Path) -> Run:
     """`packyard ARGS...` with PACKYARD_URL set, no token in the environment, and its own rattler cache."""
 
     def packyard(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -96,7 +97,7 @@ def run(live_server: LiveServer, tmp_path: Path) -> Iterator[object]:
             timeout=120,
         )
 
-    yield packyard
+    return packyard
 
 
 def put_environment(live_server: LiveServer, owner: str, token: str, text: str) -> None:
@@ -112,7 +113,7 @@ def installed(prefix: Path) -> dict[str, dict[str, object]]:
 
 @pytest.mark.usefixtures("packages")
 def test_create_installs_the_environment_and_export_round_trips(
-    live_server: LiveServer, owner: str, token: str, run, tmp_path: Path
+    live_server: LiveServer, owner: str, token: str, run: Run, tmp_path: Path
 ) -> None:
     put_environment(
         live_server, owner, token, f"name: appenv\nchannels:\n  - {owner}\ndependencies:\n  - envapp\n"
@@ -155,7 +156,7 @@ def test_create_installs_the_environment_and_export_round_trips(
 
 @pytest.mark.usefixtures("packages")
 def test_private_package_is_installed_only_with_the_token(
-    live_server: LiveServer, owner: str, token: str, run, tmp_path: Path
+    live_server: LiveServer, owner: str, token: str, run: Run, tmp_path: Path
 ) -> None:
     put_environment(
         live_server, owner, token, f"name: secretenv\nchannels:\n  - {owner}\ndependencies:\n  - envsecret\n"
@@ -187,7 +188,7 @@ def test_private_package_is_installed_only_with_the_token(
 
 @pytest.mark.usefixtures("packages")
 def test_private_environment_needs_the_token(
-    live_server: LiveServer, owner: str, token: str, run, tmp_path: Path
+    live_server: LiveServer, owner: str, token: str, run: Run, tmp_path: Path
 ) -> None:
     put_environment(
         live_server, owner, token, f"name: hiddenenv\nchannels: [{owner}]\ndependencies: [envlib]\n"
@@ -217,7 +218,7 @@ def test_private_environment_needs_the_token(
 
 @pytest.mark.usefixtures("packages")
 def test_refusals_before_anything_is_installed(
-    live_server: LiveServer, owner: str, token: str, run, tmp_path: Path
+    live_server: LiveServer, owner: str, token: str, run: Run, tmp_path: Path
 ) -> None:
     put_environment(
         live_server,

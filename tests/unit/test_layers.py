@@ -54,6 +54,7 @@ def test_the_real_tree_keeps_the_contracts() -> None:
         ("formats/cran/routes.py", "from packyard.api import repo", "the formats never import the REST API"),
         ("api/repo.py", "from packyard.formats.pypi import xmlrpc", "packyard.api is not allowed to import"),
         ("web/deps.py", "import packyard.formats.channels", "packyard.web is not allowed to import"),
+        ("client/envplan.py", "from packyard.core import errors", "the client stands alone"),
     ],
 )
 def test_a_wrong_way_import_breaks_the_contract(
