@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -144,6 +146,14 @@ def test_create_installs_the_environment_and_export_round_trips(
     uploaded = run("env", "export", "-p", str(prefix), "-n", "appenv-copy", "--upload", token=token)
     assert uploaded.returncode == 0, uploaded.stderr
     assert uploaded.stdout.startswith(f"uploaded {owner}/appenv-copy/")
+    version = uploaded.stdout.strip().split("/")[2]
+    assert envs.fetch_environment(live_server.url, owner, "appenv-copy", version=version).startswith(
+        b"name: appenv-copy"
+    )
+    with pytest.raises(
+        envs.EnvNotFound, match=f"environment {owner}/appenv-copy version 0.0.1 was not found"
+    ):
+        envs.fetch_environment(live_server.url + "/api/", owner, "appenv-copy", version="0.0.1")
 
     again = tmp_path / "envs"
     created = run("env", "create", f"{owner}/appenv-copy", "--envs-dir", str(again))
@@ -248,3 +258,55 @@ def test_refusals_before_anything_is_installed(
     no_dir = run("env", "create", f"{owner}/pipenv", "-n", "x")
     assert "needs --envs-dir DIR or an active conda" in no_dir.stderr
     assert "is not a conda environment" in run("env", "export", "-p", str(busy)).stderr
+
+
+@pytest.mark.usefixtures("packages")
+def test_progress_bars_on_a_terminal(live_server: LiveServer, owner: str, token: str, tmp_path: Path) -> None:
+    """Standard error on a pseudo-terminal: rich draws bars (control sequences) naming the packages."""
+    put_environment(live_server, owner, token, f"name: ttyenv\nchannels: [{owner}]\ndependencies: [envapp]\n")
+    main, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("PACKYARD_TOKEN", "NO_COLOR", "TERM")}
+    env |= {
+        "PACKYARD_URL": live_server.url,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "TERM": "xterm-256color",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "packyard.cli.main",
+            "env",
+            "create",
+            f"{owner}/ttyenv",
+            "-p",
+            str(tmp_path / "e"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    seen = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the child closed the terminal
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    stdout, _ = process.communicate(timeout=120)
+    reader.join(10)
+    os.close(main)
+    text = seen.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert "\x1b[" in text  # drawn, not printed line by line
+    assert "envapp" in text and "envlib" in text and "linked" in text
+    assert "downloading envlib" not in text  # the piped form's lines are not used
+    assert b"Created" in stdout
