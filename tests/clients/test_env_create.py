@@ -24,7 +24,7 @@ import rattler
 import yaml
 
 from packyard.client import envs
-from tests.builders import build_conda
+from tests.builders import build_conda, build_wheel
 from tests.conftest import LiveServer
 from tests.unit.api.helpers import auth, upload
 
@@ -89,6 +89,9 @@ def run(live_server: LiveServer, tmp_path: Path) -> Run:
     def packyard(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PACKYARD_TOKEN", "CONDA_PREFIX")}
         env |= {"PACKYARD_URL": live_server.url, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        # a global pip configuration (extra indexes, find-links) must not reach the test: only the server answers
+        env |= {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"}
+        env.pop("PIP_FIND_LINKS", None)
         if token:
             env["PACKYARD_TOKEN"] = token
         return subprocess.run(
@@ -227,6 +230,56 @@ def test_private_environment_needs_the_token(
 
 
 @pytest.mark.usefixtures("packages")
+def test_pip_section_is_installed_with_the_prefixs_python_from_this_servers_index(
+    live_server: LiveServer, owner: str, token: str, run: Run, tmp_path: Path
+) -> None:
+    """A stand-in `python` conda package (bin/python runs this interpreter) and a wheel on the owner's index."""
+    with httpx.Client(base_url=live_server.url, timeout=60) as client:
+        folder = tmp_path / "build"
+        folder.mkdir()
+        script = f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'.encode()
+        python = build_conda(folder, name="python", version="3.11", subdir="noarch", fmt="conda",
+                             noarch="generic", files={"bin/python": script})  # fmt: skip
+        done = upload(client, token, owner, "python", "3.11", python, f"noarch/{python.name}", "conda")
+        assert done.status_code == 200, done.text
+        wheel = build_wheel(folder, name="envwheel", version="1.0")
+        done = upload(client, token, owner, "envwheel", "1.0", wheel, wheel.name, "pypi")
+        assert done.status_code == 200, done.text
+    deps = "  - python\n  - envlib\n  - pip:\n    - envwheel==1.0\n"
+    put_environment(live_server, owner, token, f"name: pipenv\nchannels: [{owner}]\ndependencies:\n{deps}")
+
+    prefix = tmp_path / "pip"
+    created = run("env", "create", f"{owner}/pipenv", "-p", str(prefix))
+    assert created.returncode == 0, created.stderr
+    assert "pip install envwheel==1.0" in created.stderr and "pip done" in created.stderr
+    assert sorted(installed(prefix)) == ["envlib", "python"]
+    site = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    assert (site / "envwheel-1.0.dist-info" / "METADATA").exists()
+    assert "envwheel" in (site / "envwheel-1.0.dist-info" / "RECORD").read_text()
+
+    put_environment(
+        live_server,
+        owner,
+        token,
+        f"name: nopython\nchannels: [{owner}]\ndependencies:\n  - envlib\n  - pip: [envwheel]\n",
+    )
+    refused = run("env", "create", f"{owner}/nopython", "-p", str(tmp_path / "np"))
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: the pip section (envwheel) needs python in the environment: add python (with pip) to its "
+        f"dependencies; the conda packages are installed in {tmp_path / 'np'}"
+    )
+    put_environment(
+        live_server,
+        owner,
+        token,
+        f"name: nowheel\nchannels: [{owner}]\ndependencies:\n  - python\n  - pip: [no-such-wheel]\n",
+    )
+    failed = run("env", "create", f"{owner}/nowheel", "-p", str(tmp_path / "nw"))
+    assert failed.returncode == 1 and "error: pip install no-such-wheel failed (" in failed.stderr
+
+
+@pytest.mark.usefixtures("packages")
 def test_refusals_before_anything_is_installed(
     live_server: LiveServer, owner: str, token: str, run: Run, tmp_path: Path
 ) -> None:
@@ -234,19 +287,17 @@ def test_refusals_before_anything_is_installed(
         live_server,
         owner,
         token,
-        f"name: pipenv\nchannels: [{owner}]\ndependencies:\n  - envlib\n  - pip:\n    - requests\n",
+        f"name: otherplatform\nplatforms: [zos-z]\nchannels: [{owner}]\ndependencies: [envlib]\n",
     )
-    piped = run("env", "create", f"{owner}/pipenv", "-p", str(tmp_path / "pip"))
-    assert piped.returncode == 1
-    assert (
-        "pip section (requests)" in piped.stderr and f"{live_server.url}/pypi/{owner}/simple" in piped.stderr
-    )
-    assert not (tmp_path / "pip").exists()
+    elsewhere = run("env", "create", f"{owner}/otherplatform", "-p", str(tmp_path / "z"))
+    assert elsewhere.returncode == 1
+    assert f"error: the environment is for zos-z; this machine is {SUBDIR}" in elsewhere.stderr
+    assert not (tmp_path / "z").exists()
 
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "file").write_text("mine")
-    taken = run("env", "create", f"{owner}/pipenv", "-p", str(busy))
+    taken = run("env", "create", f"{owner}/otherplatform", "-p", str(busy))
     assert taken.returncode == 1 and f"{busy} exists and is not empty" in taken.stderr
 
     missing = run("env", "create", f"{owner}/no-such-env", "-p", str(tmp_path / "m"), token=token)
@@ -255,7 +306,7 @@ def test_refusals_before_anything_is_installed(
         == f"error: environment {owner}/no-such-env was not found on {live_server.url}"
     )
     assert run("env", "create", "just-a-name").stderr.startswith("error: expected OWNER/NAME")
-    no_dir = run("env", "create", f"{owner}/pipenv", "-n", "x")
+    no_dir = run("env", "create", f"{owner}/otherplatform", "-n", "x")
     assert "needs --envs-dir DIR or an active conda" in no_dir.stderr
     assert "is not a conda environment" in run("env", "export", "-p", str(busy)).stderr
 

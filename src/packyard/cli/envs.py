@@ -181,6 +181,10 @@ class _progress:
             _say(f"downloading {event.package}")
         elif event.stage == "link":
             _say(f"installed {event.package} ({event.done}/{event.total})")
+        elif event.stage == "pip" and event.done == 0:
+            _say(f"pip install {event.package}")
+        elif event.stage == "pip":
+            _say("pip done")
 
     def _rich(self, console: object) -> ProgressCallback:
         from rich.console import Console
@@ -229,5 +233,10 @@ class _progress:
                 if "link" not in tasks:
                     tasks["link"] = bars.add_task("linking", total=event.total)
                 bars.update(tasks["link"], completed=event.done, description=f"linked {event.package}")
+            elif event.stage == "pip":
+                if "pip" not in tasks:
+                    tasks["pip"] = bars.add_task(f"pip install {event.package}", total=None)
+                else:
+                    bars.update(tasks["pip"], total=event.total, completed=event.done)
 
         return report

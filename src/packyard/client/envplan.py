@@ -71,7 +71,8 @@ class ChannelRef:
 
 @dataclass(frozen=True)
 class Plan:
-    """What `create` installs: conda specs from channels, and the pip section it reports but does not install."""
+    """What `create` installs: conda specs from channels, then the pip section from this server's PyPI indexes
+    (those of the channels' owners, else of the environment's owner; with the token)."""
 
     name: str | None
     channels: tuple[ChannelRef, ...]
@@ -125,9 +126,10 @@ def plan(
         else:
             pip.extend(item)
     unique = tuple({c.url: c for c in channels}.values())
-    indexes = tuple(
-        dict.fromkeys(_pypi_index(base, token, c) for c in unique if c.on_server and _owner_of(base, c))
+    owners = [o for o in (_owner_of(base, c) for c in unique if c.on_server) if o] or (
+        [owner] if owner else []
     )
+    indexes = tuple(dict.fromkeys(_pypi_index(base, token, o) for o in owners))
     env_name = data.get("name")
     return Plan(
         name=str(env_name) if env_name is not None else None,
@@ -192,10 +194,8 @@ def _owner_of(base: str, channel: ChannelRef) -> str | None:
     return found[0].split("/", 1)[0]
 
 
-def _pypi_index(base: str, token: str | None, channel: ChannelRef) -> str:
-    owner = _owner_of(base, channel)
-    url = f"{base}/pypi/t/{token}/{owner}/simple" if token else f"{base}/pypi/{owner}/simple"
-    return redact(url)
+def _pypi_index(base: str, token: str | None, owner: str) -> str:
+    return f"{base}/pypi/t/{token}/{owner}/simple" if token else f"{base}/pypi/{owner}/simple"
 
 
 def _spec_channel(spec: str, base: str, token: str | None) -> tuple[str, tuple[ChannelRef, ...]]:

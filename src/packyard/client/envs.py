@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ class InstallFailed(EnvError):
 
 
 class UnsupportedEnvironment(EnvError):
-    """The environment asks for something `create` does not do (yet): a pip section, another platform."""
+    """The environment asks for what `create` cannot do: another platform, a pip section without python."""
 
 
 # --- the server ------------------------------------------------------------------------------------------------
@@ -179,10 +180,10 @@ class Progress:
 
     stage "solve": reading the channels and solving (done 0 then 1, total 1); "download": bytes of one package's
     file (`total` None when the server did not say); "link": one package linked into the prefix (done/total count
-    packages); "done": the prefix is ready.
+    packages); "pip": the pip section (`package` lists it; done 0 then `total`); "done": the prefix is ready.
     """
 
-    stage: Literal["solve", "download", "link", "done"]
+    stage: Literal["solve", "download", "link", "pip", "done"]
     package: str | None
     done: int
     total: int | None
@@ -256,6 +257,8 @@ def create(
         raise SolveFailed(_fetch_message(the_plan, str(exc))) from None
     except rattler.exceptions.InstallerError as exc:
         raise InstallFailed(f"installing into {target} failed: {redact(str(exc))}") from None
+    if the_plan.pip:
+        _pip_install(the_plan, target, report)
     report(Progress("done", None, len(records), len(records)))
     return sorted(
         (
@@ -264,6 +267,35 @@ def create(
         ),
         key=lambda i: i.name,
     )
+
+
+def _pip_install(the_plan: Plan, target: Path, report: ProgressCallback) -> None:
+    """The pip section, with the prefix's own python (`python -m pip install --prefix PREFIX`), from this server's
+    PyPI indexes; pip's configuration decides the rest (and the index, when the plan names none)."""
+    python = _prefix_python(target)
+    done = f"the conda packages are installed in {target}"
+    if python is None:
+        raise UnsupportedEnvironment(
+            f"the pip section ({', '.join(the_plan.pip)}) needs python in the environment: add python (with pip) "
+            f"to its dependencies; {done}"
+        )
+    indexes: list[str] = []
+    for number, url in enumerate(the_plan.pip_indexes):
+        indexes += ["--index-url" if number == 0 else "--extra-index-url", url]
+    command = [str(python), "-m", "pip", "install", "--prefix", str(target), *indexes, *the_plan.pip]
+    report(Progress("pip", ", ".join(the_plan.pip), 0, len(the_plan.pip)))
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        said = redact("\n".join((result.stderr or result.stdout).strip().splitlines()[-5:]))
+        raise InstallFailed(f"pip install {' '.join(the_plan.pip)} failed ({said}); {done}")
+    report(Progress("pip", ", ".join(the_plan.pip), len(the_plan.pip), len(the_plan.pip)))
+
+
+def _prefix_python(target: Path) -> Path | None:
+    for candidate in (target / "bin" / "python", target / "python.exe"):
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def _match_spec(spec: str) -> rattler.MatchSpec:
@@ -291,15 +323,10 @@ def _check_supported(the_plan: Plan) -> None:
         raise UnsupportedEnvironment(
             f"the environment is for {', '.join(the_plan.platforms)}; this machine is {platform}"
         )
-    if the_plan.pip:
-        where = " or ".join(the_plan.pip_indexes) or "this server's PyPI index (/pypi/OWNER/simple)"
-        raise UnsupportedEnvironment(
-            f"the environment has a pip section ({', '.join(the_plan.pip)}), which packyard env create does not "
-            f"install yet: remove it from the file, create the environment, then run the prefix's "
-            f"`python -m pip install --index-url URL ...` with URL {where}"
-        )
     if not the_plan.specs:
-        raise InvalidEnvironment("the environment names no conda packages")
+        raise InvalidEnvironment(
+            "the environment names no conda packages (a pip section needs python from conda)"
+        )
 
 
 def _solve_message(the_plan: Plan, said: str) -> str:

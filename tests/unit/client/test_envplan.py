@@ -109,9 +109,14 @@ def test_pip_sections_and_the_pypi_indexes_they_would_use() -> None:
     p = plan(env("alice", "conda-forge", "bob", deps=deps), BASE, TOKEN)
     assert p.specs == ("python",)
     assert p.pip == ("requests==2.*", "rich")
-    assert p.pip_indexes == (f"{BASE}/pypi/t/<TOKEN>/alice/simple", f"{BASE}/pypi/t/<TOKEN>/bob/simple")
+    assert p.pip_indexes == (f"{BASE}/pypi/t/{TOKEN}/alice/simple", f"{BASE}/pypi/t/{TOKEN}/bob/simple")
     assert plan(env("alice", deps=deps), BASE).pip_indexes == (f"{BASE}/pypi/alice/simple",)
     assert plan(env("alice"), BASE).pip_indexes == ()
+    # no channel of this server: the environment owner's index, else none (pip's own configuration)
+    assert plan(env("conda-forge", deps=deps), BASE, owner="carol").pip_indexes == (
+        f"{BASE}/pypi/carol/simple",
+    )
+    assert plan(env("conda-forge", deps=deps), BASE).pip_indexes == ()
 
 
 def test_name_platforms_and_selectors() -> None:
