@@ -294,6 +294,16 @@ def test_refusals_before_anything_is_installed(
     assert f"error: the environment is for zos-z; this machine is {SUBDIR}" in elsewhere.stderr
     assert not (tmp_path / "z").exists()
 
+    closed = "http://127.0.0.1:9/conda/nobody"  # the discard port: nothing listens
+    put_environment(
+        live_server, owner, token, f"name: unreachable\nchannels: [{closed}]\ndependencies: [envlib]\n"
+    )
+    unreachable = run("env", "create", f"{owner}/unreachable", "-p", str(tmp_path / "u"))
+    assert unreachable.returncode == 1 and "Traceback" not in unreachable.stderr
+    error = unreachable.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: cannot read a channel: ")
+    assert error.endswith(f"(channels outside this server must be reachable from this machine: {closed})")
+
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "file").write_text("mine")

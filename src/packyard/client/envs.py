@@ -216,9 +216,15 @@ def create(
     """
     import rattler
     from rattler.exceptions import (
+        CacheDirError,
+        ExtractError,
         FetchRepoDataError,
         GatewayError,
+        InstallerError,
+        IoError,
+        LinkError,
         SolverError,
+        TransactionError,
     )
 
     target = Path(prefix)
@@ -255,7 +261,7 @@ def create(
         raise SolveFailed(_solve_message(the_plan, str(exc))) from None
     except (FetchRepoDataError, GatewayError) as exc:
         raise SolveFailed(_fetch_message(the_plan, str(exc))) from None
-    except rattler.exceptions.InstallerError as exc:
+    except (InstallerError, LinkError, TransactionError, ExtractError, CacheDirError, IoError) as exc:
         raise InstallFailed(f"installing into {target} failed: {redact(str(exc))}") from None
     if the_plan.pip:
         _pip_install(the_plan, target, report)
@@ -271,7 +277,8 @@ def create(
 
 def _pip_install(the_plan: Plan, target: Path, report: ProgressCallback) -> None:
     """The pip section, with the prefix's own python (`python -m pip install --prefix PREFIX`), from this server's
-    PyPI indexes; pip's configuration decides the rest (and the index, when the plan names none)."""
+    PyPI indexes (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL); pip's configuration decides the rest (and the index, when
+    the plan names none)."""
     python = _prefix_python(target)
     done = f"the conda packages are installed in {target}"
     if python is None:
@@ -279,12 +286,14 @@ def _pip_install(the_plan: Plan, target: Path, report: ProgressCallback) -> None
             f"the pip section ({', '.join(the_plan.pip)}) needs python in the environment: add python (with pip) "
             f"to its dependencies; {done}"
         )
-    indexes: list[str] = []
-    for number, url in enumerate(the_plan.pip_indexes):
-        indexes += ["--index-url" if number == 0 else "--extra-index-url", url]
-    command = [str(python), "-m", "pip", "install", "--prefix", str(target), *indexes, *the_plan.pip]
+    # The indexes go in pip's environment, not its argv: a token in a command line is visible to every local user.
+    env = dict(os.environ)
+    if the_plan.pip_indexes:
+        env["PIP_INDEX_URL"] = the_plan.pip_indexes[0]
+        env["PIP_EXTRA_INDEX_URL"] = " ".join(the_plan.pip_indexes[1:])
+    command = [str(python), "-m", "pip", "install", "--prefix", str(target), *the_plan.pip]
     report(Progress("pip", ", ".join(the_plan.pip), 0, len(the_plan.pip)))
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         said = redact("\n".join((result.stderr or result.stdout).strip().splitlines()[-5:]))
         raise InstallFailed(f"pip install {' '.join(the_plan.pip)} failed ({said}); {done}")
@@ -341,7 +350,7 @@ def _solve_message(the_plan: Plan, said: str) -> str:
 
 
 def _fetch_message(the_plan: Plan, said: str) -> str:
-    said = redact(said.strip())
+    said = redact("; ".join(line.strip() for line in said.splitlines() if line.strip()))  # rattler's causes
     hint = ""
     if re.search(r"\b(401|403|unauthori[sz]ed|forbidden)\b", said, re.IGNORECASE):
         hint = "; the channel is private: give a token that may read it (--token or PACKYARD_TOKEN)"
