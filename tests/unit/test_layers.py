@@ -56,6 +56,7 @@ def test_the_real_tree_keeps_the_contracts() -> None:
         ("web/deps.py", "import packyard.formats.channels", "packyard.web is not allowed to import"),
         ("client/transport.py", "from packyard.core import errors", "the client library stands alone"),
         ("client/extensions.py", "import packyard.config", "the client library stands alone"),
+        ("client/envplan.py", "from packyard.core import errors", "the client library stands alone"),
     ],
 )
 def test_a_wrong_way_import_breaks_the_contract(

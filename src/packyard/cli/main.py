@@ -37,11 +37,17 @@ console = Console()
 err = Console(stderr=True)
 
 
+CLIENT_COMMANDS = frozenset({"env"})
+"""Commands that talk to a server through packyard.client and never reach this installation's core."""
+
+
 @app.callback()
-def _register_formats() -> None:
+def _register_formats(ctx: typer.Context) -> None:
     # Every command may reach the core, which reads the formats from their registry (core/formats.py); importing
-    # packyard.formats registers them. Here rather than at the top, so that `--help` stays quick.
-    import packyard.formats  # noqa: F401
+    # packyard.formats registers them. Here rather than at the top, so that `--help` stays quick; the client's
+    # commands do without (they need none of the server's code).
+    if ctx.invoked_subcommand not in CLIENT_COMMANDS:
+        import packyard.formats  # noqa: F401
 
 
 def _bootstrap(settings: Settings) -> tuple[object, str | None]:
@@ -577,6 +583,15 @@ def _register_backup() -> None:
 
 
 _register_backup()
+
+
+def _register_envs() -> None:
+    from packyard.cli.envs import env_app
+
+    app.add_typer(env_app, name="env")
+
+
+_register_envs()
 
 if __name__ == "__main__":
     app()
