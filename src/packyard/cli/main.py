@@ -37,7 +37,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-CLIENT_COMMANDS = frozenset({"env"})
+CLIENT_COMMANDS = frozenset({"env", "login", "logout", "whoami", "config"})
 """Commands that talk to a server through packyard.client and never reach this installation's core."""
 
 
@@ -592,6 +592,17 @@ def _register_envs() -> None:
 
 
 _register_envs()
+
+
+def _register_client_commands() -> None:
+    """The user's commands (docs/client.md, "The packyard command"): thin layers on packyard.client."""
+    from packyard.cli import session
+
+    for name, command in session.COMMANDS.items():
+        app.command(name)(command)
+
+
+_register_client_commands()
 
 if __name__ == "__main__":
     app()
