@@ -37,7 +37,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-CLIENT_COMMANDS = frozenset({"env", "login", "logout", "whoami", "config"})
+CLIENT_COMMANDS = frozenset({"env", "login", "logout", "whoami", "config", "upload"})
 """Commands that talk to a server through packyard.client and never reach this installation's core."""
 
 
@@ -596,10 +596,11 @@ _register_envs()
 
 def _register_client_commands() -> None:
     """The user's commands (docs/client.md, "The packyard command"): thin layers on packyard.client."""
-    from packyard.cli import session
+    from packyard.cli import session, upload
 
     for name, command in session.COMMANDS.items():
         app.command(name)(command)
+    app.command("upload")(upload.upload)
 
 
 _register_client_commands()

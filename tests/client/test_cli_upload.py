@@ -1,0 +1,190 @@
+"""`packyard upload`: every type in one call (detected from the file), in parallel, with rich bars on a terminal
+and plain lines when piped, a summary with each package's page, and one line per failed file."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from packyard.cli.detect import detect
+from tests.builders import build_conda, build_r_source, build_sdist, build_wheel
+from tests.client.cli import CONTROL, Shell, one_error
+from tests.client.conftest import Account, new_account
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.xdist_group("client-library")
+
+NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+ENVIRONMENT = "name: analysis-env\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n"
+
+
+@pytest.fixture
+def shell(tmp_path: Path, live_server: LiveServer, account: Account) -> Shell:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Shell(home, {"PACKYARD_URL": live_server.url, "PACKYARD_TOKEN": account.token})
+
+
+def every_type(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "analysis.ipynb").write_text(NOTEBOOK)
+    (folder / "environment.yml").write_text(ENVIRONMENT)
+    project = folder / "survey"
+    project.mkdir()
+    (project / "run.py").write_text("print('hi')\n")
+    (folder / "answers.csv").write_bytes(b"a,b\n" * 200_000)  # 800 kB: several chunks
+    return [
+        build_conda(folder, name="cli-conda", version="1.0", subdir="linux-64"),
+        build_wheel(folder, name="cli-wheel", version="2.0"),
+        build_sdist(folder, name="cli-sdist", version="3.0"),
+        build_r_source(folder, name="cliR", version="0.5"),
+        folder / "analysis.ipynb",
+        folder / "environment.yml",
+        project,
+        folder / "answers.csv",
+    ]
+
+
+def test_detects_each_type_client_side(tmp_path: Path) -> None:
+    found = {path.name: detect(path, version="7") for path in every_type(tmp_path)}
+    kinds = {name: (d.kind, d.name, d.version) for name, d in found.items()}
+    assert kinds["cli-conda-1.0-0.tar.bz2"] == ("conda", "cli-conda", "1.0")
+    assert kinds["survey"] == ("project", "survey", "7")
+    assert kinds["environment.yml"] == ("env", "analysis-env", "7")
+    assert kinds["answers.csv"] == ("file", "answers", "7")
+    assert kinds["analysis.ipynb"][0] == "notebook"
+    assert {d.kind for d in found.values()} == {
+        "conda",
+        "wheel",
+        "sdist",
+        "r",
+        "notebook",
+        "env",
+        "project",
+        "file",
+    }
+    assert found["survey"].basename == "survey.tar.gz"
+    (tmp_path / "fake.tar.bz2").write_bytes(b"not an archive")  # an extension is not enough
+    assert detect(tmp_path / "fake.tar.bz2", version="1").kind == "file"
+
+
+def test_upload_every_type_in_one_call(
+    tmp_path: Path, live_server: LiveServer, account: Account, shell: Shell
+) -> None:
+    files = every_type(tmp_path / "files")
+    done = shell.run("upload", "--version", "1", "-l", "main", "-l", "dev", *map(str, files))
+    assert done.returncode == 0, done.stderr
+    assert not CONTROL.search(done.stdout + done.stderr)  # piped: plain lines, no bars
+    assert "uploading" in done.stderr and "sent" in done.stderr
+    for name in (
+        "cli-conda",
+        "cli-wheel",
+        "cli-sdist",
+        "cliR",
+        "analysis",
+        "analysis-env",
+        "survey",
+        "answers",
+    ):
+        assert f"{live_server.url}/{account.login}/{name}" in done.stdout, name
+        package = httpx.get(
+            f"{live_server.api}/package/{account.login}/{name}",
+            headers={"Authorization": f"token {account.token}"},
+        )
+        assert package.status_code == 200, name
+        assert any("dev" in f.get("labels", []) for f in package.json()["files"]), (
+            name,
+            package.json()["files"],
+        )
+
+    again = shell.run("upload", "--json", str(files[0]), str(files[1]))
+    assert again.returncode == 1
+    assert sorted(o["status"] for o in json.loads(again.stdout)) == ["exists (identical)", "failed"]
+    error = [line for line in again.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "cli-conda-1.0-0.tar.bz2" in error[0] and "Traceback" not in again.stderr
+    skipped = shell.run("upload", "--skip-existing", "--json", str(files[0]))
+    assert skipped.returncode == 0 and json.loads(skipped.stdout)[0]["status"] == "skipped (exists)"
+    replaced = shell.run("upload", "--force", "--json", str(files[0]))
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(replaced.stdout)[0]["status"] == "replaced"
+
+
+def test_private_and_the_failures(
+    tmp_path: Path, live_server: LiveServer, account: Account, shell: Shell
+) -> None:
+    wheel = build_wheel(tmp_path, name="cli-secret", version="1.0")
+    done = shell.run("upload", "--private", str(wheel))
+    assert done.returncode == 0, done.stderr
+    anonymous = httpx.get(f"{live_server.api}/package/{account.login}/cli-secret")
+    assert anonymous.status_code == 404  # private from its first file
+    mine = httpx.get(
+        f"{live_server.api}/package/{account.login}/cli-secret",
+        headers={"Authorization": f"token {account.token}"},
+    )
+    assert mine.status_code == 200 and mine.json()["files"], mine.text
+
+    other = new_account(live_server, "ot")
+    (tmp_path / "o").mkdir()
+    refused = shell.run("upload", "-u", other.login, str(build_wheel(tmp_path / "o", name="cli-theirs")))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "write to" in errors[0] and other.login in errors[0], refused.stderr
+    one_error(shell.run("upload", str(wheel), PACKYARD_TOKEN="wrong"), "token")
+    one_error(shell.run("upload", str(tmp_path / "missing.whl")), "missing.whl")
+    (tmp_path / "notes.txt").write_text("x")
+    one_error(shell.run("upload", str(tmp_path / "notes.txt")), "--version")
+    one_error(shell.run("upload", "--force", "--skip-existing", str(wheel)), "not both")
+
+
+def test_progress_bars_on_a_terminal(tmp_path: Path, shell: Shell) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    (tmp_path / "small.bin").write_bytes(b"x" * 300_000)
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "packyard.cli.main",
+            "upload",
+            "-v",
+            "1",
+            str(big),
+            str(tmp_path / "small.bin"),
+        ],
+        env=shell.env(TERM="xterm-256color", COLUMNS="120"),
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        cwd=shell.home,
+    )
+    os.close(secondary)
+    output = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the command ended and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    os.close(primary)
+    assert process.wait(30) == 0, output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    assert "\x1b[" in text and "━" in text  # rich's bars, drawn with cursor moves
+    assert "big.bin (file)" in text and "small.bin (file)" in text
+    assert "MB" in text  # bytes done / total, and the speed
