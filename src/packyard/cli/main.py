@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -37,7 +38,10 @@ console = Console()
 err = Console(stderr=True)
 
 
-CLIENT_COMMANDS = frozenset({"env", "login", "logout", "whoami", "config", "upload"})
+CLIENT_COMMANDS = frozenset(
+    {"env", "login", "logout", "whoami", "config", "upload", "label"}
+    | {"download", "show", "search", "remove", "copy", "move", "access", "collaborators", "transfer"}
+)
 """Commands that talk to a server through packyard.client and never reach this installation's core."""
 
 
@@ -596,11 +600,16 @@ _register_envs()
 
 def _register_client_commands() -> None:
     """The user's commands (docs/client.md, "The packyard command"): thin layers on packyard.client."""
-    from packyard.cli import session, upload
+    from packyard.cli import packages, session, upload
 
-    for name, command in session.COMMANDS.items():
+    commands: dict[str, Callable[..., None]] = {
+        **session.COMMANDS,
+        "upload": upload.upload,
+        **packages.COMMANDS,
+    }
+    for name, command in commands.items():
         app.command(name)(command)
-    app.command("upload")(upload.upload)
+    app.add_typer(packages.label_app, name="label")
 
 
 _register_client_commands()
