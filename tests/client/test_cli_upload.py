@@ -3,6 +3,7 @@ and plain lines when piped, a summary with each package's page, and one line per
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pty
@@ -116,6 +117,22 @@ def test_upload_every_type_in_one_call(
     replaced = shell.run("upload", "--force", "--json", str(files[0]))
     assert replaced.returncode == 0, replaced.stderr
     assert json.loads(replaced.stdout)[0]["status"] == "replaced"
+
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    wheel = build_wheel(
+        changed, name="cli-wheel", version="2.0", modules={"cli_wheel/__init__.py": b"x = 2\n"}
+    )
+    conflict = shell.run("upload", str(wheel))
+    assert conflict.returncode == 1 and "already exists" in conflict.stderr.lower()
+    forced = shell.run("upload", "--force", "--json", str(wheel))
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)[0]["status"] == "replaced"
+    files_now = httpx.get(
+        f"{live_server.api}/package/{account.login}/cli-wheel",
+        headers={"Authorization": f"token {account.token}"},
+    ).json()["files"]
+    assert [f["sha256"] for f in files_now] == [hashlib.sha256(wheel.read_bytes()).hexdigest()]
 
 
 def test_private_and_the_failures(

@@ -8,7 +8,6 @@ name the user to act as); without `--owner`/`--user`, `create` goes through the 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import typer
@@ -21,15 +20,6 @@ from packyard.client.extensions import PERMISSIONS
 groups_app = typer.Typer(
     help="An organization's groups: create, perms, members, packages, remove.", no_args_is_help=True
 )
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        session.fail(f"{question[:-1]}: give --yes to confirm without a terminal")
-    if not typer.confirm(question):
-        raise typer.Exit(1)
 
 
 # --- organizations (registered on cli/main.py's `org` group) ---------------------------------------------------
@@ -68,7 +58,7 @@ def org_delete(
     token: str | None = TOKEN,
 ) -> None:
     """Delete an organization with all its packages (owners only)."""
-    _confirm(f"Delete the organization {login} and all its packages?", yes)
+    session.confirm(f"Delete the organization {login} and all its packages?", yes)
     with session.reporting(), session.connect(url, token, need_token=True) as api:
         api.delete_org(login)
     typer.echo(f"deleted organization {login}")
@@ -197,7 +187,7 @@ def groups_remove(
     token: str | None = TOKEN,
 ) -> None:
     """Delete a group (its members stay in the organization)."""
-    _confirm(f"Delete the group {org}/{name}?", yes)
+    session.confirm(f"Delete the group {org}/{name}?", yes)
     with session.reporting(), session.connect(url, token, need_token=True) as api:
         api.remove_group(org, name)
     typer.echo(f"deleted group {org}/{name}")

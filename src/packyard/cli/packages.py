@@ -66,15 +66,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        session.fail(f"{question[:-1]}: give --yes to confirm without a terminal")
-    if not typer.confirm(question):
-        raise typer.Exit(1)
-
-
 # --- reading ---------------------------------------------------------------------------------------------------
 
 
@@ -177,7 +168,7 @@ def remove(
     """Delete a package (with all its files), a version, or one file."""
     spec = parse(what, least=2)
     assert spec.package
-    _confirm(f"Delete {spec} for good?", yes)
+    session.confirm(f"Delete {spec} for good?", yes)
     with session.reporting(), session.connect(url, token, need_token=True) as api:
         if spec.file:
             assert spec.version
@@ -280,7 +271,7 @@ def transfer(
     """Give a package, files and all, to another user or organization."""
     spec = parse(package, least=2, most=2, shape="OWNER/PACKAGE")
     assert spec.package
-    _confirm(f"Transfer {spec} to {to}?", yes)
+    session.confirm(f"Transfer {spec} to {to}?", yes)
     with session.reporting(), session.connect(url, token, need_token=True) as api:
         moved = api.transfer(spec.owner, spec.package, to)
     typer.echo(f"transferred {spec} to {moved.get('full_name', to)}")
@@ -352,7 +343,7 @@ def label_remove(
     token: str | None = TOKEN,
 ) -> None:
     """Remove a label from every file (the files stay, under their other labels)."""
-    _confirm(f"Remove the label {owner}/{label}?", yes)
+    session.confirm(f"Remove the label {owner}/{label}?", yes)
     with session.reporting(), _client(url, token, write=True) as api:
         api.remove_label(owner, label)
     typer.echo(f"removed the label {owner}/{label}")

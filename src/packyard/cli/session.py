@@ -58,6 +58,16 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def confirm(question: str, yes: bool) -> None:
+    """Ask before something that cannot be undone; without a terminal to ask on, only `--yes` goes ahead."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question[:-1]}: give --yes to confirm without a terminal")
+    if not typer.confirm(question):
+        raise typer.Exit(1)
+
+
 @contextmanager
 def reporting() -> Iterator[None]:
     """Turn the server's errors (and a file or URL that cannot be used) into one line and exit status 1."""
