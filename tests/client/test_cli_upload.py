@@ -162,22 +162,11 @@ def test_private_and_the_failures(
     one_error(shell.run("upload", "--force", "--skip-existing", str(wheel)), "not both")
 
 
-def test_progress_bars_on_a_terminal(tmp_path: Path, shell: Shell) -> None:
-    big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(6 * 1024 * 1024))
-    (tmp_path / "small.bin").write_bytes(b"x" * 300_000)
+def on_terminal(shell: Shell, *args: str) -> str:
+    """Run `packyard ARGS` with a pseudo-terminal as its stdin, stdout and stderr; what it wrote there."""
     primary, secondary = pty.openpty()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "packyard.cli.main",
-            "upload",
-            "-v",
-            "1",
-            str(big),
-            str(tmp_path / "small.bin"),
-        ],
+        [sys.executable, "-m", "packyard.cli.main", *args],
         env=shell.env(TERM="xterm-256color", COLUMNS="120"),
         stdin=secondary,
         stdout=secondary,
@@ -200,8 +189,23 @@ def test_progress_bars_on_a_terminal(tmp_path: Path, shell: Shell) -> None:
         elif process.poll() is not None:
             break
     os.close(primary)
-    assert process.wait(30) == 0, output.decode(errors="replace")
     text = output.decode(errors="replace")
+    assert process.wait(30) == 0, text
+    return text
+
+
+def test_progress_bars_on_a_terminal(tmp_path: Path, account: Account, shell: Shell) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    (tmp_path / "small.bin").write_bytes(b"x" * 300_000)
+    text = on_terminal(shell, "upload", "-v", "1", str(big), str(tmp_path / "small.bin"))
     assert "\x1b[" in text and "━" in text  # rich's bars, drawn with cursor moves
     assert "big.bin (file)" in text and "small.bin (file)" in text
     assert "MB" in text  # bytes done / total, and the speed
+
+    fetched = on_terminal(shell, "download", f"{account.login}/big/1/big.bin", "-o", str(tmp_path / "out"))
+    assert "━" in fetched and "6.3 MB" in fetched and "sha256 checked" in fetched
+    assert (tmp_path / "out" / "big.bin").read_bytes() == big.read_bytes()
+    piped = shell.run("download", f"{account.login}/big/1/big.bin", "-o", str(tmp_path / "piped"))
+    assert piped.returncode == 0 and not CONTROL.search(piped.stdout + piped.stderr)
+    assert "downloading big.bin (6,291,456 bytes)" in piped.stderr and "received big.bin" in piped.stderr

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from packyard.cli import session
+from packyard.cli import progress, session
 from packyard.cli.session import JSON, TOKEN, URL
 from packyard.client import Client
 from packyard.client.extensions import ACCESS_LEVELS, PERMISSIONS
@@ -91,9 +91,16 @@ def download(
             if not chosen:
                 session.fail(f"{spec}: no files to download")
         output.mkdir(parents=True, exist_ok=True)
-        for version, basename in chosen:
-            saved = api.download_file(spec.owner, spec.package, version, basename, output)
-            typer.echo(f"{saved} ({saved.stat().st_size:,} bytes, sha256 checked)")
+        saved: list[Path] = []
+        with progress.transfers([b for _, b in chosen], "downloading", "received") as callback:
+            for index, (version, basename) in enumerate(chosen):
+                saved.append(
+                    api.download_file(
+                        spec.owner, spec.package, version, basename, output, callback=callback(index)
+                    )
+                )
+    for path in saved:
+        typer.echo(f"{path} ({path.stat().st_size:,} bytes, sha256 checked)")
 
 
 def show(

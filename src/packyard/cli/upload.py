@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
-import threading
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from packyard.cli import session
+from packyard.cli import progress, session
 from packyard.cli.detect import CONDA, REPO_FILETYPES, Detected, detect
 from packyard.client import Client, PackyardError, errors
 
@@ -47,7 +44,7 @@ class Outcome:
         return self.status == "failed"
 
 
-Report = Callable[[int, int], None]
+Report = progress.Report
 
 
 @dataclass(frozen=True)
@@ -93,8 +90,14 @@ def upload(
                 f"{item.path}: a plain file needs --version V (and --package NAME, default {item.name!r})"
             )
     options = Options(target, labels, private, force, skip_existing)
-    with _bars(found) as report, ThreadPoolExecutor(max_workers=min(PARALLEL, len(found))) as pool:
-        outcomes = list(pool.map(lambda item: _send(resolved, item, options, report(item)), found))
+    names = [f"{item.path.name} ({item.kind})" for item in found]
+    with (
+        progress.transfers(names, "uploading", "sent") as callback,
+        ThreadPoolExecutor(max_workers=min(PARALLEL, len(found))) as pool,
+    ):
+        outcomes = list(
+            pool.map(lambda i: _send(resolved, found[i], options, callback(i)), range(len(found)))
+        )
     _summary(outcomes, as_json)
     if any(o.failed for o in outcomes):
         raise typer.Exit(1)
@@ -186,64 +189,6 @@ def _existing_basename(api: Client, owner: str, item: Detected) -> str:
         if record.get("version") == item.version and basename.rsplit("/", 1)[-1] == item.basename:
             return basename
     return item.basename
-
-
-# --- progress ------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _bars(found: list[Detected]) -> Iterator[Callable[[Detected], Report]]:
-    """`report(item)` gives the callback of one file: a rich bar on a terminal, else a line when it starts and
-    when it is sent."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        lock = threading.Lock()
-
-        def plain(item: Detected) -> Report:
-            started = [False]
-
-            def report(done: int, total: int) -> None:
-                with lock:
-                    if not started[0]:
-                        started[0] = True
-                        session.say(f"uploading {item.path} ({item.kind}, {total:,} bytes)")
-                    if done >= total:
-                        session.say(f"sent {item.path}")
-
-            return report
-
-        yield plain
-        return
-
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    tasks = {id(item): progress.add_task(f"{item.path.name} ({item.kind})", total=None) for item in found}
-
-    def bar(item: Detected) -> Report:
-        task = tasks[id(item)]
-
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        return report
-
-    with progress:
-        yield bar
 
 
 def _summary(outcomes: list[Outcome], as_json: bool) -> None:
