@@ -11,11 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from packyard.config import Settings
-
 if TYPE_CHECKING:
     import uvicorn
 
+    from packyard.config import Settings
     from packyard.core.auth import Identity
     from packyard.core.db import Database
 
@@ -369,6 +368,8 @@ def _settings(**overrides: Any) -> Settings:
     import tomllib
 
     from pydantic import ValidationError
+
+    from packyard.config import Settings
 
     try:
         return Settings(**overrides)
