@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,3 +60,38 @@ def one_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+def on_terminal(shell: Shell, *args: str, answer: str = "", status: int = 0) -> str:
+    """Run `packyard ARGS` with a pseudo-terminal as its stdin, stdout and stderr (typing `answer` to it); what it
+    wrote there. The command must end with `status`."""
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "packyard.cli.main", *args],
+        env=shell.env(TERM="xterm-256color", COLUMNS="120"),
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        cwd=shell.home,
+    )
+    os.close(secondary)
+    if answer:
+        os.write(primary, answer.encode())
+    output = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the command ended and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    os.close(primary)
+    text = output.decode(errors="replace")
+    assert process.wait(30) == status, text
+    return text

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from packyard.client import Client
-from tests.client.cli import CONTROL, Shell, one_error
+from tests.client.cli import CONTROL, Shell, on_terminal, one_error
 from tests.client.conftest import Account, new_account
 from tests.client.test_library import DATA, publish
 from tests.conftest import LiveServer
@@ -86,8 +86,11 @@ def test_remove_access_collaborators_transfer(
     one_error(shell.run("access", "public", f"{me}/cli-b", PACKYARD_TOKEN=other.token))
 
     one_error(shell.run("remove", f"{me}/cli-a"), "--yes")  # no terminal to confirm on
+    asked = on_terminal(shell, "remove", f"{me}/cli-a", answer="n\n", status=1)
+    assert f"Delete {me}/cli-a for good?" in asked
+    assert api.package(me, "cli-a")["name"] == "cli-a"  # kept
     assert "removed" in ok(shell.run("remove", f"{me}/cli-a/1.0/data.bin", "--yes"))
-    assert "removed" in ok(shell.run("remove", f"{me}/cli-a", "--yes"))
+    assert f"removed {me}/cli-a" in on_terminal(shell, "remove", f"{me}/cli-a", answer="y\n")
     one_error(shell.run("remove", f"{me}/cli-a", "--yes"), "cli-a")
 
     org = f"org{other.login}"

@@ -6,11 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pty
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +13,7 @@ import pytest
 
 from packyard.cli.detect import detect
 from tests.builders import build_conda, build_r_source, build_sdist, build_wheel
-from tests.client.cli import CONTROL, Shell, one_error
+from tests.client.cli import CONTROL, Shell, on_terminal, one_error
 from tests.client.conftest import Account, new_account
 from tests.conftest import LiveServer
 
@@ -45,6 +40,7 @@ def every_type(folder: Path) -> list[Path]:
     (folder / "answers.csv").write_bytes(b"a,b\n" * 200_000)  # 800 kB: several chunks
     return [
         build_conda(folder, name="cli-conda", version="1.0", subdir="linux-64"),
+        build_conda(folder, name="cli-conda-v2", version="2.0", build="py_1", fmt="conda"),
         build_wheel(folder, name="cli-wheel", version="2.0"),
         build_sdist(folder, name="cli-sdist", version="3.0"),
         build_r_source(folder, name="cliR", version="0.5"),
@@ -59,6 +55,7 @@ def test_detects_each_type_client_side(tmp_path: Path) -> None:
     found = {path.name: detect(path, version="7") for path in every_type(tmp_path)}
     kinds = {name: (d.kind, d.name, d.version) for name, d in found.items()}
     assert kinds["cli-conda-1.0-0.tar.bz2"] == ("conda", "cli-conda", "1.0")
+    assert kinds["cli-conda-v2-2.0-py_1.conda"] == ("conda", "cli-conda-v2", "2.0")
     assert kinds["survey"] == ("project", "survey", "7")
     assert kinds["environment.yml"] == ("env", "analysis-env", "7")
     assert kinds["answers.csv"] == ("file", "answers", "7")
@@ -107,7 +104,7 @@ def test_upload_every_type_in_one_call(
             package.json()["files"],
         )
 
-    again = shell.run("upload", "--json", str(files[0]), str(files[1]))
+    again = shell.run("upload", "--json", str(files[0]), str(files[2]))  # conda, wheel
     assert again.returncode == 1
     assert sorted(o["status"] for o in json.loads(again.stdout)) == ["exists (identical)", "failed"]
     error = [line for line in again.stderr.splitlines() if line.startswith("error:")]
@@ -160,38 +157,6 @@ def test_private_and_the_failures(
     (tmp_path / "notes.txt").write_text("x")
     one_error(shell.run("upload", str(tmp_path / "notes.txt")), "--version")
     one_error(shell.run("upload", "--force", "--skip-existing", str(wheel)), "not both")
-
-
-def on_terminal(shell: Shell, *args: str) -> str:
-    """Run `packyard ARGS` with a pseudo-terminal as its stdin, stdout and stderr; what it wrote there."""
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "packyard.cli.main", *args],
-        env=shell.env(TERM="xterm-256color", COLUMNS="120"),
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        cwd=shell.home,
-    )
-    os.close(secondary)
-    output = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([primary], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:  # the command ended and closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
-        elif process.poll() is not None:
-            break
-    os.close(primary)
-    text = output.decode(errors="replace")
-    assert process.wait(30) == 0, text
-    return text
 
 
 def test_progress_bars_on_a_terminal(tmp_path: Path, account: Account, shell: Shell) -> None:
