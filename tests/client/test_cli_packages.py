@@ -59,6 +59,13 @@ def test_show_search_download(tmp_path: Path, account: Account, api: Client, she
         == hashlib.sha256(DATA).hexdigest()
     )
 
+    assert "yanked" in ok(shell.run("yank", f"{me}/cli-data/1.0/data.bin", "--reason", "broken"))
+    yanked = api.distribution(me, "cli-data", "1.0", "data.bin")
+    assert (yanked["attrs"].get("yanked"), yanked["attrs"].get("yanked_reason")) == (True, "broken"), yanked
+    assert "unyanked" in ok(shell.run("yank", f"{me}/cli-data/1.0/data.bin", "--undo"))
+    assert api.distribution(me, "cli-data", "1.0", "data.bin")["attrs"].get("yanked") is False
+    one_error(shell.run("yank", f"{me}/cli-data/1.0"), "OWNER/PACKAGE/VERSION/FILE")
+
     one_error(shell.run("show", f"{me}/no-such-package"), "no-such-package")
     one_error(shell.run("download", f"{me}/cli-data/9.9/x.bin", "-o", str(tmp_path)), "9.9")
     one_error(shell.run("show", "a/b/c/d"), "OWNER[/PACKAGE[/VERSION]]")

@@ -56,6 +56,7 @@ CLIENT_COMMANDS = frozenset(
         "collaborators",
         "transfer",
         "groups",
+        "yank",
     }
 )
 """Commands that talk to a server through packyard.client and never reach this installation's core."""

@@ -284,6 +284,26 @@ def transfer(
     typer.echo(f"transferred {spec} to {moved.get('full_name', to)}")
 
 
+def yank(
+    what: str = typer.Argument(..., metavar="OWNER/PACKAGE/VERSION/FILE"),
+    reason: str | None = typer.Option(None, "--reason", help="Why (installers show it)."),
+    undo: bool = typer.Option(False, "--undo", help="Take the yank back."),
+    url: str | None = URL,
+    token: str | None = TOKEN,
+) -> None:
+    """Yank a file (PEP 592): installers skip it unless it is pinned; --undo takes that back."""
+    spec = parse(what, least=4, shape="OWNER/PACKAGE/VERSION/FILE")
+    assert spec.package
+    assert spec.version
+    assert spec.file
+    with session.reporting(), session.connect(url, token, need_token=True) as api:
+        if undo:
+            api.unyank(spec.owner, spec.package, spec.version, spec.file)
+        else:
+            api.yank(spec.owner, spec.package, spec.version, spec.file, reason)
+    typer.echo(f"{'unyanked' if undo else 'yanked'} {spec}")
+
+
 # --- labels ----------------------------------------------------------------------------------------------------
 
 
@@ -366,4 +386,5 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "access": access,
     "collaborators": collaborators,
     "transfer": transfer,
+    "yank": yank,
 }
