@@ -1,7 +1,8 @@
 """`packyard env create OWNER/NAME` and `packyard env export` (the logic is packyard.client.envs; docs/client.md,
 "Creating an environment from Packyard"). Registered on the main app by cli/main.py.
 
-The server is `--url`, else PACKYARD_URL; the token is `--token`, else PACKYARD_TOKEN.
+The server and token are resolved as for every client command (cli/session.py): `--url`, else PACKYARD_URL, else
+the config file; `--token`, else PACKYARD_TOKEN, else the token `packyard login` stored.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from packyard.cli import session
+
 if TYPE_CHECKING:
     from packyard.client.envs import Progress, ProgressCallback
 
 env_app = typer.Typer(help="Create conda environments from Packyard, and export them.", no_args_is_help=True)
 
-_URL = typer.Option(
-    None, "--url", help="The Packyard server (default PACKYARD_URL), e.g. https://packyard.example"
-)
-_TOKEN = typer.Option(
-    None, "--token", help="An API token (default PACKYARD_TOKEN); private environments need one."
-)
+_URL = session.URL
+_TOKEN = session.TOKEN
 
 
 def _say(line: str) -> None:
@@ -33,17 +32,6 @@ def _say(line: str) -> None:
 def _fail(message: str) -> typer.Exit:
     _say(f"error: {message}")
     return typer.Exit(1)
-
-
-def _server(url: str | None) -> str:
-    found = url or os.environ.get("PACKYARD_URL")
-    if not found:
-        raise _fail("which server? give --url URL or set PACKYARD_URL")
-    return found
-
-
-def _token(token: str | None) -> str | None:
-    return token or os.environ.get("PACKYARD_TOKEN") or None
 
 
 def envs_dir(given: Path | None) -> Path:
@@ -91,7 +79,8 @@ def create(
         raise _fail(f"expected OWNER/NAME or OWNER/NAME/VERSION, got {environment!r}")
     owner, env_name = parts[0], parts[1]
     version = parts[2] if len(parts) == 3 else None
-    base, secret = _server(url), _token(token)
+    resolved = session.resolve(url, token)
+    base, secret = resolved.url, resolved.token
     try:
         raw = client_envs.fetch_environment(base, owner, env_name, secret, version)
         the_plan = client_envs.plan(raw, base, secret, owner=owner)
@@ -145,10 +134,10 @@ def export(
         elif not upload:
             sys.stdout.write(data.decode())
         if upload:
-            secret = _token(token)
-            if not secret:
-                raise _fail("--upload needs a token: --token or PACKYARD_TOKEN")
-            typer.echo(client_envs.upload_environment(_server(url), user, data, secret))
+            resolved = session.resolve(url, token)
+            if not resolved.token:
+                raise _fail("--upload needs a token: `packyard login`, --token or PACKYARD_TOKEN")
+            typer.echo(client_envs.upload_environment(resolved.url, user, data, resolved.token))
     except client_envs.EnvError as exc:
         raise _fail(exc.message) from None
     except OSError as exc:

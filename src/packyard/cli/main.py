@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from packyard.config import Settings
-
 if TYPE_CHECKING:
     import uvicorn
 
+    from packyard.config import Settings
     from packyard.core.auth import Identity
     from packyard.core.db import Database
 
@@ -22,8 +22,8 @@ app = typer.Typer(
     help="Packyard: a self-hosted conda, PyPI, CRAN, notebook and file repository.", no_args_is_help=True
 )
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
-org_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
-token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations: create, show, delete, members, owners.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens: create, list, revoke.", no_args_is_help=True)
 names_app = typer.Typer(help="Check package names (identity follows PEP 503).", no_args_is_help=True)
 package_app = typer.Typer(help="Administer packages (e.g. to resolve name collisions).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -35,9 +35,30 @@ app.add_typer(package_app, name="package")
 app.add_typer(blobs_app, name="blobs")
 console = Console()
 err = Console(stderr=True)
+_URL = typer.Option(
+    None, "--url", help="The server, for the client's form (default PACKYARD_URL, or config)."
+)
+_TOKEN = typer.Option(
+    None, "--token", help="Your API token, for the client's form (default PACKYARD_TOKEN, or login)."
+)
 
 
-CLIENT_COMMANDS = frozenset({"env"})
+CLIENT_COMMANDS = frozenset(
+    {"env", "login", "logout", "whoami", "config", "upload", "label"}
+    | {
+        "download",
+        "show",
+        "search",
+        "remove",
+        "copy",
+        "move",
+        "access",
+        "collaborators",
+        "transfer",
+        "groups",
+        "yank",
+    }
+)
 """Commands that talk to a server through packyard.client and never reach this installation's core."""
 
 
@@ -349,6 +370,8 @@ def _settings(**overrides: Any) -> Settings:
 
     from pydantic import ValidationError
 
+    from packyard.config import Settings
+
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -458,10 +481,21 @@ def user_unlock(login: str) -> None:
 @org_app.command("create")
 def org_create(
     login: str,
-    owner: str = typer.Option(..., help="The user who becomes the first owner."),
+    owner: str | None = typer.Option(
+        None, help="Operator: the user who becomes the first owner (works on this installation's database)."
+    ),
     name: str = typer.Option("", help="Display name."),
+    email: str = typer.Option("", help="Contact e-mail (through the server)."),
+    url: str | None = _URL,
+    token: str | None = _TOKEN,
 ) -> None:
-    """Create an organization owned by a user."""
+    """Create an organization: through the server, owned by you; or (operator, --owner USER) in this
+    installation's database, owned by USER."""
+    if owner is None:
+        from packyard.cli import accounts
+
+        accounts.org_create_remote(login, name, email, url, token)
+        return
     from packyard.core.errors import PackyardError
     from packyard.core.services.orgs import create_org
 
@@ -475,13 +509,26 @@ def org_create(
 
 @token_app.command("create")
 def token_create(
-    user: str = typer.Option(..., help="The user the token acts as."),
+    user: str | None = typer.Option(
+        None, help="Operator: the user the token acts as (works on this installation's database)."
+    ),
     name: str = typer.Option(..., help="A name to recognise (and remove) the token by."),
     scopes: list[str] = typer.Option(["all"], "--scope", "-s", help="Scopes (repeat, or space-separated)."),
     max_age: int | None = typer.Option(None, help="Lifetime in seconds (default: no expiry)."),
     org: str | None = typer.Option(None, help="Create the token for this organization."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the whole answer as JSON (through the server)."
+    ),
+    url: str | None = _URL,
+    token: str | None = _TOKEN,
 ) -> None:
-    """Create a token and print it (it is shown only once)."""
+    """Create a token and print it (it is shown only once): through the server with your token; or (operator,
+    --user USER) in this installation's database."""
+    if user is None:
+        from packyard.cli import accounts
+
+        accounts.token_create_remote(name, scopes, max_age, org, as_json, url, token)
+        return
     from packyard.core.errors import PackyardError
     from packyard.core.services.tokens import create_token
 
@@ -592,6 +639,28 @@ def _register_envs() -> None:
 
 
 _register_envs()
+
+
+def _register_client_commands() -> None:
+    """The user's commands (docs/client.md, "The packyard command"): thin layers on packyard.client."""
+    from packyard.cli import accounts, packages, session, upload
+
+    commands: dict[str, Callable[..., None]] = {
+        **session.COMMANDS,
+        "upload": upload.upload,
+        **packages.COMMANDS,
+    }
+    for name, command in commands.items():
+        app.command(name)(command)
+    app.add_typer(packages.label_app, name="label")
+    for sub, function in accounts.ORG_COMMANDS.items():
+        org_app.command(sub)(function)
+    for sub, function in accounts.TOKEN_COMMANDS.items():
+        token_app.command(sub)(function)
+    app.add_typer(accounts.groups_app, name="groups")
+
+
+_register_client_commands()
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,176 @@
+"""`packyard upload`: every type in one call (detected from the file), in parallel, with rich bars on a terminal
+and plain lines when piped, a summary with each package's page, and one line per failed file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from packyard.cli.detect import detect
+from tests.builders import build_conda, build_r_source, build_sdist, build_wheel
+from tests.client.cli import CONTROL, Shell, on_terminal, one_error
+from tests.client.conftest import Account, new_account
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.xdist_group("client-library")
+
+NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+ENVIRONMENT = "name: analysis-env\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n"
+
+
+@pytest.fixture
+def shell(tmp_path: Path, live_server: LiveServer, account: Account) -> Shell:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Shell(home, {"PACKYARD_URL": live_server.url, "PACKYARD_TOKEN": account.token})
+
+
+def every_type(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "analysis.ipynb").write_text(NOTEBOOK)
+    (folder / "environment.yml").write_text(ENVIRONMENT)
+    project = folder / "survey"
+    project.mkdir()
+    (project / "run.py").write_text("print('hi')\n")
+    (folder / "answers.csv").write_bytes(b"a,b\n" * 200_000)  # 800 kB: several chunks
+    return [
+        build_conda(folder, name="cli-conda", version="1.0", subdir="linux-64"),
+        build_conda(folder, name="cli-conda-v2", version="2.0", build="py_1", fmt="conda"),
+        build_wheel(folder, name="cli-wheel", version="2.0"),
+        build_sdist(folder, name="cli-sdist", version="3.0"),
+        build_r_source(folder, name="cliR", version="0.5"),
+        folder / "analysis.ipynb",
+        folder / "environment.yml",
+        project,
+        folder / "answers.csv",
+    ]
+
+
+def test_detects_each_type_client_side(tmp_path: Path) -> None:
+    found = {path.name: detect(path, version="7") for path in every_type(tmp_path)}
+    kinds = {name: (d.kind, d.name, d.version) for name, d in found.items()}
+    assert kinds["cli-conda-1.0-0.tar.bz2"] == ("conda", "cli-conda", "1.0")
+    assert kinds["cli-conda-v2-2.0-py_1.conda"] == ("conda", "cli-conda-v2", "2.0")
+    assert kinds["survey"] == ("project", "survey", "7")
+    assert kinds["environment.yml"] == ("env", "analysis-env", "7")
+    assert kinds["answers.csv"] == ("file", "answers", "7")
+    assert kinds["analysis.ipynb"][0] == "notebook"
+    assert {d.kind for d in found.values()} == {
+        "conda",
+        "wheel",
+        "sdist",
+        "r",
+        "notebook",
+        "env",
+        "project",
+        "file",
+    }
+    assert found["survey"].basename == "survey.tar.gz"
+    (tmp_path / "fake.tar.bz2").write_bytes(b"not an archive")  # an extension is not enough
+    assert detect(tmp_path / "fake.tar.bz2", version="1").kind == "file"
+
+
+def test_upload_every_type_in_one_call(
+    tmp_path: Path, live_server: LiveServer, account: Account, shell: Shell
+) -> None:
+    files = every_type(tmp_path / "files")
+    done = shell.run("upload", "--version", "1", "-l", "main", "-l", "dev", *map(str, files))
+    assert done.returncode == 0, done.stderr
+    assert not CONTROL.search(done.stdout + done.stderr)  # piped: plain lines, no bars
+    assert "uploading" in done.stderr and "sent" in done.stderr
+    for name in (
+        "cli-conda",
+        "cli-wheel",
+        "cli-sdist",
+        "cliR",
+        "analysis",
+        "analysis-env",
+        "survey",
+        "answers",
+    ):
+        assert f"{live_server.url}/{account.login}/{name}" in done.stdout, name
+        package = httpx.get(
+            f"{live_server.api}/package/{account.login}/{name}",
+            headers={"Authorization": f"token {account.token}"},
+        )
+        assert package.status_code == 200, name
+        assert any("dev" in f.get("labels", []) for f in package.json()["files"]), (
+            name,
+            package.json()["files"],
+        )
+
+    again = shell.run("upload", "--json", str(files[0]), str(files[2]))  # conda, wheel
+    assert again.returncode == 1
+    assert sorted(o["status"] for o in json.loads(again.stdout)) == ["exists (identical)", "failed"]
+    error = [line for line in again.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "cli-conda-1.0-0.tar.bz2" in error[0] and "Traceback" not in again.stderr
+    skipped = shell.run("upload", "--skip-existing", "--json", str(files[0]))
+    assert skipped.returncode == 0 and json.loads(skipped.stdout)[0]["status"] == "skipped (exists)"
+    replaced = shell.run("upload", "--force", "--json", str(files[0]))
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(replaced.stdout)[0]["status"] == "replaced"
+
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    wheel = build_wheel(
+        changed, name="cli-wheel", version="2.0", modules={"cli_wheel/__init__.py": b"x = 2\n"}
+    )
+    conflict = shell.run("upload", str(wheel))
+    assert conflict.returncode == 1 and "already exists" in conflict.stderr.lower()
+    forced = shell.run("upload", "--force", "--json", str(wheel))
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)[0]["status"] == "replaced"
+    files_now = httpx.get(
+        f"{live_server.api}/package/{account.login}/cli-wheel",
+        headers={"Authorization": f"token {account.token}"},
+    ).json()["files"]
+    assert [f["sha256"] for f in files_now] == [hashlib.sha256(wheel.read_bytes()).hexdigest()]
+
+
+def test_private_and_the_failures(
+    tmp_path: Path, live_server: LiveServer, account: Account, shell: Shell
+) -> None:
+    wheel = build_wheel(tmp_path, name="cli-secret", version="1.0")
+    done = shell.run("upload", "--private", str(wheel))
+    assert done.returncode == 0, done.stderr
+    anonymous = httpx.get(f"{live_server.api}/package/{account.login}/cli-secret")
+    assert anonymous.status_code == 404  # private from its first file
+    mine = httpx.get(
+        f"{live_server.api}/package/{account.login}/cli-secret",
+        headers={"Authorization": f"token {account.token}"},
+    )
+    assert mine.status_code == 200 and mine.json()["files"], mine.text
+
+    other = new_account(live_server, "ot")
+    (tmp_path / "o").mkdir()
+    refused = shell.run("upload", "-u", other.login, str(build_wheel(tmp_path / "o", name="cli-theirs")))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "write to" in errors[0] and other.login in errors[0], refused.stderr
+    one_error(shell.run("upload", str(wheel), PACKYARD_TOKEN="wrong"), "token")
+    one_error(shell.run("upload", str(tmp_path / "missing.whl")), "missing.whl")
+    (tmp_path / "notes.txt").write_text("x")
+    one_error(shell.run("upload", str(tmp_path / "notes.txt")), "--version")
+    one_error(shell.run("upload", "--force", "--skip-existing", str(wheel)), "not both")
+
+
+def test_progress_bars_on_a_terminal(tmp_path: Path, account: Account, shell: Shell) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    (tmp_path / "small.bin").write_bytes(b"x" * 300_000)
+    text = on_terminal(shell, "upload", "-v", "1", str(big), str(tmp_path / "small.bin"))
+    assert "\x1b[" in text and "━" in text  # rich's bars, drawn with cursor moves
+    assert "big.bin (file)" in text and "small.bin (file)" in text
+    assert "MB" in text  # bytes done / total, and the speed
+
+    fetched = on_terminal(shell, "download", f"{account.login}/big/1/big.bin", "-o", str(tmp_path / "out"))
+    assert "━" in fetched and "6.3 MB" in fetched and "sha256 checked" in fetched
+    assert (tmp_path / "out" / "big.bin").read_bytes() == big.read_bytes()
+    piped = shell.run("download", f"{account.login}/big/1/big.bin", "-o", str(tmp_path / "piped"))
+    assert piped.returncode == 0 and not CONTROL.search(piped.stdout + piped.stderr)
+    assert "downloading big.bin (6,291,456 bytes)" in piped.stderr and "received big.bin" in piped.stderr
