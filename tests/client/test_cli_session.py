@@ -63,6 +63,20 @@ def test_login_stores_a_private_token_that_later_commands_use(
     one_error(shell.run("logout"), "not logged in")
 
 
+def test_the_first_login_makes_its_server_the_default_and_later_ones_do_not(
+    live_server: LiveServer, account: Account, shell: Shell
+) -> None:
+    done = shell.run("login", "--url", live_server.url, "--username", account.login, "--password", PASSWORD)
+    assert done.returncode == 0 and "is now the default server" in done.stdout, done.stdout + done.stderr
+    who = shell.run("whoami")  # no --url, no PACKYARD_URL
+    assert who.returncode == 0 and who.stdout.startswith(f"{account.login} on {live_server.url}"), who.stderr
+
+    assert shell.run("config", "--set", "url=https://packages.example.org").returncode == 0
+    again = shell.run("login", "--url", live_server.url, "--username", account.login, "--password", PASSWORD)
+    assert again.returncode == 0 and "default server" not in again.stdout
+    assert json.loads((shell.config / "config.json").read_text())["url"] == "https://packages.example.org"
+
+
 def test_login_with_a_token_and_the_failures(live_server: LiveServer, account: Account, shell: Shell) -> None:
     done = shell.run("login", "--token", account.token, PACKYARD_URL=live_server.url)
     assert done.returncode == 0 and account.login in done.stdout, done.stderr
@@ -73,9 +87,9 @@ def test_login_with_a_token_and_the_failures(live_server: LiveServer, account: A
         shell.run("login", "--url", live_server.url, "-u", account.login, "-p", "wrong-password"),
         "password",
     )
+    one_error(shell.run("whoami"), "which server", "--url", "PACKYARD_URL")  # logins that failed set nothing
     prompted = shell.run("login", "--url", live_server.url, "-u", account.login, stdin=PASSWORD + "\n")
     assert prompted.returncode == 0, prompted.stderr
-    one_error(shell.run("whoami"), "which server", "--url", "PACKYARD_URL")
     one_error(shell.run("whoami", "--url", "http://"), "not a server URL")
     one_error(shell.run("config", "--set", "colour=blue"), "KEY=VALUE")
     one_error(shell.run("whoami", "--url", "http://127.0.0.1:9", "--token", "t"), "cannot reach")

@@ -119,6 +119,16 @@ def site(url: str) -> str:
     return api_url(url).removesuffix("/api")
 
 
+def adopt_default_server(root: str) -> bool:
+    """Make `root` the default server when none is configured: after `packyard login --url URL`, the next command
+    needs no `--url` (as `anaconda login` leaves the server it used). A configured default is never replaced."""
+    data = read_config()
+    if data.get("url"):
+        return False
+    _write(config_dir() / CONFIG_FILE, {**data, "url": root}, private=False)
+    return True
+
+
 def stored_tokens() -> dict[str, str]:
     return {str(k): str(v) for k, v in _read(config_dir() / TOKENS_FILE).items()}
 
@@ -201,7 +211,10 @@ def login(
     url: str | None = URL,
 ) -> None:
     """Sign in to a server and store a token for it (0600, in your config folder); later commands use it."""
-    root, _ = server(url)
+    root, where = server(url)
+    adopt = (
+        where == "--url"
+    )  # PACKYARD_URL stays set for the next commands; a configured one is already there
     if token and (username or password):
         fail("give --token, or --username/--password, not both")
     with reporting():
@@ -209,7 +222,9 @@ def login(
             with Client(root, token) as api:
                 who = api.whoami()
             store_token(root, token)
-            typer.echo(f"Logged in to {root} as {who['login']} (the given token is stored).")
+            typer.echo(
+                f"Logged in to {root} as {who['login']} (the given token is stored).{_default_note(root, adopt)}"
+            )
             return
         if not username:
             username = typer.prompt("Username")
@@ -220,7 +235,14 @@ def login(
         with Client(root) as api:
             made = api.create_token(note, ["all"], username=username, password=password)
         store_token(root, str(made["token"]))
-    typer.echo(f"Logged in to {root} as {username} (token {note!r}, stored in {config_dir() / TOKENS_FILE}).")
+    typer.echo(
+        f"Logged in to {root} as {username} (token {note!r}, stored in {config_dir() / TOKENS_FILE})."
+        + _default_note(root, adopt)
+    )
+
+
+def _default_note(root: str, adopt: bool) -> str:
+    return f" {root} is now the default server." if adopt and adopt_default_server(root) else ""
 
 
 def logout(url: str | None = URL) -> None:
