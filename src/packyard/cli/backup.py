@@ -3,7 +3,9 @@ restore"). Registered on the main app by cli/main.py."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +48,27 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """What an operator can fix, as one line and exit status 2 (never a traceback): the backup's own errors, the
+    file system's and the database's."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from packyard.cli.main import _Stop
+    from packyard.core.backup import BackupError
+
+    try:
+        yield
+    except BackupError as exc:
+        raise _Stop(exc.message) from None
+    except OSError as exc:
+        raise _Stop(_os_error(exc)) from None
+    except SQLAlchemyError as exc:
+        raise _Stop(
+            f"database error ({_first_line(exc)}): check PACKYARD_DATA or PACKYARD_DATABASE_URL"
+        ) from None
+
+
 def _report(report: VerifyReport, src: Path) -> None:
     for problem in report.problems:
         typer.echo(f"error: {problem}", err=True)
@@ -70,13 +93,11 @@ def backup(
     ),
 ) -> None:
     """Back up the database (a consistent snapshot, safe while serving) and the blobs it names into DEST."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from packyard.cli.main import _db, _settings, _Stop
+    from packyard.cli.main import _db, _settings
     from packyard.core import backup as backups
 
     settings = _settings()
-    try:
+    with _one_line_errors():
         if verify:  # the blob store only when the backup left the bytes there (it creates its folder)
             listed_only = backups.Manifest.read(dest).blobs_mode == "manifest-only"
             report = backups.verify(dest, _store(settings) if listed_only else None)
@@ -87,14 +108,6 @@ def backup(
         done = backups.backup(
             settings.sqlalchemy_url, _store(settings), dest, blobs=blobs.value, progress=_say
         )
-    except backups.BackupError as exc:
-        raise _Stop(exc.message) from None
-    except OSError as exc:
-        raise _Stop(_os_error(exc)) from None
-    except SQLAlchemyError as exc:
-        raise _Stop(
-            f"database error ({_first_line(exc)}): check PACKYARD_DATA or PACKYARD_DATABASE_URL"
-        ) from None
     m = done.manifest
     typer.echo(
         f"backed up the {m.database} database (revision {m.revision}: {m.counts['files']} files in "
@@ -116,13 +129,11 @@ def restore(
     ),
 ) -> None:
     """Restore a backup into the server's (empty) database and blob store, then migrate it to this version."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from packyard.cli.main import _settings, _Stop
+    from packyard.cli.main import _settings
     from packyard.core import backup as backups
 
     settings = _settings()
-    try:
+    with _one_line_errors():
         backups.Manifest.read(src)  # a wrong SRC is one line before anything is created
         store = _store(settings)
         if verify:
@@ -131,14 +142,6 @@ def restore(
             if not report.ok:
                 raise typer.Exit(VERIFY_FAILED_EXIT)
         done = backups.restore(src, settings.sqlalchemy_url, store, force=force, progress=_say)
-    except backups.BackupError as exc:
-        raise _Stop(exc.message) from None
-    except OSError as exc:
-        raise _Stop(_os_error(exc)) from None
-    except SQLAlchemyError as exc:
-        raise _Stop(
-            f"database error ({_first_line(exc)}): check PACKYARD_DATA or PACKYARD_DATABASE_URL"
-        ) from None
     m = done.manifest
     typer.echo(
         f"restored the {m.database} database of {m.created_at} ({m.counts['files']} files; schema now at "
