@@ -662,5 +662,29 @@ def _register_client_commands() -> None:
 
 _register_client_commands()
 
+EXTRAS = {"rattler": "env"}
+"""Which extra brings a module a command may miss; any other missing library is the server's (pyproject.toml)."""
+
+
+def main() -> None:
+    """The `packyard` script. `pip install packyard` is only the client: an operator command run there (`serve`,
+    `user`, `backup`...) or `env create` without py-rattler says which extra to install instead of a traceback."""
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if not missing or missing == "packyard":
+            raise
+        extra = EXTRAS.get(missing, "server")
+        err.print(
+            f"error: this command needs Packyard's {extra} libraries, not installed here (no module "
+            f"{missing!r}): pip install 'packyard[{extra}]'",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -40,11 +40,8 @@ SETTABLE = ("url",)
 
 def config_dir() -> Path:
     """The user's config folder for packyard (created by the commands that write to it)."""
-    try:
-        from platformdirs import user_config_dir
-    except ImportError:
-        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        return Path(base) / "packyard"
+    from platformdirs import user_config_dir
+
     return Path(user_config_dir("packyard", appauthor=False))
 
 
