@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from packyard.cli.detect import detect
+from packyard.formats.naming import name_from_basename
 from tests.builders import build_conda, build_r_source, build_sdist, build_wheel
 from tests.client.cli import CONTROL, Shell, on_terminal, one_error
 from tests.client.conftest import Account, new_account
@@ -70,7 +71,12 @@ def test_detects_each_type_client_side(tmp_path: Path) -> None:
         "project",
         "file",
     }
-    assert found["survey"].basename == "survey.tar.gz"
+    (tmp_path / "My Análisis (v2).ipynb").write_text(NOTEBOOK)
+    (tmp_path / "Field Survey").mkdir()
+    spaced = [detect(tmp_path / "My Análisis (v2).ipynb"), detect(tmp_path / "Field Survey")]
+    # the names the server gives them (anaconda-client's), not ones it refuses
+    assert [(d.kind, d.name) for d in spaced] == [("notebook", "my-analisis-v2"), ("project", "field-survey")]
+    assert spaced[0].name == name_from_basename("My Análisis (v2).ipynb", (".ipynb",))
     (tmp_path / "fake.tar.bz2").write_bytes(b"not an archive")  # an extension is not enough
     assert detect(tmp_path / "fake.tar.bz2", version="1").kind == "file"
 
@@ -174,3 +180,4 @@ def test_progress_bars_on_a_terminal(tmp_path: Path, account: Account, shell: Sh
     piped = shell.run("download", f"{account.login}/big/1/big.bin", "-o", str(tmp_path / "piped"))
     assert piped.returncode == 0 and not CONTROL.search(piped.stdout + piped.stderr)
     assert "downloading big.bin (6,291,456 bytes)" in piped.stderr and "received big.bin" in piped.stderr
+
