@@ -314,3 +314,33 @@ def test_force_removes_the_file_in_the_version_the_server_names(
     assert served(live_server, account, "survey", "2", "survey.tar.gz") == b"print('two')\n"
     notebook_bytes = served(live_server, account, "sales-report", nb["version"], "Sales Report.ipynb")
     assert notebook_bytes == notebook.read_bytes()
+
+
+def test_builds_of_one_new_release_in_one_call(tmp_path: Path, account: Account, shell: Shell) -> None:
+    """Four conda builds of a package and version that do not exist yet go at once: each thread finds no package
+    and no release, and all but the first to create them find them made (a 409 that is no failure)."""
+    builds = [
+        build_conda(tmp_path, name="cli-twins", version="1.0", build=f"py_{i}", subdir="linux-64")
+        for i in range(4)
+    ]
+    done = shell.run("upload", "--json", *map(str, builds))
+    assert done.returncode == 0, done.stderr
+    assert [o["status"] for o in json.loads(done.stdout)] == ["uploaded"] * 4
+
+
+def test_a_locked_label_is_neither_skipped_nor_forced(
+    tmp_path: Path, live_server: LiveServer, account: Account, shell: Shell
+) -> None:
+    """A 409 that names no stored file (a locked label) is a failure whatever the flags: nothing exists to skip,
+    and removing a file would not let the upload in."""
+    (tmp_path / "data.csv").write_text("one\n")
+    assert shell.run("upload", "-v", "1", "-l", "frozen", str(tmp_path / "data.csv")).returncode == 0
+    with account.client() as api:
+        api.lock_label(account.login, "frozen")
+    (tmp_path / "other.csv").write_text("new\n")
+    skipped = shell.run("upload", "--skip-existing", "-v", "1", "-l", "frozen", str(tmp_path / "other.csv"))
+    assert skipped.returncode == 1 and "locked" in skipped.stderr, skipped.stderr
+    (tmp_path / "data.csv").write_text("two\n")
+    forced = shell.run("upload", "--force", "-v", "1", "-l", "frozen", str(tmp_path / "data.csv"))
+    assert forced.returncode == 1 and "locked" in forced.stderr, forced.stderr
+    assert served(live_server, account, "data", "1", "data.csv") == b"one\n"

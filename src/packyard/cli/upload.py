@@ -125,12 +125,12 @@ def _upload_one(api: Client, item: Detected, options: Options, report: Report, o
     try:
         outcome.status = _attempt(api, item, options, report, outcome)
     except errors.Conflict as exc:
+        stored = conflicting_file(exc.message)
+        if stored is None or not (options.force or options.skip_existing):  # e.g. a locked label
+            raise
         if options.skip_existing:
             outcome.status, outcome.message = "skipped (exists)", " ".join(exc.message.split())
             return
-        stored = _stored(exc.message) if options.force else None
-        if stored is None:  # no --force, or a conflict no removal settles (a locked label)
-            raise
         api.remove_dist(stored.owner, stored.name, stored.version, stored.basename)
         # Into the version the server named when the user named none: a notebook's or environment's timestamp
         # taken twice in one second is the one the new bytes replace.
@@ -155,7 +155,7 @@ notebook's timestamp, a project's revision) or it is another version (a plain fi
 package)."""
 
 
-def _stored(message: str) -> Stored | None:
+def conflicting_file(message: str) -> Stored | None:
     found = _EXISTS.search(message)
     return Stored(*found.groups()) if found else None
 
