@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tarfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,16 +41,12 @@ class Detected:
     name: str | None
     version: str | None
 
-    @property
-    def basename(self) -> str:
-        return self.path.name if self.kind != "project" else f"{self.path.resolve().name}.tar.gz"
-
 
 def detect(path: Path, *, name: str | None = None, version: str | None = None) -> Detected:
     """The type of `path` and what it says of itself; `name`/`version` (from --package/--version) name the types
     that carry neither (a plain file, a notebook, an environment, a project) and override what they suggest."""
     if path.is_dir():
-        return Detected(path, "project", name or path.resolve().name, version)
+        return Detected(path, "project", name or _server_name(path.resolve().name), version)
     if not path.is_file():
         raise FileNotFoundError(2, "No such file or folder", str(path))
     lower = path.name.lower()
@@ -72,7 +69,7 @@ def detect(path: Path, *, name: str | None = None, version: str | None = None) -
             r_name, _, r_version = stem.partition("_")
             return Detected(path, "r", r_name, r_version or None)
     if lower.endswith(".ipynb"):
-        return Detected(path, "notebook", name or path.stem, version)
+        return Detected(path, "notebook", name or _server_name(path.stem), version)
     if lower.endswith((".yml", ".yaml")) and _is_environment(path):
         text = path.read_text(errors="replace")
         found = _ENV_NAME.search(text)
@@ -125,6 +122,14 @@ def _is_environment(path: Path) -> bool:
     except OSError:
         return False
     return re.search(r"^dependencies:", head, re.M) is not None
+
+
+def _server_name(stem: str) -> str | None:
+    """The name the server gives a notebook or project that names none (anaconda-client's parameterize):
+    `My Análisis` -> `my-analisis`. Sent with the upload, so that a stem the server's names cannot hold (a space)
+    is not refused, and `--private` makes the very package the file lands in."""
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9_.-]+", "-", ascii_stem.lower()).strip("-._")[:100] or None
 
 
 def _plain_name(path: Path) -> str:

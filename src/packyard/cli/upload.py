@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,39 @@ def _upload_one(api: Client, item: Detected, options: Options, report: Report, o
     try:
         outcome.status = _attempt(api, item, options, report, outcome)
     except errors.Conflict as exc:
+        stored = conflicting_file(exc.message)
+        if stored is None or not (options.force or options.skip_existing):  # e.g. a locked label
+            raise
         if options.skip_existing:
             outcome.status, outcome.message = "skipped (exists)", " ".join(exc.message.split())
             return
-        if not options.force or not (item.name and item.version):
-            raise
-        api.remove_dist(options.owner, item.name, item.version, _existing_basename(api, options.owner, item))
-        _attempt(api, item, options, report, outcome)
+        api.remove_dist(stored.owner, stored.name, stored.version, stored.basename)
+        # Into the version the server named when the user named none: a notebook's or environment's timestamp
+        # taken twice in one second is the one the new bytes replace.
+        _attempt(api, replace(item, version=item.version or stored.version), options, report, outcome)
         outcome.status = "replaced"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The file a 409 says is in the way, as the server stored it."""
+
+    owner: str
+    name: str
+    version: str
+    basename: str
+
+
+_EXISTS = re.compile(r"([^/\s']+)/([^/\s]+)/([^/\s]+)/(\S.*?) already exists")
+"""The server's conflict names the stored file: `OWNER/NAME/VERSION/BASENAME already exists` (a conda basename has
+its subdir in front). The version is the stored file's, which the client may not know: the server chose it (a
+notebook's timestamp, a project's revision) or it is another version (a plain file's name is unique in its
+package)."""
+
+
+def conflicting_file(message: str) -> Stored | None:
+    found = _EXISTS.search(message)
+    return Stored(*found.groups()) if found else None
 
 
 def _attempt(api: Client, item: Detected, options: Options, report: Report, outcome: Outcome) -> str:
@@ -142,7 +168,8 @@ def _attempt(api: Client, item: Detected, options: Options, report: Report, outc
         try:
             api.release(options.owner, item.name, item.version)
         except errors.NotFound:
-            api.add_release(options.owner, item.name, item.version, [], None, {})
+            with suppress(errors.Conflict):  # another file of this call made it meanwhile
+                api.add_release(options.owner, item.name, item.version, [], None, {})
         with item.path.open("rb") as fh:
             api.upload(
                 options.owner,
@@ -179,16 +206,8 @@ def _ensure_package(api: Client, owner: str, name: str, *, public: bool) -> None
     try:
         api.package(owner, name)
     except errors.NotFound:
-        api.add_package(owner, name, public=public)
-
-
-def _existing_basename(api: Client, owner: str, item: Detected) -> str:
-    """The stored basename of the file `item` would replace (a conda file's has its subdir in front)."""
-    for record in api.package(owner, str(item.name)).get("files", []):
-        basename = str(record.get("basename", ""))
-        if record.get("version") == item.version and basename.rsplit("/", 1)[-1] == item.basename:
-            return basename
-    return item.basename
+        with suppress(errors.Conflict):  # another file of this call made it meanwhile
+            api.add_package(owner, name, public=public)
 
 
 def _summary(outcomes: list[Outcome], as_json: bool) -> None:
