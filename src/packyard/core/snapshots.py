@@ -269,6 +269,7 @@ class SnapFile:
     uploaded_at: dt.datetime
     yanked: bool
     yanked_reason: str | None
+    added_serial: int
 
 
 def _live_at(serial: int, added: Any, removed: Any) -> Any:
@@ -326,6 +327,7 @@ def files_at(
                 r.uploaded_at,
                 yanked,
                 reason if yanked else None,
+                r.added_serial,
             )
         )
     return out
