@@ -6,6 +6,10 @@ Each test makes changes through the services (the one write path), notes the ser
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -270,3 +274,32 @@ def _add_without_history(w: World) -> str:
         return w.wheel("1.0", labels=("main", "dev")).basename
     finally:
         snapshots.record = original  # type: ignore[assignment]
+
+
+def _cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "packyard.cli.main", *args],
+        env={**os.environ, "PACKYARD_DATA": str(settings.data), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_prune_command_then_fsck_clean_deletes_the_blob(world: World, db: Database, store, settings) -> None:
+    one = world.wheel("1.0")
+    pkg_service.remove_file(db, world.who, one)
+    removed_at = world.serial
+    path = store.path_for(one.sha256)
+    old = time.time() - 7200
+    os.utime(path, (old, old))
+    assert _cli(settings, "fsck", "--clean").returncode == 0
+    assert path.exists()  # a snapshot still lists it
+    bad = _cli(settings, "snapshots", "prune", "--before", "soon")
+    assert bad.returncode == 2 and "not a snapshot point" in bad.stderr
+    pruned = _cli(settings, "snapshots", "prune", "--before", str(removed_at))
+    assert pruned.returncode == 0, pruned.stderr
+    assert "forgot 1 removed files" in pruned.stdout
+    assert _cli(settings, "fsck", "--clean").returncode == 0
+    assert not path.exists()
