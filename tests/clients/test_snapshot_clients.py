@@ -1,5 +1,5 @@
 """Snapshots with the real clients (issue #17): pin the serial, upload a newer version, and the snapshot URL still
-installs the old one with pip, uv and py-rattler while the live URL gives the new one; a file removed from the
+installs the old one with pip, uv, py-rattler and R while the live URL gives the new one; a file removed from the
 live index stays installable through a snapshot that lists it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.builders import build_wheel
+from tests.builders import build_r_source, build_wheel
 from tests.clients.anaconda import Anaconda, clients_bin
 from tests.clients.test_conda_rattler import build, solve_and_install
 from tests.clients.test_pypi_clients import run, token_for, twine
@@ -111,3 +111,27 @@ def test_rattler_resolves_the_pinned_version(
         )
         assert snap == ["snapconda=1.0"]
         assert (tmp_path / f"snap-{sharded}/share/snapconda/1.0.txt").read_text() == "snapconda 1.0 noarch\n"
+
+
+def test_r_installs_the_pinned_version(live_server: LiveServer, owner: str, tmp_path: Path) -> None:
+    from tests.clients.test_cran_r import curl_upload, rscript
+
+    token = token_for(live_server, owner)
+    for version in ("1.0", "2.0"):
+        folder = tmp_path / f"r{version}"
+        folder.mkdir()
+        path = build_r_source(folder, name="snapR", version=version)
+        assert path.name in curl_upload(f"{live_server.url}/api/repo/{owner}", token, path)
+        if version == "1.0":
+            serial = pinned(live_server)
+
+    def installed(repos: str, lib: Path) -> str:
+        lib.mkdir()
+        code = (
+            f'install.packages("snapR", repos="{repos}", lib="{lib}", type="source", quiet=TRUE); '
+            f'cat(as.character(packageVersion("snapR", lib.loc="{lib}")))'
+        )
+        return rscript(code, tmp_path).stdout.strip()
+
+    assert installed(f"{live_server.url}/cran/{owner}/snapshot/{serial}", tmp_path / "lib-snap") == "1.0"
+    assert installed(f"{live_server.url}/cran/{owner}", tmp_path / "lib-live") == "2.0"
