@@ -33,6 +33,10 @@ app.add_typer(names_app, name="names")
 blobs_app = typer.Typer(help="Manage the blob store (where package files are kept).", no_args_is_help=True)
 app.add_typer(package_app, name="package")
 app.add_typer(blobs_app, name="blobs")
+snapshots_app = typer.Typer(
+    help="Snapshots: channels as at an event serial (docs/snapshots.md).", no_args_is_help=True
+)
+app.add_typer(snapshots_app, name="snapshots")
 console = Console()
 err = Console(stderr=True)
 _URL = typer.Option(
@@ -245,6 +249,33 @@ def fsck(
     if clean:
         console.print(f"cleaned {report.cleaned} leftovers")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@snapshots_app.command("prune")
+def snapshots_prune(
+    before: str = typer.Option(
+        ...,
+        "--before",
+        help="An event serial, or a UTC time (2026-12-01T00:00:00Z, or a date): forget the files removed "
+        "before it. Snapshots older than that point are refused from then on.",
+    ),
+) -> None:
+    """Forget the history of files removed before a serial or time, so that their blobs can go: the next
+    `packyard fsck --clean` deletes the ones nothing else names."""
+    from packyard.core import snapshots
+    from packyard.core.errors import PackyardError
+
+    db = _db()
+    try:
+        serial = snapshots.prune_point(db, before)
+        gone = snapshots.prune(db, serial)
+    except PackyardError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"forgot {gone} removed files; snapshots start at serial {serial} "
+        "(run `packyard fsck --clean` to delete blobs nothing names any more)",
+        highlight=False,
+    )
 
 
 @blobs_app.command("migrate")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from packyard.core import snapshots
 from packyard.core.db import Database, rowcount
 from packyard.core.models import File, Stage, utcnow
 from packyard.core.storage import BlobStore
@@ -37,7 +38,11 @@ class Report:
 
 def referenced(db: Database) -> set[str]:
     with db.read() as session:
-        return set(_named_by_files(session)) | _named_by_stages(session)
+        return (
+            set(_named_by_files(session))
+            | set(snapshots.referenced_blobs(session))
+            | _named_by_stages(session)
+        )
 
 
 def _named_by_files(session: Session) -> dict[str, str]:
@@ -75,7 +80,9 @@ def check(
     # at that moment is already in the listing, and a blob missing from it is really missing.
     with db.read() as session:
         files = _named_by_files(session)
-        refs = set(files) | _named_by_stages(session)
+        # A removed file stays downloadable through the snapshots that list it: its history names its blob
+        # until `packyard snapshots prune` forgets it.
+        refs = set(files) | set(snapshots.referenced_blobs(session)) | _named_by_stages(session)
     stored = set(store.iter_blobs())
     report.orphans = [sha for sha in sorted(stored - refs) if _old_enough(store, sha, grace_seconds)]
     leftovers = []

@@ -395,3 +395,82 @@ class JobRun(Base):
     """Which process ran it last (host:pid)."""
     result: Mapped[str] = mapped_column(Text, default="")
     """What the last run did ("removed 3 rows") or the error it stopped on."""
+
+
+class FileHistory(Base):
+    """One row per file ever added to an owner: what a snapshot (`core.snapshots`) lists once the file is gone.
+
+    `files` rows are deleted on removal, so the view "as at event serial N" needs its own record: the file's
+    index fields as they were added, and the serials it lived between. Written by `core.snapshots.record` inside
+    the transaction of each change (core.services.events.emit), so it cannot disagree with the event log.
+    A transfer closes the row under the old owner and opens one under the new, as its events say.
+    """
+
+    __tablename__ = "file_history"
+    __table_args__ = (
+        Index("ix_file_history_owner_type_added", "owner_id", "package_type", "added_serial"),
+        Index("ix_file_history_file_open", "file_id", "removed_serial"),
+        Index("ix_file_history_removed", "removed_serial"),
+    )
+
+    id: Mapped[intpk]
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    """The owner's history goes with the owner: a login taken again never shows the old owner's files."""
+    file_id: Mapped[int] = mapped_column(Integer)
+    """The live file while `removed_serial` is NULL (no foreign key: the row outlives the file)."""
+    package_id: Mapped[int] = mapped_column(Integer, index=True)
+    package_name: Mapped[str] = mapped_column(String(200))
+    package_key: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(200))
+    basename: Mapped[str] = mapped_column(String(512))
+    package_type: Mapped[str] = mapped_column(String(20))
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    attrs: Mapped[jsondict]
+    extra: Mapped[jsondict]
+    """Side documents by name -> sha256 (PEP 658 metadata): kept downloadable, like the file."""
+    uploaded_at: Mapped[dt.datetime]
+    access: Mapped[str] = mapped_column(String(20), default=Access.PUBLIC)
+    """The package's access as last known: what decides a snapshot's readers once the package is gone."""
+    added_serial: Mapped[int] = mapped_column(BigInteger)
+    removed_serial: Mapped[int | None] = mapped_column(BigInteger)
+    """NULL while the file is live; else the serial of its `file.removed` event (visible up to serial - 1)."""
+
+
+class FileLabelHistory(Base):
+    """When a history file carried a label: visible in that label for serials in [added_serial, removed_serial)."""
+
+    __tablename__ = "file_label_history"
+    __table_args__ = (Index("ix_file_label_history_label", "label", "history_id"),)
+
+    id: Mapped[intpk]
+    history_id: Mapped[int] = mapped_column(ForeignKey("file_history.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    added_serial: Mapped[int] = mapped_column(BigInteger)
+    removed_serial: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FileYankHistory(Base):
+    """PEP 592 flags over time: a file's yank state at serial N is its newest row at or before N (none: not
+    yanked, unless the file was added yanked, which its `attrs` say)."""
+
+    __tablename__ = "file_yank_history"
+
+    id: Mapped[intpk]
+    history_id: Mapped[int] = mapped_column(ForeignKey("file_history.id", ondelete="CASCADE"), index=True)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    yanked: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class SnapshotPrune(Base):
+    """`packyard snapshots prune --before N` runs: snapshots older than the newest `before_serial` are incomplete
+    (their removed files are forgotten), so they are refused rather than served with files missing."""
+
+    __tablename__ = "snapshot_prunes"
+
+    id: Mapped[intpk]
+    before_serial: Mapped[int] = mapped_column(BigInteger)
+    removed_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    at: Mapped[created]

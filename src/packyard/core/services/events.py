@@ -2,7 +2,8 @@
 
 Formats listen to events (`FormatSpec.on_event`, read from core/formats.py) to keep their index records and
 generations up to date in that same transaction: an index can never disagree with the data it describes, and
-nothing is left for a background task.
+nothing is left for a background task. The snapshot history (core.snapshots) is kept the same way, for every
+owner and format.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from packyard.core import formats
+from packyard.core import formats, snapshots
 from packyard.core.auth import Identity
 from packyard.core.models import Event
 
@@ -32,5 +33,6 @@ def emit(
     )
     session.add(event)
     session.flush()
+    snapshots.record(session, event)
     for listener in formats.listeners():
         listener(session, event)

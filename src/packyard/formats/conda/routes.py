@@ -2,6 +2,7 @@
 
 A request resolves the caller's visible packages in the owner's namespace (core.permissions, via "conda"),
 then serves the slice's document from the index cache, rebuilt only when the slice's generation moved.
+`/conda/OWNER[/label/LABEL]/snapshot/N/...` is the channel as at event serial (or UTC time) N (snapshot.py).
 
 The same channels answer at the site root, as on anaconda.org (`http://HOST/OWNER`, `/OWNER/label/LABEL`,
 `/t/TOKEN/OWNER`): `root_router` sends `/OWNER[/label/LABEL]/SUBDIR/DOCUMENT` (and `channeldata.json`) to the
@@ -28,8 +29,9 @@ from packyard.core import auth, indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Access, Event, File, FileLabel, Label, Package
-from packyard.formats import channels, front
+from packyard.formats import channels, front, snapshot
 from packyard.formats.conda import index, store
+from packyard.formats.conda import snapshot as conda_snapshot
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
 from packyard.web.deps import Svc, resolve_identity
 from packyard.web.serve import Blob, cache_control, serve_blob
@@ -116,6 +118,8 @@ def root_channel(path: str, request: Request, svc: Svc) -> Response:
 
 
 def _answer(path: str, request: Request, svc: Svc, session: Session, identity: Identity) -> Response | Blob:
+    if (point := snapshot.split(path.strip("/"))) is not None:
+        return conda_snapshot.answer(request, session, identity, point, _SUBDIR)
     channel = channels.parse(session, path)
     rest = channel.rest
     if rest == ["channeldata.json"]:

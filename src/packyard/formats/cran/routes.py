@@ -6,6 +6,7 @@
     src/contrib/Archive/PKG/PKG_VER.tar.gz     an older one
     bin/windows/contrib/X.Y/...                Windows binaries for R X.Y (.zip)
     bin/macosx[/BUILD]/contrib/X.Y/...         macOS binaries (.tgz)
+OWNER[/label/LABEL]/snapshot/N/...         the same as at event serial (or UTC time) N (snapshot.py)
 PACKAGES.rds is not served: R falls back to PACKAGES.gz on a 404.
 """
 
@@ -21,8 +22,9 @@ from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import File, FileLabel, Label, Package
-from packyard.formats import channels, front
+from packyard.formats import channels, front, snapshot
 from packyard.formats.cran import index, store
+from packyard.formats.cran import snapshot as cran_snapshot
 from packyard.formats.cran.models import CranFile
 from packyard.web.deps import Svc, resolve_identity
 from packyard.web.serve import Blob, cache_control, serve_blob
@@ -54,6 +56,8 @@ def serve(path: str, request: Request, svc: Svc) -> Response:
 
 
 def _answer(path: str, request: Request, session: Session, identity: Identity) -> Response | Blob:
+    if (point := snapshot.split(path.strip("/"))) is not None:
+        return cran_snapshot.answer(request, session, identity, point, _slice)
     channel = channels.parse(session, path)
     found = _slice(channel.rest)
     if found is None:

@@ -2,6 +2,7 @@
 
 /pypi/OWNER[/label/LABEL]/simple/[PROJECT/]       PEP 503/691 pages (HTML or JSON by Accept)
 /pypi/OWNER[/label/LABEL]/files/PROJECT/FILE      the file; FILE.metadata is its PEP 658 metadata
+/pypi/OWNER[/label/LABEL]/snapshot/N/...          the same as at event serial (or UTC time) N (snapshot.py)
 POST /pypi/OWNER[/]                               twine's upload (multipart) or XML-RPC (text/xml)
 /api/repo/OWNER/...                               the same, where Anaconda Server puts it (seed 004)
 """
@@ -20,8 +21,9 @@ from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
 from packyard.core.models import Access, Account, Event, File, FileLabel, Label, Package
-from packyard.formats import channels, front
+from packyard.formats import channels, front, snapshot
 from packyard.formats.pypi import simple, store
+from packyard.formats.pypi import snapshot as pypi_snapshot
 from packyard.formats.pypi.models import PypiFile
 from packyard.web.deps import Svc, resolve_identity
 from packyard.web.serve import Blob, cache_control, serve_blob
@@ -55,6 +57,8 @@ def serve(path: str, request: Request, svc: Svc, base: str) -> Response:
 def _answer(
     path: str, request: Request, svc: Svc, session: Session, identity: Identity, base: str
 ) -> Response | Blob:
+    if (point := snapshot.split(path)) is not None:
+        return pypi_snapshot.answer(request, session, identity, point, base, _redirect, _negotiate)
     index = _parse(session, base, path)
     rest = index.rest
     if not rest or rest == [""]:  # the index URL as the seeds write it: /pypi/OWNER
