@@ -133,6 +133,7 @@ def create_package(db: Database, identity: Identity, owner: Account, name: str, 
     if access not in tuple(Access):
         raise BadRequest(f"access must be one of {', '.join(Access)}")
     with db.write() as session:
+        refuse_first_party(session, identity, owner)
         if session.scalar(
             select(Package.id).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
         ):
