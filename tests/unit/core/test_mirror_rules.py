@@ -34,7 +34,9 @@ def test_exclude_wins_over_include_and_names_its_rule():
     assert parsed.project("pk-good") is None
     refusal = parsed.project("pk_bad")
     assert refusal is not None and refusal.excluded
-    assert refusal.message("pypi-mirror", "pk-bad") == "pk-bad is excluded by mirror pypi-mirror's rule 'pk-bad'"
+    assert (
+        refusal.message("pypi-mirror", "pk-bad") == "pk-bad is excluded by mirror pypi-mirror's rule 'pk-bad'"
+    )
 
 
 def test_type_rules_judge_files_not_projects():
