@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -236,6 +237,27 @@ def test_sync_prefetches_a_package_with_its_dependencies(
     fetched = response.json()["fetched"]
     assert "pk_app-0.5-py3-none-any.whl" in fetched
     assert {"pk_lib-1.0-py3-none-any.whl", "pk_lib-1.0.tar.gz"} <= set(fetched)
+
+
+def test_concurrent_first_requests_for_one_file_all_succeed_and_store_it_once(
+    mirror_server: LiveServer, mirrors: dict[str, str], alice: str
+):
+    token = token_for(mirror_server, alice)
+    url = f"{mirror_server.url}/pypi/{mirrors['private']}/files/pk-yank/pk_yank-1.0-py3-none-any.whl"
+
+    def get(_: int) -> httpx.Response:
+        return httpx.get(url, headers={"Authorization": f"token {token}"}, timeout=60)
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(get, range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    assert len({a.content for a in answers}) == 1
+    listing = httpx.get(
+        f"{mirror_server.api}/package/{mirrors['private']}/pk-yank",
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
+    assert [f["basename"] for f in listing.json()["files"]] == ["pk_yank-1.0-py3-none-any.whl"]
 
 
 @pytest.fixture(scope="module")
