@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from packyard.api import admin, filesets, labels, orgs, packages, snapshots, uploads, users
+from packyard.api import admin, filesets, labels, mirrors, orgs, packages, snapshots, uploads, users
 
 
 def build_router() -> APIRouter:
     """All REST routes, to be mounted under /api (HEAD /api itself is `users.head_root`)."""
     router = APIRouter()
     # admin first (only /admin/...); orgs before users: /user/orgs must win over /user/{login}
-    for module in (admin, orgs, users, packages, uploads, labels, filesets, snapshots):
+    for module in (admin, orgs, users, packages, uploads, labels, filesets, snapshots, mirrors):
         router.include_router(module.router)
     return router
 

@@ -674,7 +674,7 @@ _register_envs()
 
 def _register_client_commands() -> None:
     """The user's commands (docs/client.md, "The packyard command"): thin layers on packyard.client."""
-    from packyard.cli import accounts, packages, session, upload
+    from packyard.cli import accounts, mirrors, packages, session, upload
 
     commands: dict[str, Callable[..., None]] = {
         **session.COMMANDS,
@@ -689,6 +689,7 @@ def _register_client_commands() -> None:
     for sub, function in accounts.TOKEN_COMMANDS.items():
         token_app.command(sub)(function)
     app.add_typer(accounts.groups_app, name="groups")
+    app.add_typer(mirrors.mirror_app, name="mirror")
 
 
 _register_client_commands()

@@ -163,6 +163,59 @@ class PackyardMethods(BinstarMethods):
     def unyank(self, owner: str, package: str, version: str, basename: str) -> Any:
         return self._t.json("DELETE", f"/yank/{owner}/{package}/{version}/{basename}")
 
+    # --- mirrors (docs/mirrors.md) -------------------------------------------------------------------------
+
+    def create_mirror(
+        self,
+        name: str,
+        format: str,
+        upstream: str,
+        *,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        ttl: int | None = None,
+        public: bool = True,
+    ) -> dict[str, Any]:
+        """Create organization `name` (you its owner) whose `format` channel proxies `upstream`."""
+        body: dict[str, Any] = {
+            "format": format,
+            "upstream": upstream,
+            "include": list(include),
+            "exclude": list(exclude),
+            "public": public,
+        }
+        if ttl is not None:
+            body["ttl"] = ttl
+        return dict(self._t.json("POST", f"/mirrors/{name}", json=body, allowed=(201,)))
+
+    def mirror(self, name: str, format: str | None = None) -> dict[str, Any]:
+        """A mirror's configuration and state (last_ok_at, last_error)."""
+        return dict(self._t.json("GET", f"/mirrors/{name}", params=_fmt(format)))
+
+    def mirrors(self) -> list[dict[str, Any]]:
+        """Every mirror you may use."""
+        return list(self._t.json("GET", "/mirrors"))
+
+    def update_mirror(self, name: str, format: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Change any of upstream, include, exclude, ttl, public (the organization's owners)."""
+        return dict(self._t.json("PATCH", f"/mirrors/{name}", json=fields, params=_fmt(format)))
+
+    def delete_mirror(self, name: str, format: str | None = None) -> None:
+        """Remove the mirror's configuration; its cached packages stay in the organization."""
+        self._t.request("DELETE", f"/mirrors/{name}", params=_fmt(format), allowed=(204,))
+
+    def sync_mirror(
+        self,
+        name: str,
+        packages: Sequence[str],
+        *,
+        deps: bool = True,
+        format: str | None = None,
+    ) -> dict[str, Any]:
+        """Pre-fetch packages (with their dependencies unless `deps` is false); the answer lists the files."""
+        body = {"packages": list(packages), "deps": deps}
+        return dict(self._t.json("POST", f"/mirrors/{name}/sync", json=body, params=_fmt(format)))
+
     # --- labels, owner first -------------------------------------------------------------------------------
 
     def labels(self, owner: str) -> dict[str, Any]:
@@ -360,3 +413,7 @@ class PackyardMethods(BinstarMethods):
 def _plain_members(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
     """The server accepts only files and folders in a project archive: leave links and devices out."""
     return member if member.isfile() or member.isdir() else None
+
+
+def _fmt(format: str | None) -> dict[str, str]:
+    return {"format": format} if format else {}

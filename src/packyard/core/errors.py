@@ -7,7 +7,9 @@ PackyardError
 ├── NotFound            404  no such thing (or a private thing the caller may not know about)
 ├── Conflict            409  it exists already (file, label) or a locked label refuses the change
 ├── TooLarge            413
-└── TooManyRequests     429  too many failed sign-ins from this address (Retry-After)
+├── TooManyRequests     429  too many failed sign-ins from this address (Retry-After)
+├── BadGateway          502  a mirror's upstream refused or broke, and nothing cached can stand in
+└── GatewayTimeout      504  a mirror's upstream did not answer in time, and nothing cached can stand in
 """
 
 from __future__ import annotations
@@ -59,3 +61,15 @@ def unseen_package(name: str) -> NotFound:
     """The 404 for a package `name` (OWNER/NAME) that does not exist or that the caller may not see: one text for
     both, so that the answer never confirms a private name (core.permissions.unseen, docs/security.md)."""
     return NotFound(f"{name}: not found, or you may not see it")
+
+
+class BadGateway(PackyardError):
+    """A mirror's upstream is unreachable or sent something wrong, and the mirror has no cached copy to serve."""
+
+    status = 502
+
+
+class GatewayTimeout(PackyardError):
+    """A mirror's upstream did not answer in time, and the mirror has no cached copy to serve."""
+
+    status = 504

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from packyard.core.db import Database
     from packyard.core.permissions import Scope
+    from packyard.core.storage import BlobStore
 
 FALLBACK_TYPE = "file"
 """What an upload is when no format's sniffer claims it."""
@@ -54,6 +56,8 @@ class Parser(Protocol):
 
 Listener = Callable[[Session, Event], None]
 PostHandler = Callable[["Request", str], Awaitable["Response"]]
+MirrorSync = Callable[["Database", "BlobStore", int, Sequence[str], bool], list[str]]
+"""(database, blob store, mirror id, package names, with dependencies) -> the files fetched: `mirror sync`."""
 """(request, owner login) -> response, for a POST to the one-request upload URL that is not an upload."""
 
 
@@ -92,6 +96,9 @@ class FormatSpec:
     posts: Mapping[str, PostHandler] = field(default_factory=dict)
     """Media type -> handler for a POST to the one-request upload URL (/pypi/OWNER, /api/repo/OWNER) whose
     body is not an upload: PyPI's XML-RPC API shares that URL with twine's upload."""
+    mirror_sync: MirrorSync | None = None
+    """The format can be mirrored (core/mirrors): its routes proxy a mirror owner's upstream, and this pre-fetches
+    packages (and their dependencies) into the mirror. None: `POST /api/mirrors/NAME` refuses the format."""
     public_file: Callable[[str], Any] | None = None
     """URL path -> `formats.front.PublicFile` (typed there) when the path has the shape of one of the format's
     file downloads, else None: lets `formats.front.Front` send public files to anonymous callers itself."""

@@ -197,6 +197,33 @@ def is_member(identity: Identity, org: Account) -> bool:
     return account.is_admin or account.id == org.id or org.id in identity.grants.member_of
 
 
+def can_use_mirror(identity: Identity, owner: Account, *, public: bool, via: str) -> bool:
+    """May the identity read through organization `owner`'s mirror (its proxied index and the files it caches)?
+
+    A public mirror is for anyone. A private one (core/mirrors) is for the organization's members and site
+    administrators, as its cached packages are private to them: a token must allow reading through `via`, and
+    an organization or channel-limited token only reads inside its own namespace. Whoever may not gets the
+    answer of a hidden package (`unseen`) from the caller.
+    """
+    if public:
+        return True
+    account = identity.account
+    if account is None or not _scoped(identity, owner.id):
+        return False
+    if identity.token is not None and not scope_allows(identity.scopes, Permission.READ, via):
+        return False
+    return account.is_admin or account.id == owner.id or owner.id in identity.grants.member_of
+
+
+def is_mirror_fetcher(identity: Identity, owner: Account) -> bool:
+    """Is this the mirror's own fetcher (core/mirrors/service.fetcher), the one writer a mirror accepts?
+
+    The fetcher acts as the organization itself. No credential a client sends can be that: an organization has
+    no password, and its tokens belong to their users (`Identity.account` is a user for every request)."""
+    account = identity.account
+    return account is not None and account.id == owner.id and identity.token is None
+
+
 def can_see_membership(identity: Identity, member: Account, org: Account) -> bool:
     """May the identity know that `member` belongs to `org` (GET /api/users/LOGIN/orgs)?
 

@@ -19,7 +19,9 @@ from packyard.core import formats, permissions, queries
 from packyard.core.artifacts import Artifact
 from packyard.core.auth import Identity
 from packyard.core.db import Database
-from packyard.core.errors import BadRequest, Conflict, NotFound
+from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from packyard.core.mirrors.models import Mirror
+from packyard.core.mirrors.upstream import redacted
 from packyard.core.models import (
     Access,
     Account,
@@ -131,6 +133,7 @@ def create_package(db: Database, identity: Identity, owner: Account, name: str, 
     if access not in tuple(Access):
         raise BadRequest(f"access must be one of {', '.join(Access)}")
     with db.write() as session:
+        refuse_first_party(session, identity, owner)
         if session.scalar(
             select(Package.id).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
         ):
@@ -468,6 +471,7 @@ def add_file_in(
     validate_package_name(name)
     validate_version(art.version)
     labels = _validate_labels(new.labels)
+    refuse_first_party(session, identity, owner)
     pkg = session.scalar(
         select(Package).where(Package.owner_id == owner.id, Package.name_key == package_key(name))
     )
@@ -590,6 +594,19 @@ def _emit_file_removed(session: Session, identity: Identity, pkg: Package, rel: 
 
 def _touch(session: Session, package_id: int) -> None:
     session.execute(update(Package).where(Package.id == package_id).values(modified_at=utcnow()))
+
+
+def refuse_first_party(session: Session, identity: Identity, owner: Account) -> None:
+    """A mirror's owner takes files from its upstream only (core/mirrors): every other writer is refused here, in
+    the one write path, naming the upstream; the mirror's own fetcher passes."""
+    if permissions.is_mirror_fetcher(identity, owner):
+        return
+    row = session.scalar(select(Mirror).where(Mirror.account_id == owner.id).order_by(Mirror.format))
+    if row is not None:
+        raise Forbidden(
+            f"{owner.login} is a mirror of {redacted(row.upstream)} ({row.format}): its packages come from there "
+            "only; upload to another owner"
+        )
 
 
 def _check_unlocked(session: Session, files: Iterable[File]) -> None:

@@ -391,6 +391,7 @@ def _require_write(db: Database, identity: Identity, owner: Account, artifact: A
         )
         target: Package | Account = pkg if pkg is not None else owner
         permissions.require(identity, Permission.WRITE, target, via=via, types=[artifact.package_type])
+        packages.refuse_first_party(session, identity, owner)
 
 
 def _identical_exists(

@@ -28,7 +28,7 @@ from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from packyard.core.formats import basename_per_release, detect, spec_for
 from packyard.core.models import Account, File, Package, Release, Stage, package_key, utcnow
 from packyard.core.permissions import Permission
-from packyard.core.services.packages import NewFile, add_file, validate_label
+from packyard.core.services.packages import NewFile, add_file, refuse_first_party, validate_label
 from packyard.core.storage import BlobRef, BlobStore, Incoming
 
 
@@ -110,6 +110,7 @@ def stage(
         validate_label(label)
     attrs = client_attrs.clean_attrs(payload.get("attrs"))
     with db.write() as session:
+        refuse_first_party(session, identity, pkg.owner)
         existing = select(File.id).where(File.package_id == pkg.id, File.basename == basename)
         if basename_per_release(dtype):
             existing = existing.join(Release, Release.id == File.release_id).where(Release.version == version)

@@ -1,11 +1,11 @@
 """Python distributions (wheels and sdists): parse (an upload's core metadata), simple (PEP 503/691 pages), store,
-routes (/pypi/OWNER/simple, files), json_api, xmlrpc."""
+routes (/pypi/OWNER/simple, files), json_api, xmlrpc, mirror (proxying an upstream index, core/mirrors)."""
 
 from __future__ import annotations
 
 from packyard.core.formats import FormatSpec
 from packyard.core.permissions import Permission, Scope
-from packyard.formats.pypi import json_api, parse, routes, store, xmlrpc
+from packyard.formats.pypi import json_api, mirror, parse, routes, store, xmlrpc
 
 _ONLY_PYPI = frozenset({"pypi"})
 
@@ -18,6 +18,7 @@ SPEC = FormatSpec(
     # json_api before routes: the /pypi/{path} catch-all would swallow /json
     routers=(xmlrpc.router, json_api.router, routes.router),
     public_file=routes.public_file,
+    mirror_sync=mirror.sync,
     scopes=(
         Scope(
             "pypi",

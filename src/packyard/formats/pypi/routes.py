@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
+from packyard.core.mirrors import service as mirror_service
 from packyard.core.models import Access, Account, Event, File, FileLabel, Label, Package
 from packyard.formats import channels, front, snapshot
-from packyard.formats.pypi import simple, store
+from packyard.formats.pypi import mirror, simple, store
 from packyard.formats.pypi import snapshot as pypi_snapshot
 from packyard.formats.pypi.models import PypiFile
 from packyard.web.deps import Svc, resolve_identity
@@ -50,17 +51,30 @@ def serve(path: str, request: Request, svc: Svc, base: str) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
         answer = _answer(path, request, svc, session, identity, base)
+    if isinstance(answer, mirror.Proxy):
+        # A mirror's page or uncached file: answered with no session open, since it may wait on the upstream.
+        media = _negotiate(request) if answer.kind != "file" else ""
+        response = mirror.respond(answer, request, svc, identity, media)
+        if response is not None:
+            return response
+        with svc.db.read() as session:  # the file is stored now: served as any file is
+            answer = _answer(path, request, svc, session, identity, base)
+        if isinstance(answer, mirror.Proxy):
+            raise NotFound(f"{answer.filename} could not be stored")
     # Files are served once the read session is closed: a route holds one connection at a time.
     return serve_blob(svc, request, answer) if isinstance(answer, Blob) else answer
 
 
 def _answer(
     path: str, request: Request, svc: Svc, session: Session, identity: Identity, base: str
-) -> Response | Blob:
+) -> Response | Blob | mirror.Proxy:
     if (point := snapshot.split(path)) is not None:
         return pypi_snapshot.answer(request, session, identity, point, base, _redirect, _negotiate)
     index = _parse(session, base, path)
     rest = index.rest
+    proxied = (
+        mirror_service.of_owner(session, index.owner.id, store.FORMAT) if index.label == "main" else None
+    )
     if not rest or rest == [""]:  # the index URL as the seeds write it: /pypi/OWNER
         return _redirect(request, f"{index.prefix}/simple/")
     if len(rest) <= 2 and rest[0] not in ("simple", "files") and rest[1:] in ([], [""]):
@@ -70,14 +84,20 @@ def _answer(
         if rest == ["simple"]:
             return _redirect(request, f"{index.prefix}/simple/")
         if rest == ["simple", ""]:
+            if proxied is not None:
+                return mirror.Proxy(index.owner.id, proxied, "root")
             return _root(request, svc, session, identity, index)
         project = rest[1]
         if len(rest) == 2 or rest[2:] != [""]:
             return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
         if project != simple.normalize(project):
             return _redirect(request, f"{index.prefix}/simple/{simple.normalize(project)}/")
+        if proxied is not None:
+            return mirror.Proxy(index.owner.id, proxied, "project", project)
         return _project(request, svc, session, identity, index, project)
     if len(rest) == 3 and rest[0] == "files":
+        if proxied is not None and not _has_file(session, index, rest[1], rest[2]):
+            return mirror.Proxy(index.owner.id, proxied, "file", simple.normalize(rest[1]), rest[2])
         return _file(session, identity, index, rest[1], rest[2])
     raise NotFound(f"not found: {base}/{path}")
 
@@ -334,6 +354,13 @@ def _file(session: Session, identity: Identity, index: Index, project: str, file
     if blob is None:
         raise NotFound(f"{name} has no separate metadata")
     return blob
+
+
+def _has_file(session: Session, index: Index, project: str, filename: str) -> bool:
+    """Is the file (of a .metadata, its file) cached in the mirror, whoever may see it?"""
+    name = filename.removesuffix(".metadata")
+    params = {"owner_id": index.owner.id, "project": simple.normalize(project), "filename": name}
+    return session.execute(_FILE_ROW, {**params, "label": index.label}).first() is not None
 
 
 def _blob(values: tuple[Any, ...], name: str, want_metadata: bool, *, public: bool) -> Blob | None:

@@ -1,0 +1,128 @@
+"""`packyard mirror create|show|list|edit|delete|sync`: each one call of packyard.client (docs/client.md)."""
+
+from __future__ import annotations
+
+import typer
+
+from packyard.cli import session
+from packyard.cli.packages import table
+from packyard.cli.session import JSON, TOKEN, URL
+
+mirror_app = typer.Typer(
+    help="Mirrors: organizations whose channel proxies an upstream index (docs/mirrors.md).",
+    no_args_is_help=True,
+)
+FORMAT = typer.Option(None, "--format", help="Which of NAME's mirrors, when it mirrors several formats.")
+_COLUMNS = ["name", "format", "upstream", "public", "ttl", "include", "exclude", "last_ok_at", "last_error"]
+
+
+def _show(mirror: dict[str, object], as_json: bool) -> None:
+    table([mirror], _COLUMNS, as_json, mirror)
+
+
+@mirror_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="The new organization that will be the mirror."),
+    upstream: str = typer.Option(..., "--upstream", help="The upstream index, e.g. https://pypi.org/simple/"),
+    format: str = typer.Option("pypi", "--format", help="conda, pypi or cran (what this server supports)."),
+    include: list[str] = typer.Option(
+        [], "--include", help="A rule to include (repeat): NAME-PATTERN, type:wheel..."
+    ),
+    exclude: list[str] = typer.Option([], "--exclude", help="A rule to exclude (repeat)."),
+    ttl: int | None = typer.Option(
+        None, "--ttl", help="Seconds an upstream index page is kept (default 600)."
+    ),
+    private: bool = typer.Option(False, "--private", help="Only the organization's members may use it."),
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str | None = TOKEN,
+) -> None:
+    """Create organization NAME (you its owner) whose channel proxies UPSTREAM and keeps what it served."""
+    with session.reporting(), session.connect(url, token, need_token=True) as api:
+        made = api.create_mirror(
+            name, format, upstream, include=include, exclude=exclude, ttl=ttl, public=not private
+        )
+    _show(made, as_json)
+
+
+@mirror_app.command("show")
+def show(
+    name: str,
+    format: str | None = FORMAT,
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str | None = TOKEN,
+) -> None:
+    """A mirror's configuration and when its upstream last answered (or what went wrong)."""
+    with session.reporting(), session.connect(url, token) as api:
+        _show(api.mirror(name, format), as_json)
+
+
+@mirror_app.command("list")
+def list_(as_json: bool = JSON, url: str | None = URL, token: str | None = TOKEN) -> None:
+    """Every mirror you may use."""
+    with session.reporting(), session.connect(url, token) as api:
+        found = api.mirrors()
+    table(found, _COLUMNS, as_json, found)
+
+
+@mirror_app.command("edit")
+def edit(
+    name: str,
+    format: str | None = FORMAT,
+    upstream: str | None = typer.Option(None, "--upstream", help="A new upstream URL."),
+    include: list[str] | None = typer.Option(None, "--include", help="Replace the include rules (repeat)."),
+    exclude: list[str] | None = typer.Option(None, "--exclude", help="Replace the exclude rules (repeat)."),
+    clear_rules: bool = typer.Option(False, "--clear-rules", help="Remove every include and exclude rule."),
+    ttl: int | None = typer.Option(None, "--ttl", help="Seconds an upstream index page is kept."),
+    public: bool | None = typer.Option(
+        None, "--public/--private", help="Who may use it (and see its packages)."
+    ),
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str | None = TOKEN,
+) -> None:
+    """Change a mirror; what is not given stays as it is."""
+    fields: dict[str, object] = {}
+    if clear_rules:
+        fields.update(include=[], exclude=[])
+    for key, value in (("upstream", upstream), ("include", include), ("exclude", exclude), ("ttl", ttl)):
+        if value is not None and (key != "upstream" or value):
+            fields[key] = value
+    if public is not None:
+        fields["public"] = public
+    if not fields:
+        session.fail(
+            "nothing to change: give --upstream, --include, --exclude, --clear-rules, --ttl or --public"
+        )
+    with session.reporting(), session.connect(url, token, need_token=True) as api:
+        _show(api.update_mirror(name, format, **fields), as_json)
+
+
+@mirror_app.command("delete")
+def delete(name: str, format: str | None = FORMAT, url: str | None = URL, token: str | None = TOKEN) -> None:
+    """Remove the mirror's configuration; the packages it cached stay in organization NAME."""
+    with session.reporting(), session.connect(url, token, need_token=True) as api:
+        api.delete_mirror(name, format)
+    typer.echo(f"removed the mirror {name}; its cached packages stay in the organization {name}")
+
+
+@mirror_app.command("sync")
+def sync(
+    name: str = typer.Argument(..., help="The mirror (its organization's name)."),
+    packages: list[str] = typer.Option(..., "--packages", "-p", help="A package or requirement (repeat)."),
+    deps: bool = typer.Option(True, "--deps/--no-deps", help="Also fetch their dependencies."),
+    format: str | None = FORMAT,
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str | None = TOKEN,
+) -> None:
+    """Fetch packages into the mirror now, so a site can be filled and then cut off from the upstream."""
+    with session.reporting(), session.connect(url, token, need_token=True) as api:
+        done = api.sync_mirror(name, packages, deps=deps, format=format)
+    if as_json:
+        session.print_json(done)
+        return
+    for filename in done["fetched"]:
+        typer.echo(filename)
+    typer.echo(f"{len(done['fetched'])} files cached in mirror {done['mirror']}")

@@ -1,0 +1,8 @@
+"""Mirrors: an organization whose channel for one format proxies an upstream index and keeps what it served.
+
+rules (pure include/exclude matching), models (the `mirrors` and `mirror_indexes` tables), upstream (HTTP to the
+upstream, streamed, with the one notion of "unreachable"), service (create/show/edit/delete, the fetcher's
+identity, the refusal of first-party uploads, the cached index rows, storing a fetched file through the normal
+`add_file` path). The per-format parts (reading an upstream's index, rendering the merged page) live beside each
+format (formats/pypi/mirror.py) and plug in through `FormatSpec.mirror` (core/formats.py).
+"""

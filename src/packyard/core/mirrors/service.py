@@ -1,0 +1,495 @@
+"""Mirrors as the REST API and the formats' proxies use them: one write path, every decision asked of permissions.
+
+A mirror is organization NAME's channel for one format (a row of `mirrors`). `create` makes the organization
+(core/services/orgs.create_org, the caller its owner) and the mirror in one call. Packages reach the mirror only
+through `store_fetched`, as the mirror's fetcher (`fetcher`: an identity acting as the organization itself), by
+the normal `add_file` path; every other writer is refused there (core/services/packages.refuse_first_party). `delete` removes the
+mirror's configuration and upstream index rows only: the packages it cached stay in the organization as ordinary
+packages (a frozen copy an air-gapped site may still need), removable like any others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from packyard.core import formats, permissions, queries
+from packyard.core.artifacts import InvalidPackage
+from packyard.core.auth import Identity
+from packyard.core.db import Database
+from packyard.core.errors import BadGateway, BadRequest, Conflict, GatewayTimeout, NotFound
+from packyard.core.mirrors import rules as mirror_rules
+from packyard.core.mirrors import upstream as http
+from packyard.core.mirrors.models import Mirror, MirrorIndex
+from packyard.core.models import Access, Account, AccountKind, File, Package, utcnow
+from packyard.core.permissions import Permission
+from packyard.core.services import orgs, packages, uploads
+from packyard.core.storage import BlobStore
+
+MIRROR_FORMATS = ("conda", "pypi", "cran")
+DEFAULT_TTL = 600
+MAX_TTL = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class MirrorInfo:
+    """A mirror as its routes read it: plain values, usable after the session that read them is closed."""
+
+    id: int
+    owner_id: int
+    name: str
+    format: str
+    upstream: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    ttl: int
+    public: bool
+    created_at: dt.datetime
+    created_by: str | None
+    last_ok_at: dt.datetime | None
+    last_error: str | None
+
+    @property
+    def rules(self) -> mirror_rules.Rules:
+        return mirror_rules.parse(self.format, list(self.include), list(self.exclude))
+
+    def as_json(self, *, admin: bool) -> dict[str, Any]:
+        """What `GET /api/mirrors/NAME` says; credentials in the upstream URL only to the administrators."""
+        return {
+            "name": self.name,
+            "format": self.format,
+            "upstream": self.upstream if admin else http.redacted(self.upstream),
+            "include": list(self.include),
+            "exclude": list(self.exclude),
+            "ttl": self.ttl,
+            "public": self.public,
+            "created_at": _iso(self.created_at),
+            "created_by": self.created_by,
+            "last_ok_at": _iso(self.last_ok_at),
+            "last_error": self.last_error,
+        }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value is not None else None
+
+
+def _info(session: Session, row: Mirror, owner: Account) -> MirrorInfo:
+    creator = session.get(Account, row.created_by) if row.created_by is not None else None
+    return MirrorInfo(
+        row.id,
+        row.account_id,
+        owner.login,
+        row.format,
+        row.upstream,
+        tuple(row.include or ()),
+        tuple(row.exclude or ()),
+        row.ttl,
+        row.public,
+        row.created_at,
+        creator.login if creator is not None else None,
+        row.last_ok_at,
+        row.last_error,
+    )
+
+
+# --- validation -----------------------------------------------------------------------------------------------
+
+
+def validate_format(fmt: object) -> str:
+    mirrorable = [f for f in MIRROR_FORMATS if f in formats.FORMATS and formats.FORMATS[f].mirror_sync]
+    if not isinstance(fmt, str) or fmt not in MIRROR_FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(MIRROR_FORMATS)}")
+    if fmt not in mirrorable:
+        raise BadRequest(f"{fmt} mirrors are not supported yet; this server mirrors {', '.join(mirrorable)}")
+    return fmt
+
+
+def validate_upstream(url: object) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise BadRequest("upstream must be the upstream index's URL, e.g. https://pypi.org/simple/")
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"upstream {url!r} must be an http:// or https:// URL with a host")
+    if parts.fragment or parts.query:
+        raise BadRequest(f"upstream {url!r} must not have a query or a fragment")
+    if len(url) > 1000:
+        raise BadRequest("upstream is longer than 1000 characters")
+    return url if url.endswith("/") else url + "/"
+
+
+def validate_ttl(ttl: object) -> int:
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL:
+        raise BadRequest(f"ttl must be a whole number of seconds from 0 to {MAX_TTL} (30 days)")
+    return ttl
+
+
+def _validate_public(public: object) -> bool:
+    if not isinstance(public, bool):
+        raise BadRequest("public must be true or false")
+    return public
+
+
+def _rule_texts(rules: Sequence[mirror_rules.Rule]) -> list[str]:
+    return [r.text for r in rules]
+
+
+# --- create, show, edit, delete, list -------------------------------------------------------------------------
+
+
+def create(db: Database, identity: Identity, name: str, body: Mapping[str, Any]) -> MirrorInfo:
+    """Organization NAME (created, the caller its owner) proxies `upstream` for `format`.
+
+    NAME may already be a mirror organization the caller administers, mirroring another format; any other
+    existing login is taken (an ordinary organization has first-party packages a mirror would refuse)."""
+    unknown = sorted(set(body) - {"format", "upstream", "include", "exclude", "ttl", "public"})
+    if unknown:
+        raise BadRequest(
+            f"unknown field {unknown[0]!r}; a mirror has format, upstream, include, exclude, ttl, public"
+        )
+    fmt = validate_format(body.get("format"))
+    upstream_url = validate_upstream(body.get("upstream"))
+    parsed = mirror_rules.parse(fmt, body.get("include"), body.get("exclude"))
+    ttl = validate_ttl(body.get("ttl", DEFAULT_TTL))
+    public = _validate_public(body.get("public", True))
+    if identity.is_anonymous:
+        permissions.require_unrestricted(identity, "creating a mirror")
+    with db.read() as session:
+        existing = session.scalar(select(Account).where(Account.login_key == name.lower()))
+        has_mirrors = existing is not None and session.scalar(
+            select(Mirror.id).where(Mirror.account_id == existing.id)
+        )
+    if existing is None:
+        org = orgs.create_org(db, identity, name)
+    elif existing.kind == AccountKind.ORG and has_mirrors:
+        permissions.require(identity, Permission.ADMIN, existing)
+        org = existing
+    else:
+        raise Conflict(f"the login {name!r} is already taken; a mirror creates a new organization")
+    with db.write() as session:
+        if session.scalar(select(Mirror.id).where(Mirror.account_id == org.id, Mirror.format == fmt)):
+            raise Conflict(
+                f"{org.login} already mirrors {fmt}; change it with PATCH /api/mirrors/{org.login}"
+            )
+        row = Mirror(
+            account_id=org.id,
+            format=fmt,
+            upstream=upstream_url,
+            include=_rule_texts(parsed.include),
+            exclude=_rule_texts(parsed.exclude),
+            ttl=ttl,
+            public=public,
+            created_by=identity.account.id if identity.account else None,
+        )
+        session.add(row)
+        session.flush()
+        return _info(session, row, org)
+
+
+def _pick(session: Session, owner: Account, fmt: str | None) -> Mirror:
+    query = select(Mirror).where(Mirror.account_id == owner.id)
+    if fmt:
+        query = query.where(Mirror.format == fmt)
+    rows = list(session.scalars(query.order_by(Mirror.format)))
+    if not rows:
+        raise NotFound(f"{owner.login} has no {fmt + ' ' if fmt else ''}mirror")
+    if len(rows) > 1:
+        raise BadRequest(
+            f"{owner.login} mirrors {', '.join(r.format for r in rows)}: say which with ?format=FORMAT"
+        )
+    return rows[0]
+
+
+def get(db: Database, identity: Identity, name: str, fmt: str | None = None) -> tuple[MirrorInfo, bool]:
+    """The mirror and whether the caller administers it; a private mirror is unseen to non-members."""
+    with db.read() as session:
+        owner = _owner_or_unseen(session, identity, name)
+        row = _pick(session, owner, fmt)
+        if not permissions.can_use_mirror(identity, owner, public=row.public, via="api"):
+            raise permissions.unseen(identity, f"mirror {name}")
+        return _info(session, row, owner), permissions.can(identity, Permission.ADMIN, owner)
+
+
+def _owner_or_unseen(session: Session, identity: Identity, name: str) -> Account:
+    try:
+        return queries.owner(session, name)
+    except NotFound:
+        raise permissions.unseen(identity, f"mirror {name}") from None
+
+
+def update(
+    db: Database, identity: Identity, name: str, fmt: str | None, changes: Mapping[str, Any]
+) -> MirrorInfo:
+    """Change upstream, rules, ttl or public (the organization's administrators); `public` also changes the
+    access of every package the mirror cached, so what is listed and what is served agree."""
+    unknown = sorted(set(changes) - {"upstream", "include", "exclude", "ttl", "public"})
+    if unknown:
+        raise BadRequest(
+            f"unknown field {unknown[0]!r}; a mirror's upstream, include, exclude, ttl and public change"
+        )
+    with db.write() as session:
+        owner = _owner_or_unseen(session, identity, name)
+        row = _pick(session, owner, fmt)
+        if not permissions.can_use_mirror(identity, owner, public=row.public, via="api"):
+            raise permissions.unseen(identity, f"mirror {name}")
+        permissions.require(identity, Permission.ADMIN, owner)
+        if "upstream" in changes:
+            new_upstream = validate_upstream(changes["upstream"])
+            if new_upstream != row.upstream:
+                row.upstream = new_upstream
+                session.query(MirrorIndex).filter(MirrorIndex.mirror_id == row.id).delete()
+        if "include" in changes or "exclude" in changes:
+            parsed = mirror_rules.parse(
+                row.format, changes.get("include", row.include), changes.get("exclude", row.exclude)
+            )
+            row.include, row.exclude = _rule_texts(parsed.include), _rule_texts(parsed.exclude)
+        if "ttl" in changes:
+            row.ttl = validate_ttl(changes["ttl"])
+        access_changed = "public" in changes and _validate_public(changes["public"]) != row.public
+        if access_changed:
+            row.public = bool(changes["public"])
+        info = _info(session, row, owner)
+        names = list(session.scalars(select(Package.name).where(Package.owner_id == owner.id)))
+    if access_changed and names:
+        packages.set_access(
+            db, identity, owner.login, names, Access.PUBLIC if info.public else Access.PRIVATE
+        )
+    return info
+
+
+def delete(db: Database, identity: Identity, name: str, fmt: str | None) -> None:
+    """Remove the mirror's configuration and upstream index rows; the cached packages stay (module docstring)."""
+    with db.write() as session:
+        owner = _owner_or_unseen(session, identity, name)
+        row = _pick(session, owner, fmt)
+        if not permissions.can_use_mirror(identity, owner, public=row.public, via="api"):
+            raise permissions.unseen(identity, f"mirror {name}")
+        permissions.require(identity, Permission.ADMIN, owner)
+        session.delete(row)
+
+
+def visible(db: Database, identity: Identity) -> list[tuple[MirrorInfo, bool]]:
+    """Every mirror the caller may use, with whether they administer it (`GET /api/mirrors`)."""
+    with db.read() as session:
+        out = []
+        for row, owner in session.execute(
+            select(Mirror, Account).join(Account, Account.id == Mirror.account_id).order_by(Account.login_key)
+        ).all():
+            if permissions.can_use_mirror(identity, owner, public=row.public, via="api"):
+                out.append((_info(session, row, owner), permissions.can(identity, Permission.ADMIN, owner)))
+        return out
+
+
+def of_owner(session: Session, owner_id: int, fmt: str) -> MirrorInfo | None:
+    """The owner's mirror of `fmt`, if the owner is one (the formats' routes ask this of every owner)."""
+    row = session.scalar(select(Mirror).where(Mirror.account_id == owner_id, Mirror.format == fmt))
+    if row is None:
+        return None
+    owner = session.get_one(Account, owner_id)
+    return _info(session, row, owner)
+
+
+def by_id(db: Database, mirror_id: int) -> tuple[MirrorInfo, Account]:
+    with db.read() as session:
+        row = session.get(Mirror, mirror_id)
+        if row is None:
+            raise NotFound(f"mirror {mirror_id} not found")
+        owner = session.get_one(Account, row.account_id)
+        return _info(session, row, owner), owner
+
+
+# --- the one writer --------------------------------------------------------------------------------------------
+
+
+def fetcher(owner: Account) -> Identity:
+    """The identity the mirror stores what it fetched as: the organization itself (`is_mirror_fetcher`)."""
+    return Identity(account=owner, scopes=frozenset({"all"}))
+
+
+# --- upstream's index rows, shared by every node -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedIndex:
+    fetched_at: dt.datetime
+    entries: list[dict[str, Any]]
+    found: bool
+    etag: str | None
+
+    def fresh(self, ttl: int, now: dt.datetime | None = None) -> bool:
+        return ((now or utcnow()) - self.fetched_at).total_seconds() < ttl
+
+
+def cached_index(db: Database, mirror_id: int, project: str) -> CachedIndex | None:
+    with db.read() as session:
+        row = session.get(MirrorIndex, (mirror_id, project))
+        if row is None:
+            return None
+        return CachedIndex(row.fetched_at, list(row.entries or []), row.found, row.etag)
+
+
+def cached_projects(db: Database, mirror_id: int) -> list[str]:
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(MirrorIndex.project).where(MirrorIndex.mirror_id == mirror_id, MirrorIndex.found)
+            )
+        )
+
+
+def save_index(db: Database, mirror_id: int, project: str, index: CachedIndex) -> None:
+    """Store what upstream answered (and that it answered): one row per project, the last answer wins."""
+    with db.write() as session:
+        session.merge(
+            MirrorIndex(
+                mirror_id=mirror_id,
+                project=project,
+                fetched_at=index.fetched_at,
+                entries=index.entries,
+                found=index.found,
+                etag=index.etag,
+            )
+        )
+        row = session.get(Mirror, mirror_id)
+        if row is not None:
+            row.last_ok_at, row.last_error = index.fetched_at, None
+
+
+def record_unreachable(db: Database, mirror_id: int, message: str) -> None:
+    with db.write() as session:
+        row = session.get(Mirror, mirror_id)
+        if row is not None:
+            row.last_error = f"{utcnow().isoformat(timespec='seconds')}: {message}"
+
+
+def unreachable_error(mirror: MirrorInfo, exc: http.Unreachable, what: str) -> BadGateway | GatewayTimeout:
+    """The 502/504 for something never cached while the upstream is away."""
+    cls = GatewayTimeout if exc.timeout else BadGateway
+    return cls(f"{what} is not cached by mirror {mirror.name} and its upstream is unreachable: {exc.message}")
+
+
+# --- storing a fetched file ------------------------------------------------------------------------------------
+
+_LOCKS: dict[tuple[int, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(mirror_id: int, basename: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((mirror_id, basename), threading.Lock())
+
+
+def _is_stored(db: Database, owner_id: int, basename: str, sha256: str) -> bool:
+    with db.read() as session:
+        return (
+            session.scalar(
+                select(File.id)
+                .join(Package, Package.id == File.package_id)
+                .where(Package.owner_id == owner_id, File.basename == basename, File.sha256 == sha256)
+            )
+            is not None
+        )
+
+
+def store_fetched(
+    db: Database,
+    store: BlobStore,
+    mirror: MirrorInfo,
+    owner: Account,
+    url: str,
+    basename: str,
+    sha256: str,
+    distribution_type: str,
+    *,
+    on_stored: Callable[[], None] | None = None,
+) -> None:
+    """Fetch `url` into the blob store, verifying upstream's sha256 while it streams, and add it as the mirror's
+    fetcher through `add_file` (parsed as an upload is), so every interface sees it.
+
+    Concurrent first requests for one file: in this process they wait for the first one and find the file
+    stored; across nodes the later `add_file` meets the row the first one committed (a Conflict) and, the bytes
+    being the same, treats it as done. Raises Unreachable when the upstream is away.
+    """
+    with _lock(mirror.id, basename):
+        if _is_stored(db, owner.id, basename, sha256):
+            return
+        with store.receive() as incoming:
+            status = http.download(url, incoming.write)
+            if status == 404:
+                raise NotFound(
+                    f"{basename}: upstream {http.redacted(url)} no longer has it and it is not cached"
+                )
+            if status != 200:
+                raise BadGateway(f"{basename}: upstream {http.redacted(url)} answered {status}")
+            ref = incoming.digest()
+            if ref.sha256 != sha256.lower():
+                raise BadGateway(
+                    f"{basename}: upstream sent bytes whose sha256 is {ref.sha256}, but its index says {sha256}; "
+                    "nothing was stored"
+                )
+            try:
+                artifact = uploads.parse_received(incoming.path, basename, distribution_type)
+            except InvalidPackage as exc:
+                raise BadGateway(f"{basename} from upstream is not a valid package: {exc}") from None
+            blob, extra = uploads.store_artifact(store, incoming, artifact)
+        access = Access.PUBLIC if mirror.public else Access.PRIVATE
+        try:
+            packages.add_file(
+                db,
+                fetcher(owner),
+                owner,
+                packages.NewFile(artifact=artifact, blob=blob, extra=extra),
+                package_info=packages.PackageInfo(
+                    summary=artifact.summary,
+                    description=artifact.description,
+                    license=artifact.license,
+                    home=artifact.home,
+                    access=access,
+                ),
+                via="api",
+            )
+        except Conflict:
+            if not _is_stored(db, owner.id, basename, sha256):
+                raise
+        if on_stored is not None:
+            on_stored()
+
+
+# --- mirroring ahead of time -----------------------------------------------------------------------------------
+
+MAX_SYNC_PACKAGES = 500
+
+
+def sync(
+    db: Database,
+    store: BlobStore,
+    identity: Identity,
+    name: str,
+    fmt: str | None,
+    names: object,
+    deps: object = True,
+) -> tuple[MirrorInfo, list[str]]:
+    """Pre-fetch packages (and, unless `deps` is false, their dependencies) into the mirror, so an air-gapped
+    site can be filled and then cut off: any signed-in member of a private mirror, anyone signed in for a public
+    one (the files are what a GET would have fetched). Returns the files fetched."""
+    if identity.is_anonymous:
+        permissions.require_unrestricted(identity, "syncing a mirror")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise BadRequest('packages must be a non-empty list of package names, e.g. ["requests"]')
+    if len(names) > MAX_SYNC_PACKAGES:
+        raise BadRequest(f"at most {MAX_SYNC_PACKAGES} packages per sync")
+    if not isinstance(deps, bool):
+        raise BadRequest("deps must be true or false")
+    mirror, _admin = get(db, identity, name, fmt)
+    spec = formats.spec_for(mirror.format)
+    if spec.mirror_sync is None:
+        raise BadRequest(f"{mirror.format} mirrors cannot be synced yet")
+    return mirror, spec.mirror_sync(db, store, mirror.id, [n.strip() for n in names], deps)

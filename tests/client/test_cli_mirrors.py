@@ -1,0 +1,63 @@
+"""`packyard mirror create|show|list|edit|sync|delete` through the real command, against a live server whose own
+PyPI index of another user plays the upstream."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.builders import build_wheel
+from tests.client.cli import Shell, one_error
+from tests.client.conftest import Account
+from tests.conftest import LiveServer
+
+
+@pytest.fixture
+def shell(tmp_path: Path, live_server: LiveServer, account: Account) -> Shell:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Shell(home, {"PACKYARD_URL": live_server.url, "PACKYARD_TOKEN": account.token})
+
+
+def _publish(server: LiveServer, owner: Account, tmp_path: Path) -> None:
+    for name, requires in (("cm-lib", []), ("cm-app", ["cm-lib"])):
+        wheel = build_wheel(tmp_path, name=name, version="1.0", requires_dist=requires)
+        with wheel.open("rb") as fh:
+            done = httpx.post(
+                f"{server.url}/pypi/{owner.login}/",
+                data={":action": "file_upload", "protocol_version": "1", "filetype": "bdist_wheel"},
+                files={"content": (wheel.name, fh)},
+                headers={"Authorization": f"token {owner.token}"},
+                timeout=30,
+            )
+        assert done.status_code == 200, done.text
+
+
+def test_mirror_commands(shell: Shell, live_server: LiveServer, other: Account, tmp_path: Path):
+    _publish(live_server, other, tmp_path)
+    name = f"cm{uuid.uuid4().hex[:6]}"
+    upstream = f"{live_server.url}/pypi/{other.login}/simple/"
+    made = shell.run("mirror", "create", name, "--upstream", upstream, "--exclude", "cm-bad", "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["exclude"] == ["cm-bad"]
+    shown = shell.run("mirror", "show", name)
+    assert shown.returncode == 0 and upstream in shown.stdout
+    assert name in shell.run("mirror", "list").stdout
+    edited = shell.run("mirror", "edit", name, "--ttl", "0", "--private", "--json")
+    assert edited.returncode == 0, edited.stderr
+    assert json.loads(edited.stdout)["ttl"] == 0 and json.loads(edited.stdout)["public"] is False
+    synced = shell.run("mirror", "sync", name, "--packages", "cm-app")
+    assert synced.returncode == 0, synced.stderr
+    assert "cm_app-1.0-py3-none-any.whl" in synced.stdout and "cm_lib-1.0-py3-none-any.whl" in synced.stdout
+    alone = shell.run("mirror", "sync", name, "-p", "cm-lib", "--no-deps", "--json")
+    assert json.loads(alone.stdout)["fetched"] == ["cm_lib-1.0-py3-none-any.whl"]
+    one_error(shell.run("mirror", "sync", name, "-p", "cm-bad"), "excluded by mirror", "'cm-bad'")
+    one_error(shell.run("mirror", "create", name, "--upstream", "ftp://nowhere"), "http:// or https://")
+    one_error(shell.run("mirror", "edit", name), "nothing to change")
+    deleted = shell.run("mirror", "delete", name)
+    assert deleted.returncode == 0 and "stay in the organization" in deleted.stdout
+    one_error(shell.run("mirror", "show", name), "no mirror")
