@@ -1,7 +1,7 @@
 """mirrors and mirror_indexes: proxy channels of an upstream index (issue #17)
 
 Revision ID: 0013_mirrors
-Revises: 0012_cluster
+Revises: 0013_snapshots
 Create Date: 2026-12-08 10:00:00
 """
 
