@@ -240,11 +240,14 @@ def test_fsck_keeps_blobs_only_history_names(world: World, db: Database, store) 
     assert one.sha256 not in report.orphans
 
 
-def test_migration_backfills_todays_files(settings, tmp_path: Path, store: LocalBlobStore) -> None:
+@pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_migration_backfills_todays_files(
+    settings, tmp_path: Path, store: LocalBlobStore, dialect: str, request: pytest.FixtureRequest
+) -> None:
     """Upgrade to 0012, add files, upgrade to 0013: the files are history from the current serial on, and older
-    snapshots are refused (their past is not known)."""
+    snapshots are refused (their past is not known). The backfill is SQL of its own: run on both databases."""
     settings.data.mkdir(parents=True, exist_ok=True)
-    url = settings.sqlalchemy_url
+    url = request.getfixturevalue("pg_url") if dialect == "postgresql" else settings.sqlalchemy_url
     migrate.upgrade(url, "0012_cluster")
     db = Database(url)
     try:
