@@ -1,4 +1,4 @@
-"""`GET /api/serial`: the newest event serial, which a CI job pins in a snapshot URL (docs/mirrors.md, "Snapshots").
+"""`GET /api/serial`: the newest event serial, which a CI job pins in a snapshot URL (docs/mirrors.md, Snapshots).
 
 Public, like PyPI's X-PyPI-Last-Serial: a serial says that something changed, never what or whose.
 """

@@ -34,7 +34,7 @@ blobs_app = typer.Typer(help="Manage the blob store (where package files are kep
 app.add_typer(package_app, name="package")
 app.add_typer(blobs_app, name="blobs")
 snapshots_app = typer.Typer(
-    help="Snapshots: channels as at an event serial (docs/mirrors.md, "Snapshots").", no_args_is_help=True
+    help="Snapshots: channels as at an event serial (docs/mirrors.md, Snapshots).", no_args_is_help=True
 )
 app.add_typer(snapshots_app, name="snapshots")
 console = Console()
