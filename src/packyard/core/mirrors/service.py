@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -378,13 +379,32 @@ def unreachable_error(mirror: MirrorInfo, exc: http.Unreachable, what: str) -> B
 
 # --- storing a fetched file ------------------------------------------------------------------------------------
 
-_LOCKS: dict[tuple[int, str], threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
+@dataclass
+class _Fetching:
+    lock: threading.Lock
+    users: int = 0
 
 
-def _lock(mirror_id: int, basename: str) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault((mirror_id, basename), threading.Lock())
+_FETCHING: dict[tuple[int, str], _Fetching] = {}
+_FETCHING_GUARD = threading.Lock()
+
+
+@contextmanager
+def _one_fetch(mirror_id: int, basename: str) -> Iterator[None]:
+    """Serialise the first fetches of one file in this process; the entry goes once nobody waits on it, so a
+    long-running server does not keep a lock for every file it ever fetched."""
+    key = (mirror_id, basename)
+    with _FETCHING_GUARD:
+        entry = _FETCHING.setdefault(key, _Fetching(threading.Lock()))
+        entry.users += 1
+    try:
+        with entry.lock:
+            yield
+    finally:
+        with _FETCHING_GUARD:
+            entry.users -= 1
+            if entry.users == 0:
+                del _FETCHING[key]
 
 
 def _is_stored(db: Database, owner_id: int, basename: str, sha256: str) -> bool:
@@ -418,7 +438,7 @@ def store_fetched(
     stored; across nodes the later `add_file` meets the row the first one committed (a Conflict) and, the bytes
     being the same, treats it as done. Raises Unreachable when the upstream is away.
     """
-    with _lock(mirror.id, basename):
+    with _one_fetch(mirror.id, basename):
         if _is_stored(db, owner.id, basename, sha256):
             return
         with store.receive() as incoming:
