@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.builders import build_wheel
+from tests.builders import build_conda, build_wheel
 from tests.client.cli import Shell, one_error
 from tests.client.conftest import Account
 from tests.conftest import LiveServer
@@ -61,3 +61,21 @@ def test_mirror_commands(shell: Shell, live_server: LiveServer, other: Account, 
     deleted = shell.run("mirror", "delete", name)
     assert deleted.returncode == 0 and "stay in the organization" in deleted.stdout
     one_error(shell.run("mirror", "show", name), "no mirror")
+
+
+def test_conda_mirror_sync_solves_for_the_subdirs_given(
+    shell: Shell, live_server: LiveServer, account: Account, tmp_path: Path
+):
+    base = build_conda(tmp_path, name="cs-base", version="1.0", fmt="conda")
+    app = build_conda(tmp_path, name="cs-app", version="1.0", subdir="linux-64", depends=["cs-base"])
+    for path in (base, app):
+        assert shell.run("upload", str(path)).returncode == 0
+    name = f"cc{uuid.uuid4().hex[:6]}"
+    upstream = f"{live_server.url}/conda/{account.login}"
+    made = shell.run("mirror", "create", name, "--format", "conda", "--upstream", upstream)
+    assert made.returncode == 0, made.stderr
+    synced = shell.run("mirror", "sync", name, "-p", "cs-app", "--subdir", "linux-64", "--json")
+    assert synced.returncode == 0, synced.stderr
+    assert sorted(json.loads(synced.stdout)["fetched"]) == ["cs-app-1.0-0.tar.bz2", "cs-base-1.0-0.conda"]
+    one_error(shell.run("mirror", "sync", name, "-p", "cs-app", "--subdir", "Linux 64"), "not a conda subdir")
+    one_error(shell.run("mirror", "sync", name, "-p", "cs-app", "--subdir", "win-64"), "cannot be installed")

@@ -66,8 +66,6 @@ async def sync_mirror(
     body: Body,
     format: str | None = None,
 ) -> dict[str, Any]:
-    """Pre-fetch `packages` (with their dependencies unless `deps` is false) from the upstream."""
-    info, fetched = await run_in_threadpool(
-        mirrors.sync, svc.db, svc.store, ident, name, format, body.get("packages"), body.get("deps", True)
-    )
+    """Pre-fetch `packages` (with their dependencies unless `deps` is false; conda: for `subdirs`)."""
+    info, fetched = await run_in_threadpool(mirrors.sync, svc.db, svc.store, ident, name, format, body)
     return {"mirror": info.name, "format": info.format, "fetched": fetched}

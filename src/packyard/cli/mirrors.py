@@ -112,6 +112,9 @@ def sync(
     name: str = typer.Argument(..., help="The mirror (its organization's name)."),
     packages: list[str] = typer.Option(..., "--packages", "-p", help="A package or requirement (repeat)."),
     deps: bool = typer.Option(True, "--deps/--no-deps", help="Also fetch their dependencies."),
+    subdir: list[str] = typer.Option(
+        [], "--subdir", help="conda: a platform to solve for (repeat; default linux-64; noarch comes along)."
+    ),
     format: str | None = FORMAT,
     as_json: bool = JSON,
     url: str | None = URL,
@@ -119,7 +122,7 @@ def sync(
 ) -> None:
     """Fetch packages into the mirror now, so a site can be filled and then cut off from the upstream."""
     with session.reporting(), session.connect(url, token, need_token=True) as api:
-        done = api.sync_mirror(name, packages, deps=deps, format=format)
+        done = api.sync_mirror(name, packages, deps=deps, subdirs=subdir, format=format)
     if as_json:
         session.print_json(done)
         return

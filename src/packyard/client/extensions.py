@@ -210,10 +210,14 @@ class PackyardMethods(BinstarMethods):
         packages: Sequence[str],
         *,
         deps: bool = True,
+        subdirs: Sequence[str] = (),
         format: str | None = None,
     ) -> dict[str, Any]:
-        """Pre-fetch packages (with their dependencies unless `deps` is false); the answer lists the files."""
-        body = {"packages": list(packages), "deps": deps}
+        """Pre-fetch packages (with their dependencies unless `deps` is false; conda: solved for `subdirs`); the
+        answer lists the files."""
+        body: dict[str, Any] = {"packages": list(packages), "deps": deps}
+        if subdirs:
+            body["subdirs"] = list(subdirs)
         return dict(self._t.json("POST", f"/mirrors/{name}/sync", json=body, params=_fmt(format)))
 
     # --- labels, owner first -------------------------------------------------------------------------------

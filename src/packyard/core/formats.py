@@ -56,9 +56,22 @@ class Parser(Protocol):
 
 Listener = Callable[[Session, Event], None]
 PostHandler = Callable[["Request", str], Awaitable["Response"]]
-MirrorSync = Callable[["Database", "BlobStore", int, Sequence[str], bool], list[str]]
-"""(database, blob store, mirror id, package names, with dependencies) -> the files fetched: `mirror sync`."""
 """(request, owner login) -> response, for a POST to the one-request upload URL that is not an upload."""
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What `POST /api/mirrors/NAME/sync` asks for, validated (core/mirrors/service.sync)."""
+
+    packages: tuple[str, ...]
+    """Names or requirements in the format's own syntax (PEP 508, conda match specs, R package names)."""
+    deps: bool = True
+    subdirs: tuple[str, ...] = ()
+    """conda: the platforms to solve for (noarch always comes along); empty: the format's default."""
+
+
+MirrorSync = Callable[["Database", "BlobStore", int, SyncRequest], list[str]]
+"""(database, blob store, mirror id, what to fetch) -> the files fetched: `packyard mirror sync`."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from packyard.core import permissions, queries
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound, PackyardError
+from packyard.core.mirrors import service as mirror_service
+from packyard.core.mirrors.service import MirrorInfo
 from packyard.core.models import Access, Account, Label, Package
 
 
@@ -27,26 +29,33 @@ class Channel:
     rest: list[str]
     labelled: bool
     """Whether the path named the label (`/label/main/` is the bare channel)."""
+    mirror: MirrorInfo | None = None
+    """The owner's mirror of the format asked for (`parse(mirror_format=...)`), whose routes proxy its upstream."""
 
 
-def parse(session: Session, path: str, *, keep_empty: bool = False) -> Channel:
-    """`OWNER[/label/LABEL]/REST...`; 404 for an unknown owner or label."""
+def parse(
+    session: Session, path: str, *, keep_empty: bool = False, mirror_format: str | None = None
+) -> Channel:
+    """`OWNER[/label/LABEL]/REST...`; 404 for an unknown owner or label. With `mirror_format`, an owner that
+    mirrors that format is a proxy (`Channel.mirror`): its labels are upstream's, so any label name passes."""
     parts = path.split("/")
     if not keep_empty:
         parts = [p for p in parts if p]
     if not parts or not parts[0]:
         raise NotFound("no owner given in the path")
     owner = queries.owner(session, parts[0])
+    mirror = mirror_service.of_owner(session, owner.id, mirror_format) if mirror_format else None
     label, rest, labelled = "main", parts[1:], False
     if len(rest) >= 2 and rest[0] == "label":
         label, rest, labelled = rest[1], rest[2:], True
         if (
-            label != "main"
+            mirror is None
+            and label != "main"
             and session.scalar(select(Label.id).where(Label.owner_id == owner.id, Label.name == label))
             is None
         ):
             raise NotFound(f"label {owner.login}/{label} not found")
-    return Channel(owner, label, rest, labelled)
+    return Channel(owner, label, rest, labelled, mirror)
 
 
 @dataclass(frozen=True)

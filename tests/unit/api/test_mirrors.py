@@ -48,7 +48,8 @@ def test_create_show_edit_delete(client, users):
     ("body", "says"),
     [
         ({**GOOD, "format": "npm"}, "format must be one of conda, pypi, cran"),
-        ({**GOOD, "format": "cran"}, "cran mirrors are not supported yet"),
+        ({**GOOD, "format": "cran", "include": ["subdir:linux-64"]}, "cran mirrors allow name patterns"),
+        ({**GOOD, "format": "conda", "include": ["type:wheel"]}, "the qualifiers 'subdir:...'"),
         ({**GOOD, "upstream": "ftp://x/simple"}, "must be an http:// or https:// URL"),
         ({**GOOD, "upstream": 3}, "upstream must be the upstream index's URL"),
         ({**GOOD, "upstream": "https://x/simple?a=1"}, "must not have a query"),

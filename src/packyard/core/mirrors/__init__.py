@@ -4,5 +4,6 @@ rules (pure include/exclude matching), models (the `mirrors` and `mirror_indexes
 upstream, streamed, with the one notion of "unreachable"), service (create/show/edit/delete, the fetcher's
 identity, the refusal of first-party uploads, the cached index rows, storing a fetched file through the normal
 `add_file` path). The per-format parts (reading an upstream's index, rendering the merged page) live beside each
-format (formats/pypi/mirror.py) and plug in through `FormatSpec.mirror` (core/formats.py).
+format (formats/{conda,pypi,cran}/mirror.py: their routes hand a mirror owner's requests to them) and register
+`FormatSpec.mirror_sync` (core/formats.py), which also marks the format as mirrorable.
 """

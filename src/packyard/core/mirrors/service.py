@@ -10,6 +10,7 @@ packages (a frozen copy an air-gapped site may still need), removable like any o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,14 +26,15 @@ from packyard.core import formats, permissions, queries
 from packyard.core.artifacts import InvalidPackage
 from packyard.core.auth import Identity
 from packyard.core.db import Database
-from packyard.core.errors import BadGateway, BadRequest, Conflict, GatewayTimeout, NotFound
+from packyard.core.errors import BadGateway, BadRequest, Conflict, Forbidden, GatewayTimeout, NotFound
 from packyard.core.mirrors import rules as mirror_rules
 from packyard.core.mirrors import upstream as http
 from packyard.core.mirrors.models import Mirror, MirrorIndex
 from packyard.core.models import Access, Account, AccountKind, File, Package, utcnow
 from packyard.core.permissions import Permission
+from packyard.core.services import labels as label_service
 from packyard.core.services import orgs, packages, uploads
-from packyard.core.storage import BlobStore
+from packyard.core.storage import BlobRef, BlobStore
 
 MIRROR_FORMATS = ("conda", "pypi", "cran")
 DEFAULT_TTL = 600
@@ -104,8 +106,15 @@ def _info(session: Session, row: Mirror, owner: Account) -> MirrorInfo:
 # --- validation -----------------------------------------------------------------------------------------------
 
 
+def _mirrorable(fmt: str) -> bool:
+    try:
+        return formats.spec_for(fmt).mirror_sync is not None
+    except InvalidPackage:  # the format is not installed on this server
+        return False
+
+
 def validate_format(fmt: object) -> str:
-    mirrorable = [f for f in MIRROR_FORMATS if f in formats.FORMATS and formats.FORMATS[f].mirror_sync]
+    mirrorable = [f for f in MIRROR_FORMATS if _mirrorable(f)]
     if not isinstance(fmt, str) or fmt not in MIRROR_FORMATS:
         raise BadRequest(f"format must be one of {', '.join(MIRROR_FORMATS)}")
     if fmt not in mirrorable:
@@ -377,7 +386,86 @@ def unreachable_error(mirror: MirrorInfo, exc: http.Unreachable, what: str) -> B
     return cls(f"{what} is not cached by mirror {mirror.name} and its upstream is unreachable: {exc.message}")
 
 
+STALE = {"Warning": '110 - "Response is Stale"', "X-Packyard-Mirror": "offline"}
+"""The headers of an answer made from the cache because the upstream could not be asked (offline mode)."""
+
+
+def refresh_index(
+    db: Database,
+    mirror: MirrorInfo,
+    key: str,
+    url: str,
+    read: Callable[[http.Page], list[dict[str, Any]]],
+    *,
+    accept: str = "*/*",
+    max_bytes: int = http.MAX_PAGE_BYTES,
+) -> tuple[CachedIndex | None, str | None]:
+    """Upstream's index `key` (a PyPI project, a conda label/subdir, a CRAN slice) as entries, asked for again at
+    `url` once the cached copy is older than the TTL (with If-None-Match); and, when the upstream could not be
+    asked or answered nonsense, why (the caller then serves what is cached, marked `STALE`).
+
+    `read` turns a 200 page into the format's entries (ValueError: not an index). A 404 is an answer: upstream
+    has no such index (cached as found=False, no entries)."""
+    cached = cached_index(db, mirror.id, key)
+    if cached is not None and cached.fresh(mirror.ttl):
+        return cached, None
+    try:
+        page = http.get(
+            url, accept=accept, etag=cached.etag if cached is not None else None, max_bytes=max_bytes
+        )
+    except http.Unreachable as exc:
+        record_unreachable(db, mirror.id, exc.message)
+        return cached, exc.message
+    now = utcnow()
+    if page.status == 304 and cached is not None:
+        fresh = dataclasses.replace(cached, fetched_at=now)
+    elif page.status == 404:
+        fresh = CachedIndex(now, [], found=False, etag=None)
+    elif page.status == 200:
+        try:
+            entries = read(page)
+        except ValueError as exc:  # JSON or text that does not parse
+            message = f"{http.redacted(url)} sent something that is not an index ({exc})"
+            record_unreachable(db, mirror.id, message)
+            return cached, message
+        fresh = CachedIndex(now, entries, found=True, etag=page.headers.get("etag"))
+    else:
+        message = f"{http.redacted(url)} answered {page.status}"
+        record_unreachable(db, mirror.id, message)
+        return cached, message
+    save_index(db, mirror.id, key, fresh)
+    return fresh, None
+
+
+def require_use(identity: Identity, owner: Account, mirror: MirrorInfo, what: str, via: str) -> None:
+    """The caller may read through the mirror (permissions.can_use_mirror), else the hidden-package answer."""
+    if not permissions.can_use_mirror(identity, owner, public=mirror.public, via=via):
+        raise permissions.unseen(identity, what, via=via)
+
+
+def refuse(mirror: MirrorInfo, name: str, facts: Mapping[str, str] | None = None, what: str = "") -> None:
+    """403 naming the rule when the mirror's rules refuse package `name` (or, with `facts`, this file of it)."""
+    refusal = mirror.rules.file(name, facts) if facts is not None else mirror.rules.project(name)
+    if refusal is not None:
+        raise Forbidden(refusal.message(mirror.name, what or name))
+
+
+def index_keys(db: Database, mirror_id: int, prefix: str) -> list[str]:
+    """The keys of the upstream indexes cached under `prefix` that upstream has (e.g. a conda label's subdirs)."""
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(MirrorIndex.project).where(
+                    MirrorIndex.mirror_id == mirror_id,
+                    MirrorIndex.found,
+                    MirrorIndex.project.startswith(prefix, autoescape=True),
+                )
+            )
+        )
+
+
 # --- storing a fetched file ------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Fetching:
@@ -407,16 +495,40 @@ def _one_fetch(mirror_id: int, basename: str) -> Iterator[None]:
                 del _FETCHING[key]
 
 
-def _is_stored(db: Database, owner_id: int, basename: str, sha256: str) -> bool:
+@dataclass(frozen=True)
+class Expected:
+    """The digests upstream's index gives for a file, which its bytes must match (at least one of them): PyPI
+    and conda indexes give a sha256, CRAN's PACKAGES only an MD5 (MD5sum)."""
+
+    sha256: str | None = None
+    md5: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sha256 and not self.md5:
+            raise ValueError("an upstream file needs a sha256 or an md5 to be verified against")
+
+    def mismatch(self, ref: BlobRef) -> str | None:
+        """What differs between the bytes received and the index, or None when they agree."""
+        for algo, want, got in (("sha256", self.sha256, ref.sha256), ("md5", self.md5, ref.md5)):
+            if want and want.lower() != got:
+                return f"sent bytes whose {algo} is {got}, but its index says {want}"
+        return None
+
+
+def _stored(db: Database, owner_id: int, basename: str, expected: Expected) -> tuple[int, set[str]] | None:
+    """The id and labels of the mirror's copy of `basename` with these digests, if it is cached."""
+    query = (
+        select(File)
+        .join(Package, Package.id == File.package_id)
+        .where(Package.owner_id == owner_id, File.basename == basename)
+    )
+    if expected.sha256:
+        query = query.where(File.sha256 == expected.sha256.lower())
+    if expected.md5:
+        query = query.where(File.md5 == expected.md5.lower())
     with db.read() as session:
-        return (
-            session.scalar(
-                select(File.id)
-                .join(Package, Package.id == File.package_id)
-                .where(Package.owner_id == owner_id, File.basename == basename, File.sha256 == sha256)
-            )
-            is not None
-        )
+        found = session.scalars(query.limit(1)).first()
+        return (found.id, {label.name for label in found.labels}) if found is not None else None
 
 
 def store_fetched(
@@ -426,20 +538,24 @@ def store_fetched(
     owner: Account,
     url: str,
     basename: str,
-    sha256: str,
+    expected: Expected,
     distribution_type: str,
     *,
-    on_stored: Callable[[], None] | None = None,
+    label: str = "main",
 ) -> None:
-    """Fetch `url` into the blob store, verifying upstream's sha256 while it streams, and add it as the mirror's
-    fetcher through `add_file` (parsed as an upload is), so every interface sees it.
+    """Fetch `url` into the blob store, verifying upstream's digests while it streams, and add it as the mirror's
+    fetcher through `add_file` (parsed as an upload is), under `label` (the upstream label it came from), so
+    every interface sees it. A file cached already under another label gets this label too.
 
     Concurrent first requests for one file: in this process they wait for the first one and find the file
     stored; across nodes the later `add_file` meets the row the first one committed (a Conflict) and, the bytes
     being the same, treats it as done. Raises Unreachable when the upstream is away.
     """
     with _one_fetch(mirror.id, basename):
-        if _is_stored(db, owner.id, basename, sha256):
+        found = _stored(db, owner.id, basename, expected)
+        if found is not None:
+            if label not in found[1]:
+                label_service.add_label(db, fetcher(owner), owner, label, basename=basename)
             return
         with store.receive() as incoming:
             status = http.download(url, incoming.write)
@@ -449,12 +565,9 @@ def store_fetched(
                 )
             if status != 200:
                 raise BadGateway(f"{basename}: upstream {http.redacted(url)} answered {status}")
-            ref = incoming.digest()
-            if ref.sha256 != sha256.lower():
-                raise BadGateway(
-                    f"{basename}: upstream sent bytes whose sha256 is {ref.sha256}, but its index says {sha256}; "
-                    "nothing was stored"
-                )
+            mismatch = expected.mismatch(incoming.digest())
+            if mismatch is not None:
+                raise BadGateway(f"{basename}: upstream {mismatch}; nothing was stored")
             try:
                 artifact = uploads.parse_received(incoming.path, basename, distribution_type)
             except InvalidPackage as exc:
@@ -466,7 +579,7 @@ def store_fetched(
                 db,
                 fetcher(owner),
                 owner,
-                packages.NewFile(artifact=artifact, blob=blob, extra=extra),
+                packages.NewFile(artifact=artifact, blob=blob, extra=extra, labels=(label,)),
                 package_info=packages.PackageInfo(
                     summary=artifact.summary,
                     description=artifact.description,
@@ -477,10 +590,8 @@ def store_fetched(
                 via="api",
             )
         except Conflict:
-            if not _is_stored(db, owner.id, basename, sha256):
+            if _stored(db, owner.id, basename, expected) is None:
                 raise
-        if on_stored is not None:
-            on_stored()
 
 
 # --- mirroring ahead of time -----------------------------------------------------------------------------------
@@ -494,22 +605,34 @@ def sync(
     identity: Identity,
     name: str,
     fmt: str | None,
-    names: object,
-    deps: object = True,
+    body: Mapping[str, Any],
 ) -> tuple[MirrorInfo, list[str]]:
     """Pre-fetch packages (and, unless `deps` is false, their dependencies) into the mirror, so an air-gapped
     site can be filled and then cut off: any signed-in member of a private mirror, anyone signed in for a public
     one (the files are what a GET would have fetched). Returns the files fetched."""
     if identity.is_anonymous:
         permissions.require_unrestricted(identity, "syncing a mirror")
+    unknown = sorted(set(body) - {"packages", "deps", "subdirs"})
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]!r}; a sync has packages, deps and (conda) subdirs")
+    names, deps, subdirs = body.get("packages"), body.get("deps", True), body.get("subdirs")
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
         raise BadRequest('packages must be a non-empty list of package names, e.g. ["requests"]')
     if len(names) > MAX_SYNC_PACKAGES:
         raise BadRequest(f"at most {MAX_SYNC_PACKAGES} packages per sync")
     if not isinstance(deps, bool):
         raise BadRequest("deps must be true or false")
+    if subdirs is not None and (
+        not isinstance(subdirs, list) or not all(isinstance(s, str) and s.strip() for s in subdirs)
+    ):
+        raise BadRequest('subdirs must be a list of conda subdirs, e.g. ["linux-64", "osx-arm64"]')
     mirror, _admin = get(db, identity, name, fmt)
+    if subdirs and mirror.format != "conda":
+        raise BadRequest(f"subdirs are for conda mirrors; {mirror.name} mirrors {mirror.format}")
     spec = formats.spec_for(mirror.format)
     if spec.mirror_sync is None:
         raise BadRequest(f"{mirror.format} mirrors cannot be synced yet")
-    return mirror, spec.mirror_sync(db, store, mirror.id, [n.strip() for n in names], deps)
+    request = formats.SyncRequest(
+        tuple(n.strip() for n in names), deps, tuple(s.strip() for s in subdirs or ())
+    )
+    return mirror, spec.mirror_sync(db, store, mirror.id, request)

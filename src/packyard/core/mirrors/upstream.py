@@ -63,8 +63,8 @@ def _unreachable(url: str, exc: httpx.HTTPError) -> Unreachable:
     return Unreachable(f"{redacted(url)} could not be reached ({type(exc).__name__})")
 
 
-def get(url: str, *, accept: str, etag: str | None = None) -> Page:
-    """GET an index page; raises Unreachable (see the module docstring)."""
+def get(url: str, *, accept: str, etag: str | None = None, max_bytes: int = MAX_PAGE_BYTES) -> Page:
+    """GET an index page (at most `max_bytes` once decoded); raises Unreachable (see the module docstring)."""
     headers = {"Accept": accept}
     if etag:
         headers["If-None-Match"] = etag
@@ -76,8 +76,8 @@ def get(url: str, *, accept: str, etag: str | None = None) -> Page:
             size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
-                if size > MAX_PAGE_BYTES:
-                    raise Unreachable(f"{redacted(url)} sent an index page over {MAX_PAGE_BYTES} bytes")
+                if size > max_bytes:
+                    raise Unreachable(f"{redacted(url)} sent an index page over {max_bytes} bytes")
                 chunks.append(chunk)
             return Page(response.status_code, b"".join(chunks), dict(response.headers), str(response.url))
     except httpx.HTTPError as exc:

@@ -1,11 +1,12 @@
 """conda packages (.tar.bz2 and .conda): parse (an upload's info/ metadata), index (repodata, shards), store (the
-event listener that keeps the index rows), routes (/conda/OWNER/..., and the same channels at the site root)."""
+event listener that keeps the index rows), routes (/conda/OWNER/..., and the same channels at the site root),
+mirror (proxying an upstream channel, core/mirrors)."""
 
 from __future__ import annotations
 
 from packyard.core.formats import FormatSpec
 from packyard.core.permissions import Permission, Scope
-from packyard.formats.conda import parse, routes, store
+from packyard.formats.conda import mirror, parse, routes, store
 
 _ONLY_CONDA = frozenset({"conda"})
 
@@ -16,6 +17,7 @@ SPEC = FormatSpec(
     on_event=store.on_event,
     routers=(routes.router, routes.root_router),
     public_file=routes.public_file,
+    mirror_sync=mirror.sync,
     scopes=(
         Scope(
             "conda",

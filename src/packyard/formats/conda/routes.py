@@ -28,16 +28,18 @@ from starlette.types import Scope
 from packyard.core import auth, indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
+from packyard.core.mirrors import service as mirror_service
+from packyard.core.mirrors.service import MirrorInfo
 from packyard.core.models import Access, Event, File, FileLabel, Label, Package
 from packyard.formats import channels, front, snapshot
-from packyard.formats.conda import index, store
+from packyard.formats.conda import index, mirror, store
 from packyard.formats.conda import snapshot as conda_snapshot
 from packyard.formats.conda.models import CondaRecord, CondaShard, CondaShardHead
 from packyard.web.deps import Svc, resolve_identity
 from packyard.web.serve import Blob, cache_control, serve_blob
 
 router = APIRouter()
-_SUBDIR_PATTERN = r"noarch|[a-z0-9]+-[a-z0-9_]+"
+_SUBDIR_PATTERN = store.SUBDIR_PATTERN
 _SUBDIR = re.compile(rf"^({_SUBDIR_PATTERN})$")
 _SHARD = re.compile(r"^([0-9a-f]{64})\.msgpack\.zst$")
 _DOCUMENTS = {
@@ -107,6 +109,15 @@ def conda(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
         answer = _answer(path, request, svc, session, identity)
+    if isinstance(answer, mirror.Proxy):
+        # A mirror's document or uncached file: answered with no session open, since it may wait on the upstream.
+        response = mirror.respond(answer, request, svc, identity)
+        if response is not None:
+            return response
+        with svc.db.read() as session:  # the file is stored now: served as any file is
+            answer = _answer(path, request, svc, session, identity)
+        if isinstance(answer, mirror.Proxy):
+            raise NotFound(f"{answer.filename} could not be stored")
     # Bytes are served once the read session is closed: a route holds one connection at a time.
     return serve_blob(svc, request, answer) if isinstance(answer, Blob) else answer
 
@@ -117,10 +128,14 @@ def root_channel(path: str, request: Request, svc: Svc) -> Response:
     return conda(path, request, svc)
 
 
-def _answer(path: str, request: Request, svc: Svc, session: Session, identity: Identity) -> Response | Blob:
+def _answer(
+    path: str, request: Request, svc: Svc, session: Session, identity: Identity
+) -> Response | Blob | mirror.Proxy:
     if (point := snapshot.split(path.strip("/"))) is not None:
         return conda_snapshot.answer(request, session, identity, point, _SUBDIR)
-    channel = channels.parse(session, path)
+    channel = channels.parse(session, path, mirror_format=store.FORMAT)
+    if channel.mirror is not None:
+        return _proxied(session, identity, channel, channel.mirror, path)
     rest = channel.rest
     if rest == ["channeldata.json"]:
         return _document(request, svc, session, identity, channel, "", "channeldata", "json")
@@ -135,6 +150,51 @@ def _answer(path: str, request: Request, svc: Svc, session: Session, identity: I
     if len(rest) == 2:
         return _package_file(session, identity, channel, subdir, rest[1])
     raise NotFound(f"not found: /conda/{path}")
+
+
+def _proxied(
+    session: Session, identity: Identity, channel: channels.Channel, proxied: MirrorInfo, path: str
+) -> Blob | mirror.Proxy:
+    """A mirror's channel (formats/conda/mirror.py): documents and uncached files are proxied; a file cached in
+    the label is served as any file is, unless the rules (changed since) refuse it."""
+    rest, owner_id, label = channel.rest, channel.owner.id, channel.label
+    if rest == ["channeldata.json"]:
+        return mirror.Proxy(owner_id, proxied, label, "channeldata")
+    if len(rest) != 2 or not _SUBDIR.match(rest[0]):
+        raise NotFound(f"not found: /conda/{path}")
+    subdir, name = rest
+    if name in _DOCUMENTS:
+        kind, encoding = _DOCUMENTS[name]
+        if kind == "shards":
+            raise NotFound(f"mirror {proxied.name} serves repodata.json, not sharded repodata")
+        return mirror.Proxy(owner_id, proxied, label, kind, subdir, encoding)
+    if not name.endswith((".conda", ".tar.bz2")):
+        raise NotFound(f"not found: /conda/{path}")
+    if _cached_in_label(session, channel, subdir, name):
+        try:
+            mirror_service.refuse(proxied, mirror.package_name(name), {"subdir": subdir}, name)
+        except ValueError:
+            raise NotFound(f"not found: /conda/{path}") from None
+        return _package_file(session, identity, channel, subdir, name)
+    return mirror.Proxy(owner_id, proxied, label, "file", subdir, filename=name)
+
+
+def _cached_in_label(session: Session, channel: channels.Channel, subdir: str, filename: str) -> bool:
+    return (
+        session.scalar(
+            select(File.id)
+            .join(Package, Package.id == File.package_id)
+            .join(FileLabel, FileLabel.file_id == File.id)
+            .join(Label, Label.id == FileLabel.label_id)
+            .where(
+                Package.owner_id == channel.owner.id,
+                File.basename == f"{subdir}/{filename}",
+                Label.name == channel.label,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _document(

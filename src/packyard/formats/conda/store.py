@@ -7,6 +7,7 @@ work to lose. Each event touches only its own (owner, label, subdir) slices and,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import delete, exists, select
@@ -19,6 +20,9 @@ from packyard.formats.conda import index
 from packyard.formats.conda.models import CondaMember, CondaRecord, CondaShard, CondaShardHead
 
 FORMAT = "conda"
+SUBDIR_PATTERN = r"noarch|[a-z0-9]+-[a-z0-9_]+"
+SUBDIR = re.compile(SUBDIR_PATTERN)
+"""A subdir as channel URLs name it (fullmatch)."""
 CHANNEL_KEY = ""
 """The generation key of channel-wide documents (channeldata.json)."""
 

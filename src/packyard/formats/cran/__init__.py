@@ -1,11 +1,12 @@
 """R packages (source tarballs, Windows and macOS binaries): parse (an upload's DESCRIPTION), index (PACKAGES),
-store, routes (/cran/OWNER/..., and /api/repo/OWNER/cran/...)."""
+store, routes (/cran/OWNER/..., and /api/repo/OWNER/cran/...), mirror (proxying an upstream repository,
+core/mirrors)."""
 
 from __future__ import annotations
 
 from packyard.core.formats import FormatSpec
 from packyard.core.permissions import Permission, Scope
-from packyard.formats.cran import parse, routes, store
+from packyard.formats.cran import mirror, parse, routes, store
 
 _ONLY_R = frozenset({"r"})
 
@@ -16,6 +17,7 @@ SPEC = FormatSpec(
     sniff=parse.sniff,
     on_event=store.on_event,
     routers=(routes.router,),
+    mirror_sync=mirror.sync,
     scopes=(
         Scope(
             "cran",

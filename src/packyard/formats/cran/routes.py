@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 from packyard.core import indexes, permissions
 from packyard.core.auth import Identity
 from packyard.core.errors import NotFound
+from packyard.core.mirrors import service as mirror_service
+from packyard.core.mirrors.service import MirrorInfo
 from packyard.core.models import File, FileLabel, Label, Package
 from packyard.formats import channels, front, snapshot
-from packyard.formats.cran import index, store
+from packyard.formats.cran import index, mirror, store
 from packyard.formats.cran import snapshot as cran_snapshot
 from packyard.formats.cran.models import CranFile
 from packyard.web.deps import Svc, resolve_identity
@@ -51,23 +53,72 @@ def serve(path: str, request: Request, svc: Svc) -> Response:
     identity = resolve_identity(request, svc)
     with svc.db.read() as session:
         answer = _answer(path, request, session, identity)
+    if isinstance(answer, mirror.Proxy):
+        # A mirror's index or uncached file: answered with no session open, since it may wait on the upstream.
+        response = mirror.respond(answer, request, svc, identity)
+        if response is not None:
+            return response
+        with svc.db.read() as session:  # the file is stored now: served as any file is
+            answer = _answer(path, request, session, identity)
+        if isinstance(answer, mirror.Proxy):
+            raise NotFound(f"{answer.filename} could not be stored")
     # A package file is served once the read session is closed: a route holds one connection at a time.
     return serve_blob(svc, request, answer) if isinstance(answer, Blob) else answer
 
 
-def _answer(path: str, request: Request, session: Session, identity: Identity) -> Response | Blob:
+def _answer(
+    path: str, request: Request, session: Session, identity: Identity
+) -> Response | Blob | mirror.Proxy:
     if (point := snapshot.split(path.strip("/"))) is not None:
         return cran_snapshot.answer(request, session, identity, point, _slice)
-    channel = channels.parse(session, path)
+    channel = channels.parse(session, path, mirror_format=mirror.FORMAT)
     found = _slice(channel.rest)
     if found is None:
         raise NotFound(f"not a CRAN repository path: {path}")
     kind, r_version, rest = found
+    if channel.mirror is not None:
+        slice_path = "/".join(channel.rest[: len(channel.rest) - len(rest)])
+        return _proxied(
+            session, identity, channel, channel.mirror, mirror.Slice(slice_path, kind, r_version), rest
+        )
     if rest in (["PACKAGES"], ["PACKAGES.gz"]):
         return _packages(request, session, identity, channel, kind, r_version, gz=rest[0].endswith(".gz"))
     if len(rest) == 1 or (len(rest) == 3 and rest[0] == "Archive"):
         return _file(session, identity, channel, kind, r_version, rest[-1])
     raise NotFound(f"not found: {path}")
+
+
+def _proxied(
+    session: Session,
+    identity: Identity,
+    channel: channels.Channel,
+    proxied: MirrorInfo,
+    slice_: mirror.Slice,
+    rest: list[str],
+) -> Blob | mirror.Proxy:
+    """A mirror's repository (formats/cran/mirror.py): indexes and uncached files are proxied; a cached file is
+    served as any file is, unless the rules (changed since) refuse it."""
+    if channel.label != "main":
+        raise NotFound(
+            f"mirror {proxied.name} proxies its upstream at /cran/{proxied.name}/ only (no labels)"
+        )
+    if rest in (["PACKAGES"], ["PACKAGES.gz"]):
+        return mirror.Proxy(channel.owner.id, proxied, slice_, "packages", gz=rest[0].endswith(".gz"))
+    if not (len(rest) == 1 or (len(rest) == 3 and rest[0] == "Archive")) or not _FILE.match(rest[-1]):
+        raise NotFound(f"not found: {'/'.join(channel.rest)}")
+    filename = rest[-1]
+    cached = session.scalar(
+        select(CranFile.file_id).where(
+            CranFile.owner_id == channel.owner.id,
+            CranFile.filename == filename,
+            CranFile.kind == slice_.kind,
+            CranFile.r_version == slice_.r_version,
+        )
+    )
+    if cached is None:
+        return mirror.Proxy(channel.owner.id, proxied, slice_, "file", filename=filename)
+    mirror_service.refuse(proxied, mirror.package_of(filename), what=filename)
+    return _file(session, identity, channel, slice_.kind, slice_.r_version, filename)
 
 
 def _packages(

@@ -41,7 +41,8 @@ from sqlalchemy import select
 from packyard.core import permissions
 from packyard.core.auth import Identity
 from packyard.core.db import Database
-from packyard.core.errors import BadRequest, Forbidden, NotFound, PackyardError
+from packyard.core.errors import BadRequest, NotFound, PackyardError
+from packyard.core.formats import SyncRequest
 from packyard.core.mirrors import service, upstream
 from packyard.core.mirrors.service import CachedIndex, MirrorInfo
 from packyard.core.models import Account, File, FileLabel, Label, Package, utcnow
@@ -53,7 +54,6 @@ from packyard.web.serve import cache_control
 
 FORMAT = "pypi"
 ACCEPT = f"{simple.JSON_TYPE}, {simple.HTML_TYPE};q=0.2, text/html;q=0.1"
-STALE = {"Warning": '110 - "Response is Stale"', "X-Packyard-Mirror": "offline"}
 MAX_SYNC_PROJECTS = 1000
 
 
@@ -188,36 +188,11 @@ def project_url(mirror: MirrorInfo, project: str) -> str:
 
 
 def fetch_index(db: Database, mirror: MirrorInfo, project: str) -> tuple[CachedIndex | None, str | None]:
-    """The upstream entries of `project`, asked for again when the cached copy is older than the TTL; and, when
-    the upstream could not be asked, why (the caller serves what is cached, marked stale)."""
-    cached = service.cached_index(db, mirror.id, project)
-    if cached is not None and cached.fresh(mirror.ttl):
-        return cached, None
-    url = project_url(mirror, project)
-    try:
-        page = upstream.get(url, accept=ACCEPT, etag=cached.etag if cached is not None else None)
-    except upstream.Unreachable as exc:
-        service.record_unreachable(db, mirror.id, exc.message)
-        return cached, exc.message
-    now = utcnow()
-    if page.status == 304 and cached is not None:
-        fresh = dataclasses.replace(cached, fetched_at=now)
-    elif page.status == 404:
-        fresh = CachedIndex(now, [], found=False, etag=None)
-    elif page.status == 200:
-        try:
-            entries = _page_entries(page)
-        except ValueError as exc:  # JSON that does not parse
-            message = f"{upstream.redacted(url)} sent a page that is not a simple index ({exc})"
-            service.record_unreachable(db, mirror.id, message)
-            return cached, message
-        fresh = CachedIndex(now, entries, found=True, etag=page.headers.get("etag"))
-    else:
-        message = f"{upstream.redacted(url)} answered {page.status}"
-        service.record_unreachable(db, mirror.id, message)
-        return cached, message
-    service.save_index(db, mirror.id, project, fresh)
-    return fresh, None
+    """The upstream entries of `project` (service.refresh_index: asked again once older than the TTL), and why
+    the upstream could not be asked, if it could not."""
+    return service.refresh_index(
+        db, mirror, project, project_url(mirror, project), _page_entries, accept=ACCEPT
+    )
 
 
 # --- the merged page -------------------------------------------------------------------------------------------
@@ -312,17 +287,6 @@ def merge(
     ]
 
 
-def _require_use(identity: Identity, owner: Account, mirror: MirrorInfo, what: str) -> None:
-    if not permissions.can_use_mirror(identity, owner, public=mirror.public, via="pypi"):
-        raise permissions.unseen(identity, what, via="pypi")
-
-
-def _refuse(mirror: MirrorInfo, project: str, facts: Mapping[str, str] | None = None, what: str = "") -> None:
-    refusal = mirror.rules.file(project, facts) if facts is not None else mirror.rules.project(project)
-    if refusal is not None:
-        raise Forbidden(refusal.message(mirror.name, what or project))
-
-
 def _owner(db: Database, owner_id: int) -> Account:
     with db.read() as session:
         return session.get_one(Account, owner_id)
@@ -333,11 +297,11 @@ def respond(proxy: Proxy, request: Request, svc: Svc, identity: Identity, media:
     owner = _owner(svc.db, proxy.owner_id)
     mirror = proxy.mirror
     if proxy.kind == "root":
-        _require_use(identity, owner, mirror, f"the index of {owner.login}")
+        service.require_use(identity, owner, mirror, f"the index of {owner.login}", "pypi")
         return _root(request, svc, identity, owner, mirror, media)
     what = f"{owner.login}/{proxy.project}"
-    _require_use(identity, owner, mirror, what)
-    _refuse(mirror, proxy.project)
+    service.require_use(identity, owner, mirror, what, "pypi")
+    service.refuse(mirror, proxy.project)
     if proxy.kind == "project":
         return _project(svc, identity, owner, mirror, proxy.project, media)
     _fetch_file(svc, owner, mirror, proxy.project, proxy.filename)
@@ -349,7 +313,7 @@ def _headers(mirror: MirrorInfo, offline: bool) -> dict[str, str]:
         "Vary": "Accept, Authorization",
         "Cache-Control": cache_control(mirror.public),
         "X-PyPI-Last-Serial": "0",
-        **(STALE if offline else {}),
+        **(service.STALE if offline else {}),
     }
 
 
@@ -404,7 +368,7 @@ def _fetch_file(svc: Svc, owner: Account, mirror: MirrorInfo, project: str, file
     what = f"{owner.login}/{project}/{filename}"
     if filename.endswith(".metadata"):
         raise NotFound(f"{what}: the metadata is served once its file is cached")
-    _refuse(mirror, project, {"type": file_type(filename) or "other"}, filename)
+    service.refuse(mirror, project, {"type": file_type(filename) or "other"}, filename)
     index, offline = fetch_index(svc.db, mirror, project)
     entry = next((e for e in (index.entries if index else []) if e["filename"] == filename), None)
     if entry is None and offline is None and index is not None and index.fresh(mirror.ttl):
@@ -423,7 +387,14 @@ def store_file(
 ) -> None:
     try:
         service.store_fetched(
-            db, store, mirror, owner, str(entry["url"]), str(entry["filename"]), str(entry["sha256"]), FORMAT
+            db,
+            store,
+            mirror,
+            owner,
+            str(entry["url"]),
+            str(entry["filename"]),
+            service.Expected(sha256=str(entry["sha256"])),
+            FORMAT,
         )
     except upstream.Unreachable as exc:
         service.record_unreachable(db, mirror.id, exc.message)
@@ -476,7 +447,7 @@ def _sync_one(
     if key in seen:
         return []
     seen.add(key)
-    _refuse(mirror, project)
+    service.refuse(mirror, project)
     index, offline = fetch_index(db, mirror, project)
     if index is None or not index.found:
         if offline is not None:
@@ -493,14 +464,14 @@ def _sync_one(
     ]
 
 
-def sync(db: Database, store: BlobStore, mirror_id: int, names: Sequence[str], deps: bool) -> list[str]:
+def sync(db: Database, store: BlobStore, mirror_id: int, request: SyncRequest) -> list[str]:
     """`packyard mirror sync`: for each requirement (NAME or a PEP 508 requirement, e.g. "requests<3"), every
     file of the newest version upstream offers that the specifier and the rules allow; with `deps`, then the same
     for each Requires-Dist of those files (extras left out; markers are not evaluated, so an air-gapped site gets
     what any platform needs). Returns the files now cached."""
     mirror, owner = service.by_id(db, mirror_id)
     queue: list[Requirement] = []
-    for name in names:
+    for name in request.packages:
         try:
             queue.append(Requirement(name))
         except InvalidRequirement as exc:
@@ -520,7 +491,7 @@ def sync(db: Database, store: BlobStore, mirror_id: int, names: Sequence[str], d
         for entry in files:
             store_file(db, store, mirror, owner, entry)
             fetched.append(str(entry["filename"]))
-        if deps:
+        if request.deps:
             queue.extend(
                 Requirement(d) for d in _dependencies(db, owner.id, [str(e["filename"]) for e in files])
             )
