@@ -78,6 +78,7 @@ def test_a_pypi_mirror_is_created_edited_filled_and_deleted_in_the_browser(
 ) -> None:
     name = "mir-pypi"
     sign_in(page, site, OWNER)
+    assert page.locator("main a[href='/organizations/mirror']").count() == 1  # the dashboard's link
     page.click("header details.account-menu > summary")
     page.click("header details.account-menu a[href='/organizations']")
     page.click("a:has-text('New mirror')")
