@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from packyard.ui.install_lines import instructions, program
+from packyard.ui.install_lines import instructions, mirror_instructions, program
 
 
 def lines_of(types: list[str], *, public: bool, owner: str = "lab", files=()) -> dict[str, list[str]]:
@@ -73,3 +73,21 @@ def test_the_environment_file_is_the_name_anaconda_download_saves() -> None:
     assert lines_of(["env"], public=True)["conda"] == [
         "conda env create --file tools.yml"
     ]  # nothing uploaded yet
+
+
+def test_a_public_mirror_gives_its_index_url_per_format() -> None:
+    (pypi,) = mirror_instructions("http://h", "pypi-cache", "pypi", public=True)
+    assert [p for p, _ in pypi.commands] == ["pip", "uv"]
+    assert pypi.lines[0] == "pip install --index-url http://h/pypi/pypi-cache/simple/ <PACKAGE>"
+    assert pypi.note == "Index URL: http://h/pypi/pypi-cache/simple/"
+    (conda,) = mirror_instructions("http://h", "cf", "conda", public=True)
+    assert conda.lines[0] == "conda install --channel http://h/cf <PACKAGE>"
+    (cran,) = mirror_instructions("http://h", "cr", "cran", public=True)
+    assert cran.lines == ['install.packages("<PACKAGE>", repos = "http://h/cran/cr")']
+    assert mirror_instructions("http://h", "x", "npm", public=True) == []
+
+
+def test_a_private_mirror_gives_only_the_token_forms() -> None:
+    for fmt in ("pypi", "conda", "cran"):
+        (recipe,) = mirror_instructions("http://h", "inside", fmt, public=False)
+        assert all("/t/<TOKEN>/" in line for line in recipe.lines), recipe.lines

@@ -26,6 +26,7 @@ def install(app: FastAPI) -> None:
         file_actions,
         files,
         label_actions,
+        mirrors,
         org_groups,
         org_settings,
         package_bulk,
@@ -50,6 +51,9 @@ def install(app: FastAPI) -> None:
     app.include_router(account_settings.router)  # /settings, /settings/password: your account
     app.include_router(access_tokens.router)  # /settings/access and /organization/ORG/settings/access: tokens
     app.include_router(org_settings.router)  # /organizations and /organization/ORG/... (docs/manage/orgs.md)
+    app.include_router(
+        mirrors.router
+    )  # /organizations/mirror, /organization/ORG/settings/mirror (docs/mirrors.md)
     app.include_router(
         org_groups.router
     )  # before the catch-alls: /ORG/groups/ is the groups page, not a package

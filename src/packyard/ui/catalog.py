@@ -43,12 +43,12 @@ from packyard.core.models import (
     Package,
     package_key,
 )
-from packyard.ui import channel_reads
+from packyard.ui import channel_reads, mirror_reads
 from packyard.ui.memo import Memo, database, latest_serial
 from packyard.ui.reads import Listed, listing_query
 from packyard.ui.render import page
 from packyard.ui.security import page_context
-from packyard.web.deps import services
+from packyard.web.deps import base_url, services
 
 router = APIRouter(include_in_schema=False)
 
@@ -458,6 +458,8 @@ def owner_page(request: Request, login: str) -> Response:
         about = profile(session, ctx.identity, owner)
         listing = owner_listing(session, ctx.identity, owner, filters)
         channel_labels = channel_reads.label_names(session, ctx.identity, owner)  # the channel menu
+        mirrors = mirror_reads.banners(session, ctx.identity, owner, base_url(request))
+        is_mirror = bool(mirrors) or bool(mirror_reads.mirrors_of(session, owner))
     return page(
         request,
         ctx,
@@ -466,8 +468,10 @@ def owner_page(request: Request, login: str) -> Response:
         listing=listing,
         action=f"/{owner.login}",
         channel_labels=channel_labels,
-        # the "Upload to OWNER" link (ui/upload.py): whoever may create packages here
-        may_upload=permissions.namespace_level(ctx.identity, owner) >= permissions.Permission.WRITE,
+        mirrors=mirrors,  # the "Mirror of UPSTREAM" banners (ui/mirror_reads.py)
+        # the "Upload to OWNER" link (ui/upload.py): whoever may create packages here, unless a mirror refuses them
+        may_upload=not is_mirror
+        and permissions.namespace_level(ctx.identity, owner) >= permissions.Permission.WRITE,
         manageable=manageable(ctx.identity, listing.hits) if ctx.via_session else set(),
     )
 

@@ -186,3 +186,37 @@ def channel_instructions(
         ]
         recipes.append(Recipe("R", lines))
     return recipes
+
+
+def mirror_instructions(base: str, owner: str, fmt: str, *, public: bool) -> list[Recipe]:
+    """How to install through organization `owner`'s mirror of `fmt` (core/mirrors): the index URLs its clients
+    already know, at this server. A private mirror is for its members, so only the `/t/<TOKEN>/` forms are given
+    (the plain URL answers 401 to a client that sends nothing)."""
+    root = _prefix(base, not public)
+    if fmt == "pypi":
+        index = f"{root}/pypi/{owner}/simple/"
+        return [
+            Recipe(
+                "pip, uv",
+                [
+                    f"pip install --index-url {index} <PACKAGE>",
+                    f"uv pip install --index-url {index} <PACKAGE>",
+                ],
+                f"Index URL: {index}",
+            )
+        ]
+    if fmt == "conda":
+        channel = conda_channel(base, owner, needs_token=not public)
+        return [
+            Recipe(
+                "conda, mamba, pixi",
+                [f"conda install --channel {channel} <PACKAGE>", f"pixi workspace channel add {channel}"],
+                f"Channel URL: {channel}",
+            )
+        ]
+    if fmt == "cran":
+        repos = f"{root}/cran/{owner}"
+        return [
+            Recipe("R", [f'install.packages("<PACKAGE>", repos = "{repos}")'], f"CRAN repository: {repos}")
+        ]
+    return []

@@ -29,7 +29,7 @@ from packyard.core.errors import BadRequest, Conflict, Forbidden, NotFound, Pack
 from packyard.core.models import Account, AccountKind, Package
 from packyard.core.permissions import Permission
 from packyard.core.services import orgs
-from packyard.ui import dashboard, reads
+from packyard.ui import dashboard, mirror_reads, reads
 from packyard.ui.forms import confirm_page, confirmed, done, field, read_form, reauthenticate
 from packyard.ui.render import page
 from packyard.ui.security import PageContext, check_csrf, finish, page_context, page_context_async
@@ -42,10 +42,11 @@ TABS = (
     ("groups", "Groups"),
     ("members", "Members"),
     ("access", "Access tokens"),  # ui/access_tokens.py: the organization's tokens
+    ("mirror", "Mirror"),  # ui/mirrors.py: only for an organization that mirrors an index
     ("account", "Account"),
 )
-ADMIN_TABS = {"access", "account"}
-"""Tabs only the organization's administrators get: the others' pages are a 404 for members."""
+ADMIN_TABS = {"access", "mirror", "account"}
+"""Tabs only the organization's administrators get: the others' pages are a 403 or 404 for members."""
 
 
 # --- who may see what ---------------------------------------------------------------------------------------------
@@ -96,10 +97,15 @@ def org_page(
     **values: Any,
 ) -> Response:
     """A settings tab: the organization's heading and tabs (templates/_org_head.html) around `template`."""
-    tabs = [(key, label) for key, label in TABS if key not in ADMIN_TABS or may_admin(ctx, org)]
-    return page(
-        request, ctx, template, status, org=org, tab=tab, tabs=tabs, admin=may_admin(ctx, org), **values
-    )
+    admin = may_admin(ctx, org)
+    with services(request).db.read() as session:
+        mirrored = admin and bool(mirror_reads.mirrors_of(session, org))
+    tabs = [
+        (key, label)
+        for key, label in TABS
+        if (key not in ADMIN_TABS or admin) and (key != "mirror" or mirrored)
+    ]
+    return page(request, ctx, template, status, org=org, tab=tab, tabs=tabs, admin=admin, **values)
 
 
 # --- your organizations, and creating one ------------------------------------------------------------------------
