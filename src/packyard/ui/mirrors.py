@@ -79,7 +79,7 @@ def ttl_in(text: str) -> int | str:
 def _values(form: FormData | None, info: MirrorInfo | None = None) -> dict[str, str]:
     """What the form's fields show: what was typed, else the mirror as it is, else the defaults."""
     if form is not None:
-        keys = ("name", "format", "upstream", "include", "exclude", "ttl", "public", "packages")
+        keys = ("name", "format", "upstream", "include", "exclude", "ttl", "public", "packages", "subdirs")
         values = {key: field(form, key) for key in keys}
         values["deps"] = "1" if field(form, "deps") else ""
         return values
@@ -91,6 +91,7 @@ def _values(form: FormData | None, info: MirrorInfo | None = None) -> dict[str, 
             "ttl": str(info.ttl),
             "public": "public" if info.public else "private",
             "packages": "",
+            "subdirs": "",
             "deps": "1",
         }
     return {
@@ -268,9 +269,12 @@ async def prefetch(request: Request, login: str) -> Response:
     if not names:
         errors = {f"{fmt}-sync": "Enter the packages to pre-fetch, one per line."}
         return await run_in_threadpool(_settings_view, request, ctx, org, 400, errors, (fmt, form))
+    body: dict[str, object] = {"packages": names, "deps": deps}
+    if subdirs := field(form, "subdirs").split():
+        body["subdirs"] = subdirs  # the service refuses them for formats other than conda
     try:
         _info, fetched = await run_in_threadpool(
-            mirrors.sync, svc.db, svc.store, ctx.identity, org.login, fmt, names, deps
+            mirrors.sync, svc.db, svc.store, ctx.identity, org.login, fmt, body
         )
     except (*FORM_ERRORS, *UPSTREAM_ERRORS) as exc:
         errors = {f"{fmt}-sync": sentence(exc)}
