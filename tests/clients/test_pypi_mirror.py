@@ -183,6 +183,39 @@ def test_excluded_project_is_refused_on_index_and_download(
     assert failed.returncode != 0
 
 
+def test_a_rule_added_after_a_file_was_cached_refuses_it(
+    mirror_server: LiveServer, upstream: LiveServer, up_owner: str, alice: str
+):
+    """A cached file is served from this server (for anonymous callers by formats/front.py, without the route),
+    yet the rules as they are now decide: an exclude added later refuses it, to everyone; removing it serves it
+    again. For a private mirror an anonymous caller gets the hidden-package answer, never the rule."""
+    for public in (True, False):
+        name = f"rc{uuid.uuid4().hex[:5]}"
+        api = f"{mirror_server.api}/mirrors/{name}"
+        made = httpx.post(
+            api,
+            auth=(alice, PASSWORD),
+            json={"format": "pypi", "upstream": f"{upstream.url}/pypi/{up_owner}/simple/", "public": public},
+            timeout=30,
+        )
+        assert made.status_code == 201, made.text
+        url = f"{mirror_server.url}/pypi/{name}/files/pk-lib/pk_lib-1.0-py3-none-any.whl"
+        anonymous = {} if public else {"auth": (alice, PASSWORD)}
+        for _ in range(2):  # the first GET fetches and caches it; the second is served from the cache
+            assert httpx.get(url, timeout=30, **anonymous).status_code == 200  # type: ignore[arg-type]
+        patched = httpx.patch(api, auth=(alice, PASSWORD), json={"exclude": ["pk-lib"]}, timeout=30)
+        assert patched.status_code == 200, patched.text
+        refused = httpx.get(url, timeout=30)
+        if public:
+            assert refused.status_code == 403 and "excluded" in refused.json()["error"]
+        else:
+            assert refused.status_code in (401, 404) and "excluded" not in refused.text
+        as_member = httpx.get(url, auth=(alice, PASSWORD), timeout=30)
+        assert as_member.status_code == 403 and "rule 'pk-lib'" in as_member.json()["error"]
+        httpx.patch(api, auth=(alice, PASSWORD), json={"exclude": []}, timeout=30).raise_for_status()
+        assert httpx.get(url, timeout=30, **anonymous).status_code == 200  # type: ignore[arg-type]
+
+
 def test_first_party_upload_into_the_mirror_is_refused(
     mirror_server: LiveServer, mirrors: dict[str, str], alice: str, tmp_path: Path
 ):

@@ -32,7 +32,7 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import Request, Response
-from sqlalchemy import Connection, Executable, bindparam, select
+from sqlalchemy import Connection, Executable, bindparam, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from packyard.core.auth import Identity, credential_from_request
 from packyard.core.db import Database
 from packyard.core.errors import PackyardError
+from packyard.core.mirrors.models import Mirror
 from packyard.core.models import Account, IndexGeneration
 from packyard.web.deps import Services
 from packyard.web.serve import Blob, serve_blob
@@ -90,8 +91,13 @@ class PublicFile:
     blob: Callable[[tuple[Any, ...]], Blob | None]
 
 
-OWNER = select(Account.id).where(Account.login_key == bindparam("login_key")).scalar_subquery()
-"""The id the owner's login names now (an account removed and its name taken again must not match)."""
+OWNER = (
+    select(Account.id)
+    .where(Account.login_key == bindparam("login_key"), ~exists().where(Mirror.account_id == Account.id))
+    .scalar_subquery()
+)
+"""The id the owner's login names now (an account removed and its name taken again must not match). A mirror's
+owner names none: its files go down the route, which applies the mirror's rules as they are now."""
 
 
 @dataclass(frozen=True)

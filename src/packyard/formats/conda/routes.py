@@ -171,6 +171,7 @@ def _proxied(
     if not name.endswith((".conda", ".tar.bz2")):
         raise NotFound(f"not found: /conda/{path}")
     if _cached_in_label(session, channel, subdir, name):
+        mirror_service.require_use(identity, channel.owner, proxied, f"/conda/{path}", "conda")
         try:
             mirror_service.refuse(proxied, mirror.package_name(name), {"subdir": subdir}, name)
         except ValueError:

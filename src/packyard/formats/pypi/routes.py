@@ -96,8 +96,15 @@ def _answer(
             return mirror.Proxy(index.owner.id, proxied, "project", project)
         return _project(request, svc, session, identity, index, project)
     if len(rest) == 3 and rest[0] == "files":
-        if proxied is not None and not _has_file(session, index, rest[1], rest[2]):
-            return mirror.Proxy(index.owner.id, proxied, "file", simple.normalize(rest[1]), rest[2])
+        if proxied is not None:
+            if not _has_file(session, index, rest[1], rest[2]):
+                return mirror.Proxy(index.owner.id, proxied, "file", simple.normalize(rest[1]), rest[2])
+            # Cached, but the rules may have changed since: asked after the permission (whose answer for a
+            # private mirror must not depend on its rules).
+            filename = rest[2].removesuffix(".metadata")
+            mirror_service.require_use(identity, index.owner, proxied, f"{base}/{path}", "pypi")
+            facts = {"type": mirror.file_type(filename) or "other"}
+            mirror_service.refuse(proxied, simple.normalize(rest[1]), facts, filename)
         return _file(session, identity, index, rest[1], rest[2])
     raise NotFound(f"not found: {base}/{path}")
 
