@@ -85,6 +85,16 @@ class LiveServer:
     def create_user(self, login: str, password: str = "password-123") -> None:
         self.cli("user", "create", login, "--password", password)
 
+    def stop(self) -> None:
+        """SIGTERM (the server's clean shutdown), then SIGKILL if it is not gone in 10 s; stopping twice is fine."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
 
 def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
     port = free_port()
@@ -123,11 +133,7 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> LiveServ
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     server = start_server(tmp_path_factory.mktemp("live"))
     yield server
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -89,11 +89,7 @@ def big_server(tmp_path: Path) -> Iterator[LiveServer]:
     (tmp_path / "server").mkdir()
     server = start_server(tmp_path / "server")
     yield server
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
+    server.stop()
     shutil.rmtree(server.data, ignore_errors=True)  # the stored gigabyte
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,11 +33,7 @@ def redirecting(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         yield live
     finally:
-        live.process.terminate()
-        try:
-            live.process.wait(10)
-        except subprocess.TimeoutExpired:
-            live.process.kill()
+        live.stop()
 
 
 def test_downloads_follow_the_redirect_into_the_bucket(redirecting: LiveServer, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ mirror; finally the upstream is stopped and the mirrors still install what they 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,25 +17,10 @@ import zstandard
 
 from tests.clients.anaconda import Anaconda
 from tests.clients.test_conda_rattler import build, solve_and_install
-from tests.clients.test_pypi_mirror import _stop
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer
 
 pytestmark = [pytest.mark.clients, pytest.mark.xdist_group("conda-mirror")]
 PASSWORD = "secret-pass-1"
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("upstream"))
-    yield server
-    _stop(server)
-
-
-@pytest.fixture(scope="module")
-def mirror_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("mirror"))
-    yield server
-    _stop(server)
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +219,7 @@ def test_offline_the_mirrors_install_what_they_cached_with_a_warning(
     upstream_deleted: None,
     tmp_path: Path,
 ) -> None:
-    _stop(upstream)
+    upstream.stop()
     channel = f"{mirror_server.url}/conda/{mirrors['public']}"
     page = httpx.get(f"{channel}/linux-64/repodata.json", timeout=30)
     assert page.status_code == 200

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,25 +17,10 @@ import pytest
 
 from tests.builders import build_r_source
 from tests.clients.test_cran_r import curl_upload, install_and_call, token_for
-from tests.clients.test_pypi_mirror import _stop
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer
 
 pytestmark = [pytest.mark.clients, pytest.mark.xdist_group("cran-mirror")]
 PASSWORD = "secret-pass-1"
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("upstream"))
-    yield server
-    _stop(server)
-
-
-@pytest.fixture(scope="module")
-def mirror_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("mirror"))
-    yield server
-    _stop(server)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +151,7 @@ def test_offline_the_mirrors_install_what_they_cached_with_a_warning(
     upstream_deleted: None,
     tmp_path: Path,
 ) -> None:
-    _stop(upstream)
+    upstream.stop()
     repos = f"{mirror_server.url}/cran/{mirrors['public']}"
     page = httpx.get(f"{repos}/src/contrib/PACKAGES", timeout=30)
     assert page.status_code == 200

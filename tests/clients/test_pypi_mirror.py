@@ -7,9 +7,7 @@ upstream deletes and yanks; finally the upstream is stopped and the mirror still
 
 from __future__ import annotations
 
-import subprocess
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,32 +17,14 @@ import pytest
 from tests.builders import build_sdist, build_wheel
 from tests.clients.anaconda import clients_bin
 from tests.clients.test_pypi_clients import PASSWORD, run, token_for, twine
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer
 
 pytestmark = [pytest.mark.clients, pytest.mark.xdist_group("pypi-mirror")]
 
 
 def _stop(server: LiveServer) -> None:
     if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("upstream"))
-    yield server
-    _stop(server)
-
-
-@pytest.fixture(scope="module")
-def mirror_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("mirror"))
-    yield server
-    _stop(server)
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -327,7 +307,7 @@ def test_offline_the_mirror_serves_its_cache_with_a_warning(
     upstream_changed: None,
     tmp_path: Path,
 ):
-    _stop(upstream)
+    upstream.stop()
     base = f"{mirror_server.url}/pypi/{mirrors['public']}"
     page = httpx.get(f"{base}/simple/pk-app/", timeout=30)
     assert page.status_code == 200

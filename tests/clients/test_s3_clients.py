@@ -9,7 +9,6 @@ The helpers are the ones the other client tests use.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,11 +62,7 @@ def server(
     try:
         yield S3Server(live, bucket, request.param == "redirect", seaweed)
     finally:
-        live.process.terminate()
-        try:
-            live.process.wait(10)
-        except subprocess.TimeoutExpired:
-            live.process.kill()
+        live.stop()
 
 
 def sha256(path: Path) -> str:

@@ -73,11 +73,7 @@ def _serving(tmp: Path, env: dict[str, str]) -> Iterator[LiveServer]:
     try:
         yield server
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

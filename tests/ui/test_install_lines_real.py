@@ -112,11 +112,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 assert response.status_code == 200, response.text
         yield Site(server)
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
 
 
 def file_bytes(name: str) -> bytes:

@@ -11,7 +11,6 @@ forms change nothing. The module's people and mirrors are prefixed `mir-`.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 
@@ -45,11 +44,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 assert committed.status_code == 200, committed.text
         yield f"{server.url}/pypi/{UP_OWNER}/simple/"
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ user's; the delays grow; X-Forwarded-For counts only from a trusted proxy; `pack
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,11 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             live.create_user(login, PASSWORD)
         yield live
     finally:
-        live.process.terminate()
-        try:
-            live.process.wait(10)
-        except subprocess.TimeoutExpired:
-            live.process.kill()
+        live.stop()
 
 
 def client_from(server: LiveServer, address: str) -> httpx.Client:

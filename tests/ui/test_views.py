@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import gzip
 import struct
-import subprocess
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -228,11 +227,7 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 repo_upload(client, token, "nora", "bdist_wheel", wheel.name, wheel.read_bytes())
         yield World(server)
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
 
 
 class Watch:

@@ -11,7 +11,6 @@ nesting, by counting the connections a request's thread holds at once.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import time
 import uuid
@@ -45,11 +44,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServe
         env["PACKYARD_DATABASE_URL"] = request.getfixturevalue("pg_url")
     live = start_server(tmp_path, extra_env=env)
     yield live
-    live.process.terminate()
-    try:
-        live.process.wait(10)
-    except subprocess.TimeoutExpired:
-        live.process.kill()
+    live.stop()
 
 
 def _repo_upload(
