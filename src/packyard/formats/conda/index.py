@@ -11,13 +11,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import zstandard
 
 from packyard.core.client_attrs import CLIENT_KEY
 from packyard.core.queries import version_key
+
+if TYPE_CHECKING:
+    from packyard.core.models import Package
 
 # Keys of info/index.json that are not repodata (conda-index drops the same ones), and the uploader's own attrs.
 _DROPPED = frozenset(
@@ -156,6 +159,19 @@ class PackageInfo:
     dev_url: str | None = None
     doc_url: str | None = None
     source_url: str | None = None
+
+    @classmethod
+    def of(cls, package: Package) -> PackageInfo:
+        """A package row's descriptive fields, as channeldata.json carries them."""
+        return cls(
+            summary=package.summary,
+            description=package.description,
+            license=package.license,
+            home=package.home,
+            dev_url=package.dev_url,
+            doc_url=package.doc_url,
+            source_url=package.source_git_url,
+        )
 
 
 def channeldata(subdir_rows: Mapping[str, Iterable[Row]], info: Mapping[str, PackageInfo]) -> bytes:

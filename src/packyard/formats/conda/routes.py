@@ -256,15 +256,7 @@ def _build(
         per_subdir = {s: _visible_rows(session, owner_id, label, s, aud) for s in subdirs}
         per_subdir = {s: rows for s, rows in per_subdir.items() if rows}
         info = {
-            p.name.lower(): index.PackageInfo(
-                summary=p.summary,
-                description=p.description,
-                license=p.license,
-                home=p.home,
-                dev_url=p.dev_url,
-                doc_url=p.doc_url,
-                source_url=p.source_git_url,
-            )
+            p.name.lower(): index.PackageInfo.of(p)
             for p in session.scalars(
                 select(Package).where(
                     Package.owner_id == owner_id,

@@ -104,15 +104,7 @@ def _info(session: Session, files: list[snapshots.SnapFile]) -> dict[str, index.
     for p in session.scalars(
         select(Package).where(Package.id.in_(ids), Package.owner_id == files[0].owner_id)
     ):
-        out[names[p.id]] = index.PackageInfo(
-            summary=p.summary,
-            description=p.description,
-            license=p.license,
-            home=p.home,
-            dev_url=p.dev_url,
-            doc_url=p.doc_url,
-            source_url=p.source_git_url,
-        )
+        out[names[p.id]] = index.PackageInfo.of(p)
     return out
 
 
