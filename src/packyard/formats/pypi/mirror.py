@@ -217,17 +217,7 @@ def _local_rows(db: Database, identity: Identity, owner_id: int, project: str) -
         ).all()
         return [
             Local(
-                simple.FileRow(
-                    pf.filename,
-                    pf.version,
-                    sha,
-                    size,
-                    pf.requires_python,
-                    pf.yanked,
-                    pf.yanked_reason,
-                    pf.metadata_sha256,
-                    pf.upload_time,
-                ),
+                simple.FileRow.of(pf, sha, size),
                 pkg.name,
             )
             for pf, sha, size, pkg in rows

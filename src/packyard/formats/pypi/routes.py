@@ -292,20 +292,7 @@ def _project(
         ).all()
         if not rows:
             raise NotFound(f"no files of {project} carry the label {index.label}")
-        files = [
-            simple.FileRow(
-                pf.filename,
-                pf.version,
-                sha,
-                size,
-                pf.requires_python,
-                pf.yanked,
-                pf.yanked_reason,
-                pf.metadata_sha256,
-                pf.upload_time,
-            )
-            for pf, sha, size in rows
-        ]
+        files = [simple.FileRow.of(pf, sha, size) for pf, sha, size in rows]
         render = simple.project_json if media == simple.JSON_TYPE else simple.project_html
         return indexes.Document(render(visible[0].name, project, files, serial), media_type=media)
 

@@ -8,8 +8,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import TYPE_CHECKING
 
 from packyard.core.queries import version_key
+
+if TYPE_CHECKING:
+    from packyard.formats.pypi.models import PypiFile
 
 API_VERSION = "1.1"
 """PEP 700. Advertise only what is implemented: no provenance (1.3) or project status (1.4)."""
@@ -29,6 +33,21 @@ class FileRow:
     yanked_reason: str | None
     metadata_sha256: str | None
     upload_time: dt.datetime
+
+    @classmethod
+    def of(cls, pf: PypiFile, sha256: str, size: int) -> FileRow:
+        """A stored file's row: its PyPI index record with the file's digest and size."""
+        return cls(
+            pf.filename,
+            pf.version,
+            sha256,
+            size,
+            pf.requires_python,
+            pf.yanked,
+            pf.yanked_reason,
+            pf.metadata_sha256,
+            pf.upload_time,
+        )
 
 
 def choose_content_type(accept: str | None, fmt: str | None = None) -> str | None:
