@@ -307,6 +307,12 @@ def of_owner(session: Session, owner_id: int, fmt: str) -> MirrorInfo | None:
     return _info(session, row, owner)
 
 
+def owner_of(db: Database, owner_id: int) -> Account:
+    """The mirror's organization, read when a proxied request is answered (after the route's session closed)."""
+    with db.read() as session:
+        return session.get_one(Account, owner_id)
+
+
 def by_id(db: Database, mirror_id: int) -> tuple[MirrorInfo, Account]:
     with db.read() as session:
         row = session.get(Mirror, mirror_id)

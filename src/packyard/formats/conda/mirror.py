@@ -184,14 +184,9 @@ def merged_rows(
 # --- answering the routes --------------------------------------------------------------------------------------
 
 
-def _owner(db: Database, owner_id: int) -> Account:
-    with db.read() as session:
-        return session.get_one(Account, owner_id)
-
-
 def respond(proxy: Proxy, request: Request, svc: Svc, identity: Identity) -> Response | None:
     """The answer to a mirror's document, or None once a file is stored (the route then serves it as any file)."""
-    owner = _owner(svc.db, proxy.owner_id)
+    owner = service.owner_of(svc.db, proxy.owner_id)
     mirror = proxy.mirror
     validate_label(proxy.label)
     where = owner.login if proxy.label == "main" else f"{owner.login}/label/{proxy.label}"

@@ -219,14 +219,9 @@ def _local_rows(
 # --- answering the routes --------------------------------------------------------------------------------------
 
 
-def _owner(db: Database, owner_id: int) -> Account:
-    with db.read() as session:
-        return session.get_one(Account, owner_id)
-
-
 def respond(proxy: Proxy, request: Request, svc: Svc, identity: Identity) -> Response | None:
     """The answer to a mirror's PACKAGES, or None once a file is stored (the route then serves it as any file)."""
-    owner = _owner(svc.db, proxy.owner_id)
+    owner = service.owner_of(svc.db, proxy.owner_id)
     mirror = proxy.mirror
     if proxy.kind == "file":
         what = f"{owner.login}/{proxy.slice.path}/{proxy.filename}"

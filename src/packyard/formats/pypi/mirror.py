@@ -277,14 +277,9 @@ def merge(
     ]
 
 
-def _owner(db: Database, owner_id: int) -> Account:
-    with db.read() as session:
-        return session.get_one(Account, owner_id)
-
-
 def respond(proxy: Proxy, request: Request, svc: Svc, identity: Identity, media: str) -> Response | None:
     """The answer to a mirror's page, or None once a file is stored (the route then serves it as any file)."""
-    owner = _owner(svc.db, proxy.owner_id)
+    owner = service.owner_of(svc.db, proxy.owner_id)
     mirror = proxy.mirror
     if proxy.kind == "root":
         service.require_use(identity, owner, mirror, f"the index of {owner.login}", "pypi")
