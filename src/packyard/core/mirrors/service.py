@@ -10,7 +10,6 @@ packages (a frozen copy an air-gapped site may still need), removable like any o
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from packyard.core import formats, permissions, queries
@@ -333,12 +333,26 @@ def fetcher(owner: Account) -> Identity:
 # --- upstream's index rows, shared by every node -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class CachedIndex:
-    fetched_at: dt.datetime
-    entries: list[dict[str, Any]]
-    found: bool
-    etag: str | None
+    """Upstream's answer for one index as cached in `mirror_indexes`. Its entries are read from the database only
+    when asked for: a request whose document is already built (core/indexes.IndexCache, keyed on `fetched_at`)
+    needs only the small columns, and a large channel's entries are tens of MB of JSON."""
+
+    def __init__(
+        self,
+        fetched_at: dt.datetime,
+        entries: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
+        found: bool,
+        etag: str | None,
+    ) -> None:
+        self.fetched_at, self.found, self.etag = fetched_at, found, etag
+        self._entries = entries
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        if callable(self._entries):
+            self._entries = self._entries()
+        return self._entries
 
     def fresh(self, ttl: int, now: dt.datetime | None = None) -> bool:
         return ((now or utcnow()) - self.fetched_at).total_seconds() < ttl
@@ -346,10 +360,24 @@ class CachedIndex:
 
 def cached_index(db: Database, mirror_id: int, project: str) -> CachedIndex | None:
     with db.read() as session:
-        row = session.get(MirrorIndex, (mirror_id, project))
-        if row is None:
-            return None
-        return CachedIndex(row.fetched_at, list(row.entries or []), row.found, row.etag)
+        head = session.execute(
+            select(MirrorIndex.fetched_at, MirrorIndex.found, MirrorIndex.etag).where(
+                MirrorIndex.mirror_id == mirror_id, MirrorIndex.project == project
+            )
+        ).one_or_none()
+    if head is None:
+        return None
+
+    def load() -> list[dict[str, Any]]:
+        with db.read() as session:
+            entries = session.scalar(
+                select(MirrorIndex.entries).where(
+                    MirrorIndex.mirror_id == mirror_id, MirrorIndex.project == project
+                )
+            )
+        return list(entries or [])
+
+    return CachedIndex(head.fetched_at, load, head.found, head.etag)
 
 
 def cached_projects(db: Database, mirror_id: int) -> list[str]:
@@ -358,6 +386,19 @@ def cached_projects(db: Database, mirror_id: int) -> list[str]:
             session.scalars(
                 select(MirrorIndex.project).where(MirrorIndex.mirror_id == mirror_id, MirrorIndex.found)
             )
+        )
+
+
+def _touch_index(db: Database, mirror_id: int, project: str, now: dt.datetime) -> None:
+    """Upstream said 304: the cached entries stand, as of `now` (not written again: they may be large)."""
+    with db.write() as session:
+        session.execute(
+            sql_update(MirrorIndex)
+            .where(MirrorIndex.mirror_id == mirror_id, MirrorIndex.project == project)
+            .values(fetched_at=now)
+        )
+        session.execute(
+            sql_update(Mirror).where(Mirror.id == mirror_id).values(last_ok_at=now, last_error=None)
         )
 
 
@@ -424,8 +465,10 @@ def refresh_index(
         return cached, exc.message
     now = utcnow()
     if page.status == 304 and cached is not None:
-        fresh = dataclasses.replace(cached, fetched_at=now)
-    elif page.status == 404:
+        _touch_index(db, mirror.id, key, now)
+        cached.fetched_at = now
+        return cached, None
+    if page.status == 404:
         fresh = CachedIndex(now, [], found=False, etag=None)
     elif page.status == 200:
         try:
