@@ -216,7 +216,7 @@ def test_bad_input_and_forged_forms_answer_with_a_message_and_change_nothing(sit
             ({"name": name, "include": "type:egg"}, 400, "type must be one of sdist, wheel"),
             ({"name": name, "ttl": "-5"}, 400, "TTL must be a whole number"),
             ({"name": name, "format": "npm"}, 400, "format must be one of"),
-            ({"name": name, "format": "cran"}, 400, "cran mirrors are not supported yet"),
+            ({"name": name, "include": "subdir:linux-64"}, 400, "has the unknown qualifier"),
             ({"name": ""}, 400, "Enter a name for the mirror"),
             ({"name": "mir has space"}, 400, "not a valid login"),
             ({"name": OUTSIDER}, 409, "already taken"),
