@@ -83,6 +83,8 @@ class Anaconda:
         self.run("config", "--set", "url", self.api_url)
         return self
 
-    def login(self, username: str, password: str) -> Anaconda:
-        self.run("org", "login", "--username", username, "--password", password, "--hostname", "testhost")
+    def login(self, username: str, password: str, hostname: str = "testhost") -> Anaconda:
+        """Log in; a second client of the same user needs a hostname of its own (the server keeps one token per
+        user and hostname, and anaconda-client asks before replacing it)."""
+        self.run("org", "login", "--username", username, "--password", password, "--hostname", hostname)
         return self

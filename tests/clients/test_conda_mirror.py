@@ -210,6 +210,29 @@ def test_mirror_keeps_what_upstream_deleted(
     assert solve_and_install(channel, ["cm-gone"], tmp_path / "env", tmp_path / "cache") == ["cm-gone=1.0"]
 
 
+@pytest.fixture(scope="module")
+def upstream_added(upstream: LiveServer, up_owner: str, installed: Path, tmp_path_factory) -> None:
+    """Upstream publishes cm-new after the mirror cached its repodata (the mirror's TTL is 0)."""
+    tmp = tmp_path_factory.mktemp("up-conda-new")
+    client = Anaconda(tmp / "client", upstream.api).configure().login(up_owner, PASSWORD, "laterhost")
+    client.run("upload", str(build(tmp, "cm-new", "1.0", "noarch", "conda", depends=["cm-base"])))
+
+
+def test_what_upstream_adds_is_listed_and_installs_through_the_mirror(
+    mirror_server: LiveServer, mirrors: dict[str, str], upstream_added: None, tmp_path: Path
+) -> None:
+    channel = f"{mirror_server.url}/conda/{mirrors['public']}"
+    listed = httpx.get(f"{channel}/noarch/repodata.json", timeout=30).json()["packages.conda"]
+    assert {"cm-new-1.0-0.conda", "cm-base-1.0-0.conda"} <= set(listed)
+    assert solve_and_install(channel, ["cm-new"], tmp_path / "env", tmp_path / "cache") == [
+        "cm-base=1.0",
+        "cm-new=1.0",
+    ]
+    channeldata = httpx.get(f"{channel}/channeldata.json", timeout=30).json()
+    assert {"cm-new", "cm-base", "cm-app"} <= set(channeldata["packages"])
+    assert "cm-bad" not in channeldata["packages"]  # excluded by the mirror's rules
+
+
 def test_offline_the_mirrors_install_what_they_cached_with_a_warning(
     mirror_server: LiveServer,
     upstream: LiveServer,
@@ -217,6 +240,7 @@ def test_offline_the_mirrors_install_what_they_cached_with_a_warning(
     installed: Path,
     synced: list[str],
     upstream_deleted: None,
+    upstream_added: None,
     tmp_path: Path,
 ) -> None:
     upstream.stop()

@@ -132,6 +132,10 @@ class Snapshot:
     """sha256 -> the file it belongs to, for every blob a file row names (its own and its side documents)."""
     stages: set[str]
     """Blobs of uploads in progress: copied when they are still in the store, never required."""
+    kept: set[str]
+    """Blobs of removed files that snapshots still list (file_history), and a mirror's upstream indexes and
+    rendered documents: copied when in the store; a missing one does not stop the backup (a mirror fetches or
+    renders it again; `packyard fsck` is what reports a lost file)."""
     revision: str | None
     counts: dict[str, int]
 
@@ -300,11 +304,28 @@ def _read_snapshot(conn: Connection) -> Snapshot:
             stages.add(sha)
         extra = _as_dict(_as_dict(result).get("extra"))
         stages.update(v for v in extra.values() if isinstance(v, str) and _SHA256.fullmatch(v))
+    kept: set[str] = set()
+    tables = set(inspect(conn).get_table_names())  # a database at an older revision lacks the newer tables
+    if "file_history" in tables:
+        kept.update(sha for (sha,) in conn.execute(text("SELECT DISTINCT sha256 FROM file_history")))
+    if "mirror_documents" in tables:
+        kept.update(
+            sha for (sha,) in conn.execute(text("SELECT blob FROM mirror_indexes WHERE blob IS NOT NULL"))
+        )
+        for sha, variants in conn.execute(text("SELECT sha256, variants FROM mirror_documents")):
+            kept.add(sha)
+            kept.update(v for v in _as_dict(variants).values() if isinstance(v, str) and _SHA256.fullmatch(v))
     counts = {
         table: int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608 - fixed names
         for table in ("accounts", "packages", "releases", "files", "labels")
     }
-    return Snapshot(files=files, stages=stages - set(files), revision=_revision(conn), counts=counts)
+    return Snapshot(
+        files=files,
+        stages=stages - set(files),
+        kept=kept - set(files) - stages,
+        revision=_revision(conn),
+        counts=counts,
+    )
 
 
 def _revision(conn: Connection) -> str | None:
@@ -328,12 +349,13 @@ def _save_blobs(
 ) -> tuple[list[BlobEntry], Copied]:
     entries: list[BlobEntry] = []
     copied = Copied()
-    wanted = sorted(snapshot.files.keys() | snapshot.stages)
+    wanted = sorted(snapshot.files.keys() | snapshot.stages | snapshot.kept)
+    optional = snapshot.stages | snapshot.kept
     say(f"{len(wanted)} blobs named by the snapshot ({'copying' if mode == 'copy' else 'listing'})")
     for n, sha in enumerate(wanted, 1):
         if not store.exists(sha):
-            if sha in snapshot.stages:
-                continue  # an upload in progress that has since expired or failed: nothing will name it
+            if sha in optional:
+                continue  # an upload in progress that has since expired or failed; a mirror's document
             raise BackupError(
                 f"blob {sha} ({snapshot.files[sha]}) is named by the database but missing from the blob store: "
                 "run `packyard fsck` and restore that file before backing up"
@@ -347,7 +369,7 @@ def _save_blobs(
                 try:
                     _copy_out(store, sha, target)
                 except FileNotFoundError:
-                    if sha in snapshot.stages:
+                    if sha in optional:
                         continue  # that upload's blob was just cleaned up (fsck --clean of an expired stage)
                     raise
                 copied.copied += 1

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from packyard.core import snapshots
 from packyard.core.db import Database, rowcount
+from packyard.core.mirrors import documents as mirror_documents
 from packyard.core.models import File, Stage, utcnow
 from packyard.core.storage import BlobStore
 
@@ -41,6 +42,7 @@ def referenced(db: Database) -> set[str]:
         return (
             set(_named_by_files(session))
             | set(snapshots.referenced_blobs(session))
+            | set(mirror_documents.referenced_blobs(session))
             | _named_by_stages(session)
         )
 
@@ -82,7 +84,13 @@ def check(
         files = _named_by_files(session)
         # A removed file stays downloadable through the snapshots that list it: its history names its blob
         # until `packyard snapshots prune` forgets it.
-        refs = set(files) | set(snapshots.referenced_blobs(session)) | _named_by_stages(session)
+        # A mirror's upstream indexes and rendered documents kept as blobs (core/mirrors/documents.py).
+        refs = (
+            set(files)
+            | set(snapshots.referenced_blobs(session))
+            | set(mirror_documents.referenced_blobs(session))
+            | _named_by_stages(session)
+        )
     stored = set(store.iter_blobs())
     report.orphans = [sha for sha in sorted(stored - refs) if _old_enough(store, sha, grace_seconds)]
     leftovers = []

@@ -323,3 +323,21 @@ def test_copy_text_fields_are_unescaped() -> None:
     assert backups._copy_value("a\\tb\\\\c\\nd") == "a\tb\\c\nd"
     assert backups._copy_value('{"metadata": "ab\\\\u00e9"}') == '{"metadata": "ab\\u00e9"}'
     assert backups._copy_value("\\x41\\101") == "AA"
+
+
+def test_a_removed_file_that_snapshots_still_list_is_backed_up(
+    settings: Settings, client: TestClient, db: Database, published: list[str], tmp_path: Path
+) -> None:
+    token = login(client, "ann", PASSWORD)
+    conda_name = published[0]
+    sha = client.get("/api/package/ann/bk", headers={"Authorization": f"token {token}"}).json()["files"][0][
+        "sha256"
+    ]
+    removed = client.delete(
+        f"/api/dist/ann/bk/1.0/noarch/{conda_name}", headers={"Authorization": f"token {token}"}
+    )
+    assert removed.status_code == 200, removed.text
+    assert _store(settings).exists(sha)  # kept: a snapshot before the removal still serves it
+    done = backups.backup(settings.sqlalchemy_url, _store(settings), tmp_path / "backup")
+    assert sha in {e.sha256 for e in done.manifest.blobs}
+    assert backups.verify(tmp_path / "backup").ok

@@ -4,6 +4,7 @@ and merged with the cached files under the mirror's rules."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -38,40 +39,93 @@ def _repodata(**more) -> bytes:
     ).encode()
 
 
+def _read(body: bytes, url: str = "http://up/c/noarch/repodata.json") -> list[conda_mirror.Upstream]:
+    return list(conda_mirror.read_upstream(lambda: io.BytesIO(body), url))
+
+
 def test_repodata_entries_keep_records_with_a_digest_and_resolve_urls_beside_the_repodata():
-    entries = conda_mirror.parse_repodata("http://up/c/noarch/repodata.json", _repodata())
-    assert {e["filename"]: e["url"] for e in entries} == {
+    entries = _read(_repodata())
+    assert {e.filename: e.url for e in entries} == {
         "a-1.0-0.tar.bz2": "http://up/c/noarch/a-1.0-0.tar.bz2",
         "b-2.0-0.conda": "http://up/c/noarch/b-2.0-0.conda",
     }
-    assert entries[1]["record"]["depends"] == ["a"]
+    assert entries[1].record["depends"] == ["a"]
 
 
 def test_repodata_base_url_says_where_the_files_are():
-    entries = conda_mirror.parse_repodata(
-        "http://up/c/noarch/repodata.json", _repodata(base_url="https://files.example/noarch")
-    )
-    assert entries[0]["url"] == "https://files.example/noarch/a-1.0-0.tar.bz2"
+    entries = _read(_repodata(base_url="https://files.example/noarch"))
+    assert entries[0].url == "https://files.example/noarch/a-1.0-0.tar.bz2"
 
 
-def test_repodata_that_is_no_object_is_a_value_error():
-    with pytest.raises(ValueError, match="not a JSON object"):
-        conda_mirror.parse_repodata("http://up/", b"[]")
+def test_repodata_floats_stay_floats_and_a_conda_file_under_packages_is_left_out():
+    body = json.dumps(
+        {
+            "packages": {
+                "x-1-0.conda": {"name": "x", "sha256": "1" * 64},
+                "y-1-0.tar.bz2": {"name": "y", "md5": "2" * 32, "size": 10, "weight": 0.5},
+            }
+        }
+    ).encode()
+    entries = _read(body)
+    assert [e.filename for e in entries] == ["y-1-0.tar.bz2"]
+    assert entries[0].record["weight"] == 0.5 and isinstance(entries[0].record["weight"], float)
+
+
+@pytest.mark.parametrize("body", [b"[]", b"", b'{"packages": {"a-1-0.conda": '])
+def test_repodata_that_is_no_object_is_a_value_error(body):
+    with pytest.raises(ValueError, match=r"not a JSON object|does not parse"):
+        _read(body)
+
+
+def _merged(local, entries, mirror, kind="repodata") -> dict:
+    out = io.BytesIO()
+    conda_mirror.write_merged(out.write, kind, "noarch", entries, local, mirror.rules)
+    return json.loads(out.getvalue())
 
 
 def test_conda_merge_keeps_cached_records_prefers_upstreams_and_applies_rules():
-    entries = conda_mirror.parse_repodata("http://up/c/noarch/repodata.json", _repodata())
+    entries = _read(_repodata())
     local = [
         conda_index.Row("b", "b-2.0-0.conda", '{"name":"b","patched":false}'),
         conda_index.Row("gone", "gone-1-0.conda", '{"name":"gone"}'),
+        conda_index.Row("old", "old-1-0.tar.bz2", '{"name":"old"}'),
     ]
-    rows = {
-        r.filename: r for r in conda_mirror.merge(local, entries, _mirror("conda", exclude=["a"]), "noarch")
+    doc = _merged(local, entries, _mirror("conda", exclude=["a"]))
+    assert doc["info"] == {"subdir": "noarch"} and doc["repodata_version"] == 1
+    assert set(doc["packages"]) == {"old-1-0.tar.bz2"}  # a excluded; old kept although upstream lost it
+    assert set(doc["packages.conda"]) == {"b-2.0-0.conda", "gone-1-0.conda"}
+    assert doc["packages.conda"]["b-2.0-0.conda"]["depends"] == ["a"]  # upstream's (patched) record
+    refused = _merged(local, entries, _mirror("conda", exclude=["subdir:noarch"]))
+    assert refused["packages"] == {} and refused["packages.conda"] == {}
+
+
+def test_conda_merge_without_upstream_or_cache_is_an_empty_valid_document():
+    assert _merged([], [], _mirror("conda")) == {
+        "info": {"subdir": "noarch"},
+        "packages": {},
+        "packages.conda": {},
+        "removed": [],
+        "repodata_version": 1,
     }
-    assert set(rows) == {"b-2.0-0.conda", "gone-1-0.conda"}  # a excluded; gone kept although upstream lost it
-    assert json.loads(rows["b-2.0-0.conda"].record)["depends"] == ["a"]  # upstream's (patched) record
-    refused = conda_mirror.merge(local, entries, _mirror("conda", exclude=["subdir:noarch"]), "noarch")
-    assert refused == []
+    only_cached = _merged([conda_index.Row("c", "c-1-0.conda", '{"name":"c"}')], [], _mirror("conda"))
+    assert list(only_cached["packages.conda"]) == ["c-1-0.conda"]
+
+
+def test_conda_merged_run_exports_lists_every_package():
+    body = json.dumps(
+        {
+            "packages.conda": {
+                "r-1-0.conda": {"name": "r", "sha256": "1" * 64, "run_exports": {"weak": ["r >=1"]}},
+                "s-1-0.conda": {"name": "s", "sha256": "2" * 64},
+            }
+        }
+    ).encode()
+    doc = _merged([], _read(body), _mirror("conda"), kind="run_exports")
+    assert doc["info"] == {"subdir": "noarch", "version": 1}
+    assert doc["packages.conda"] == {
+        "r-1-0.conda": {"run_exports": {"weak": ["r >=1"]}},
+        "s-1-0.conda": {"run_exports": {}},
+    }
 
 
 def test_package_name_of_a_conda_file():

@@ -50,3 +50,43 @@ class MirrorIndex(Base):
     found: Mapped[bool] = mapped_column(default=True)
     """False when upstream answered that it has no such project (404)."""
     etag: Mapped[str | None] = mapped_column(String(200))
+    blob: Mapped[str | None] = mapped_column(String(64))
+    """The sha256 of upstream's body as stored in the blob store, for an index too large to keep as entries (a
+    conda subdir's repodata.json: tens or hundreds of MB); `entries` is then empty and `mirror_records` holds
+    what a file fetch needs of each record."""
+
+
+class MirrorRecord(Base):
+    """What fetching one file needs from an upstream index kept as a blob (`MirrorIndex.blob`): the name the rules
+    match, the digests to verify against, and where the file is when not beside the index. Written as the
+    difference from the previous answer, so an upstream change costs writes in proportion to what changed."""
+
+    __tablename__ = "mirror_records"
+
+    mirror_id: Mapped[int] = mapped_column(ForeignKey("mirrors.id", ondelete="CASCADE"), primary_key=True)
+    index_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """The `MirrorIndex.project` the record was read from (conda: "LABEL/SUBDIR")."""
+    filename: Mapped[str] = mapped_column(String(300), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    """Where upstream keeps the file when that is not beside its index (conda's `info.base_url`); else None."""
+
+
+class MirrorDocument(Base):
+    """A rendered index document of a mirror (upstream's records merged with the cached ones) stored as a blob,
+    so that a node serves it as a file instead of holding it in memory, and every node reuses one rendering.
+    `source` names what it was rendered from; a request whose inputs differ renders it again."""
+
+    __tablename__ = "mirror_documents"
+
+    mirror_id: Mapped[int] = mapped_column(ForeignKey("mirrors.id", ondelete="CASCADE"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(300), primary_key=True)
+    """The document's place in the channel: "main/linux-64/repodata.json", "main/channeldata.json"..."""
+    audience: Mapped[str] = mapped_column(String(100), primary_key=True)
+    """Which of the cached packages it shows (formats.channels.Audience.key)."""
+    source: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Compressed forms made on first request: encoding ("zst", "bz2") -> blob sha256."""

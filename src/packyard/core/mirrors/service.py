@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -344,8 +345,9 @@ class CachedIndex:
         entries: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
         found: bool,
         etag: str | None,
+        blob: str | None = None,
     ) -> None:
-        self.fetched_at, self.found, self.etag = fetched_at, found, etag
+        self.fetched_at, self.found, self.etag, self.blob = fetched_at, found, etag, blob
         self._entries = entries
 
     @property
@@ -361,7 +363,7 @@ class CachedIndex:
 def cached_index(db: Database, mirror_id: int, project: str) -> CachedIndex | None:
     with db.read() as session:
         head = session.execute(
-            select(MirrorIndex.fetched_at, MirrorIndex.found, MirrorIndex.etag).where(
+            select(MirrorIndex.fetched_at, MirrorIndex.found, MirrorIndex.etag, MirrorIndex.blob).where(
                 MirrorIndex.mirror_id == mirror_id, MirrorIndex.project == project
             )
         ).one_or_none()
@@ -377,7 +379,7 @@ def cached_index(db: Database, mirror_id: int, project: str) -> CachedIndex | No
             )
         return list(entries or [])
 
-    return CachedIndex(head.fetched_at, load, head.found, head.etag)
+    return CachedIndex(head.fetched_at, load, head.found, head.etag, head.blob)
 
 
 def cached_projects(db: Database, mirror_id: int) -> list[str]:
@@ -413,6 +415,7 @@ def save_index(db: Database, mirror_id: int, project: str, index: CachedIndex) -
                 entries=index.entries,
                 found=index.found,
                 etag=index.etag,
+                blob=index.blob,
             )
         )
         row = session.get(Mirror, mirror_id)
@@ -447,9 +450,9 @@ def refresh_index(
     accept: str = "*/*",
     max_bytes: int = http.MAX_PAGE_BYTES,
 ) -> tuple[CachedIndex | None, str | None]:
-    """Upstream's index `key` (a PyPI project, a conda label/subdir, a CRAN slice) as entries, asked for again at
-    `url` once the cached copy is older than the TTL (with If-None-Match); and, when the upstream could not be
-    asked or answered nonsense, why (the caller then serves what is cached, marked `STALE`).
+    """Upstream's index `key` (a PyPI project, a CRAN slice) as entries, asked for again at `url` once the cached
+    copy is older than the TTL (with If-None-Match); and, when the upstream could not be asked or answered
+    nonsense, why (the caller then serves what is cached, marked `STALE`).
 
     `read` turns a 200 page into the format's entries (ValueError: not an index). A 404 is an answer: upstream
     has no such index (cached as found=False, no entries)."""
@@ -463,6 +466,98 @@ def refresh_index(
     except http.Unreachable as exc:
         record_unreachable(db, mirror.id, exc.message)
         return cached, exc.message
+    if page.status == 200:
+        try:
+            entries = read(page)
+        except ValueError as exc:  # JSON or text that does not parse
+            return cached, _nonsense(db, mirror, url, exc)
+        return _answered(
+            db, mirror, key, cached, page, CachedIndex(utcnow(), entries, True, page.headers.get("etag"))
+        )
+    return _answered(db, mirror, key, cached, page, None)
+
+
+def refresh_blob_index(
+    db: Database,
+    store: BlobStore,
+    mirror: MirrorInfo,
+    key: str,
+    url: str,
+    ingest: Callable[[Path, str], None],
+    *,
+    accept: str = "*/*",
+    max_bytes: int | None = None,
+    ttl: int | None = None,
+) -> tuple[CachedIndex | None, str | None]:
+    """`refresh_index` for an index too large to hold in memory or in one database value (a conda subdir's
+    repodata.json): upstream's body is streamed into the blob store (`CachedIndex.blob`), and `ingest(path,
+    final_url)` reads it from a local file, records what the format needs per record (ValueError: not an index)
+    before the new blob becomes the index. An answer with the same bytes as the cached one (an upstream that sends
+    no ETag) costs no ingest. `ttl` overrides the mirror's (0: ask now)."""
+    cached = _usable(db, store, mirror.id, key)
+    if cached is not None and cached.fresh(mirror.ttl if ttl is None else ttl):
+        return cached, None
+    with _one_fetch(mirror.id, f"index {key}"):  # concurrent requests of this process wait for one fetch
+        again = _usable(db, store, mirror.id, key)
+        if again is not None and (cached is None or again.fetched_at > cached.fetched_at):
+            return again, None  # fetched by the request we waited for
+        return _refresh_blob(db, store, mirror, key, url, ingest, cached, accept=accept, max_bytes=max_bytes)
+
+
+def _usable(db: Database, store: BlobStore, mirror_id: int, key: str) -> CachedIndex | None:
+    cached = cached_index(db, mirror_id, key)
+    if cached is not None and cached.blob is not None and not store.exists(cached.blob):
+        return None  # lost from the store (a restore without it): fetched again, as on the first request
+    return cached
+
+
+def _refresh_blob(
+    db: Database,
+    store: BlobStore,
+    mirror: MirrorInfo,
+    key: str,
+    url: str,
+    ingest: Callable[[Path, str], None],
+    cached: CachedIndex | None,
+    *,
+    accept: str,
+    max_bytes: int | None,
+) -> tuple[CachedIndex | None, str | None]:
+    etag = cached.etag if cached is not None and cached.blob else None
+    with store.receive() as incoming:
+        try:
+            page = http.stream(url, incoming.write, accept=accept, etag=etag, max_bytes=max_bytes)
+        except http.Unreachable as exc:
+            record_unreachable(db, mirror.id, exc.message)
+            return cached, exc.message
+        if page.status != 200:
+            return _answered(db, mirror, key, cached, page, None)
+        ref = incoming.digest()
+        if cached is None or cached.blob != ref.sha256:
+            try:
+                ingest(incoming.path, page.url)
+            except ValueError as exc:
+                return cached, _nonsense(db, mirror, url, exc)
+        incoming.commit()
+    fresh = CachedIndex(utcnow(), [], True, page.headers.get("etag"), ref.sha256)
+    return _answered(db, mirror, key, cached, page, fresh)
+
+
+def _nonsense(db: Database, mirror: MirrorInfo, url: str, exc: ValueError) -> str:
+    message = f"{http.redacted(url)} sent something that is not an index ({exc})"
+    record_unreachable(db, mirror.id, message)
+    return message
+
+
+def _answered(
+    db: Database,
+    mirror: MirrorInfo,
+    key: str,
+    cached: CachedIndex | None,
+    page: http.Page,
+    fresh: CachedIndex | None,
+) -> tuple[CachedIndex | None, str | None]:
+    """Keep what upstream answered: 304 (the cached copy stands), 200 (`fresh`), 404 (no such index)."""
     now = utcnow()
     if page.status == 304 and cached is not None:
         _touch_index(db, mirror.id, key, now)
@@ -470,16 +565,8 @@ def refresh_index(
         return cached, None
     if page.status == 404:
         fresh = CachedIndex(now, [], found=False, etag=None)
-    elif page.status == 200:
-        try:
-            entries = read(page)
-        except ValueError as exc:  # JSON or text that does not parse
-            message = f"{http.redacted(url)} sent something that is not an index ({exc})"
-            record_unreachable(db, mirror.id, message)
-            return cached, message
-        fresh = CachedIndex(now, entries, found=True, etag=page.headers.get("etag"))
-    else:
-        message = f"{http.redacted(url)} answered {page.status}"
+    elif fresh is None:
+        message = f"{http.redacted(page.url)} answered {page.status}"
         record_unreachable(db, mirror.id, message)
         return cached, message
     save_index(db, mirror.id, key, fresh)

@@ -13,6 +13,7 @@ request waiting for a connect timeout first (with ttl 0, every page would ask).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -115,6 +116,27 @@ def forget_down_hosts() -> None:
 
 def get(url: str, *, accept: str, etag: str | None = None, max_bytes: int = MAX_PAGE_BYTES) -> Page:
     """GET an index page (at most `max_bytes` once decoded); raises Unreachable (see the module docstring)."""
+    chunks: list[bytes] = []
+    page = stream(url, chunks.append, accept=accept, etag=etag, max_bytes=max_bytes)
+    return dataclasses.replace(page, body=b"".join(chunks))
+
+
+def download(url: str, write: Callable[[bytes], None]) -> int:
+    """Stream a file into `write`; returns the status (the bytes are written only for a 200)."""
+    return stream(url, write).status
+
+
+def stream(
+    url: str,
+    write: Callable[[bytes], None],
+    *,
+    accept: str = "*/*",
+    etag: str | None = None,
+    max_bytes: int | None = None,
+) -> Page:
+    """GET `url`, a 200's body streamed into `write` a MiB at a time (an index of hundreds of MB never sits in
+    memory); the Page returned carries status, headers and final URL, no body. More than `max_bytes` (decoded) is
+    Unreachable: the upstream is not behaving as an index does."""
     headers = {"Accept": accept}
     if etag:
         headers["If-None-Match"] = etag
@@ -123,29 +145,13 @@ def get(url: str, *, accept: str, etag: str | None = None, max_bytes: int = MAX_
         with _client().stream("GET", url, headers=headers) as response:
             if response.status_code >= 500:
                 raise Unreachable(f"{redacted(url)} answered {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise Unreachable(f"{redacted(url)} sent an index page over {max_bytes} bytes")
-                chunks.append(chunk)
-            return Page(response.status_code, b"".join(chunks), dict(response.headers), str(response.url))
-    except httpx.HTTPError as exc:
-        raise _unreachable(url, exc) from None
-
-
-def download(url: str, write: Callable[[bytes], None]) -> int:
-    """Stream a file into `write`; returns the status (the bytes are written only for a 200)."""
-    _check_host(url)
-    try:
-        with _client().stream("GET", url) as response:
-            if response.status_code >= 500:
-                raise Unreachable(f"{redacted(url)} answered {response.status_code}")
-            if response.status_code != 200:
-                return response.status_code
-            for chunk in response.iter_bytes(1 << 20):
-                write(chunk)
-            return 200
+            if response.status_code == 200:
+                size = 0
+                for chunk in response.iter_bytes(1 << 20):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise Unreachable(f"{redacted(url)} sent an index over {max_bytes} bytes")
+                    write(chunk)
+            return Page(response.status_code, b"", dict(response.headers), str(response.url))
     except httpx.HTTPError as exc:
         raise _unreachable(url, exc) from None
