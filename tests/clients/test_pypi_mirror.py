@@ -273,6 +273,61 @@ def test_concurrent_first_requests_for_one_file_all_succeed_and_store_it_once(
     assert [f["basename"] for f in listing.json()["files"]] == ["pk_yank-1.0-py3-none-any.whl"]
 
 
+def _serial(server: LiveServer) -> int:
+    answer = httpx.get(f"{server.api}/serial", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["serial"])
+
+
+def _listed(url: str) -> tuple[int, set[str], dict[str, object]]:
+    """A PEP 691 page's X-PyPI-Last-Serial, its files and its JSON."""
+    page = httpx.get(url, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=30)
+    assert page.status_code == 200, page.text
+    doc = page.json()
+    return int(page.headers["X-PyPI-Last-Serial"]), {f["filename"] for f in doc.get("files", [])}, doc
+
+
+def test_the_pages_serial_is_the_one_to_pin_a_snapshot_to(
+    mirror_server: LiveServer, upstream: LiveServer, up_owner: str, alice: str, tmp_path: Path
+):
+    """A mirror's X-PyPI-Last-Serial is /api/serial's answer just after it fetched a file (no other change since),
+    and a snapshot at that serial lists the cached files the page listed, and keeps listing only them after the
+    next fetch; pip installs from it."""
+    name = f"ps{uuid.uuid4().hex[:5]}"
+    made = httpx.post(
+        f"{mirror_server.api}/mirrors/{name}",
+        auth=(alice, PASSWORD),
+        json={"format": "pypi", "upstream": f"{upstream.url}/pypi/{up_owner}/simple/", "ttl": 0},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    base = f"{mirror_server.url}/pypi/{name}"
+    wheel, sdist = "pk_lib-1.0-py3-none-any.whl", "pk_lib-1.0.tar.gz"
+
+    before, listed, _ = _listed(f"{base}/simple/pk-lib/")
+    assert listed == {wheel, sdist}  # upstream's entries; nothing cached yet
+    assert before == _serial(mirror_server)  # the mirror's own newest event (its creation): nothing newer
+
+    assert httpx.get(f"{base}/files/pk-lib/{wheel}", timeout=30).status_code == 200  # fetched: an event
+    first, listed, doc = _listed(f"{base}/simple/pk-lib/")
+    assert first == _serial(mirror_server) > before
+    assert doc["meta"]["_last-serial"] == first  # type: ignore[index]
+    root_serial, _, root = _listed(f"{base}/simple/")
+    assert root_serial == first
+    assert {p["name"]: p["_last-serial"] for p in root["projects"]} == {"pk-lib": first}  # type: ignore[index]
+    assert listed == {wheel, sdist}
+    _, pinned, _ = _listed(f"{base}/snapshot/{first}/simple/pk-lib/")
+    assert pinned == {wheel}  # what the page listed that this server has: the cached file
+
+    assert httpx.get(f"{base}/files/pk-lib/{sdist}", timeout=30).status_code == 200
+    second, _, _ = _listed(f"{base}/simple/pk-lib/")
+    assert second == _serial(mirror_server) > first
+    assert _listed(f"{base}/snapshot/{second}/simple/pk-lib/")[1] == {wheel, sdist}
+    assert _listed(f"{base}/snapshot/{first}/simple/pk-lib/")[1] == {wheel}  # unchanged by the later fetch
+    _install(tmp_path, "pip", f"{base}/snapshot/{first}/simple/", tmp_path / "t", "pk-lib")
+    assert (tmp_path / "t/pk_lib/__init__.py").read_text() == "VERSION = '1.0'\n"
+
+
 @pytest.fixture(scope="module")
 def upstream_changed(upstream: LiveServer, up_owner: str, installed: Path) -> None:
     """The upstream deletes pk-gone and yanks pk-yank 1.0, after the mirror cached both."""

@@ -135,3 +135,54 @@ def test_r_installs_the_pinned_version(live_server: LiveServer, owner: str, tmp_
 
     assert installed(f"{live_server.url}/cran/{owner}/snapshot/{serial}", tmp_path / "lib-snap") == "1.0"
     assert installed(f"{live_server.url}/cran/{owner}", tmp_path / "lib-live") == "2.0"
+
+
+def test_rattler_resolves_the_pinned_version_at_the_site_root_channels(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """`http://HOST/OWNER/snapshot/N`, `/OWNER/label/L/snapshot/N` and `/t/TOKEN/OWNER/snapshot/N`: the
+    snapshots of the channels the package page names (docs/mirrors.md), as under /conda/."""
+    from tests.builders import build_conda
+    from tests.unit.api.helpers import auth, upload
+
+    login = f"rsnap{uuid.uuid4().hex[:6]}"
+    live_server.create_user(login, PASSWORD)
+    with httpx.Client(base_url=live_server.url, timeout=60) as client:
+        token = client.post("/api/authentications", auth=(login, PASSWORD), json={"note": "snap"}).json()[
+            "token"
+        ]
+
+        def put(name: str, version: str, labels: list[str]) -> None:
+            folder = tmp_path / f"{name}-{version}"
+            folder.mkdir()
+            files = {f"share/{name}/{version}.txt": f"{name} {version}\n".encode()}
+            path = build_conda(folder, name=name, version=version, subdir="noarch", fmt="conda", files=files,
+                               noarch="generic")  # fmt: skip
+            committed = upload(
+                client, token, login, name, version, path, f"noarch/{path.name}", "conda", labels=labels
+            )
+            assert committed.status_code == 200, committed.text
+
+        put("rootsnap", "1.0", ["main", "dev"])
+        put("rootsnappriv", "1.0", ["main"])
+        hidden = client.patch(
+            f"/api/package/{login}/rootsnappriv", headers=auth(token), json={"access": "private"}
+        )
+        assert hidden.status_code == 200, hidden.text
+        serial = pinned(live_server)
+        put("rootsnap", "2.0", ["main", "dev"])
+
+    root = f"{live_server.url}/{login}"
+    live = solve_and_install(root, ["rootsnap"], tmp_path / "live", tmp_path / "c-live", sharded=False)
+    assert live == ["rootsnap=2.0"]
+    for n, channel in enumerate((f"{root}/snapshot/{serial}", f"{root}/label/dev/snapshot/{serial}")):
+        prefix = tmp_path / f"snap-{n}"
+        snap = solve_and_install(channel, ["rootsnap"], prefix, tmp_path / f"c-{n}")  # sharded: falls back
+        assert snap == ["rootsnap=1.0"]
+        assert (prefix / "share/rootsnap/1.0.txt").read_text() == "rootsnap 1.0\n"
+    with pytest.raises(Exception):  # noqa: B017 - rattler reports the 401 in its own words
+        solve_and_install(f"{root}/snapshot/{serial}", ["rootsnappriv"], tmp_path / "no", tmp_path / "c-no")
+    private = f"{live_server.url}/t/{token}/{login}/snapshot/{serial}"
+    assert solve_and_install(private, ["rootsnappriv"], tmp_path / "p", tmp_path / "c-p") == [
+        "rootsnappriv=1.0"
+    ]

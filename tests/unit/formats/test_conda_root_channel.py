@@ -207,3 +207,107 @@ def test_the_front_sends_public_files_at_the_root(
     _same(front, client.get(f"/alice/noarch/{pub.name}"))
     assert conda_routes.public_file("/static/noarch/x.conda") is None
     assert conda_routes.public_file("/alice/noarch/files") is None
+
+
+def _pin(client: TestClient) -> tuple[int, str]:
+    answer = client.get("/api/serial").json()
+    return int(answer["serial"]), str(answer["at"])
+
+
+@pytest.mark.parametrize("label", ["", "/label/main", "/label/dev"])
+def test_every_snapshot_document_at_the_root_is_the_conda_answer(
+    client: TestClient, world: dict[str, Any], label: str, tmp_path: Path
+) -> None:
+    """`/OWNER[/label/L]/snapshot/N/...` (N a serial or a time) answers as `/conda/OWNER[/label/L]/snapshot/N/...`
+    does, headers (the immutable Cache-Control, X-Packyard-Serial) and bytes, and keeps its answer after a newer
+    upload changes the live channel."""
+    serial, at = _pin(client)
+    path = build_conda(tmp_path, name="pub", version="3.0", subdir="noarch", fmt="conda")
+    labels = ["main", "dev"]
+    later = upload(
+        client, world["alice"], "alice", "pub", "3.0", path, f"noarch/{path.name}", "conda", labels
+    )
+    assert later.status_code == 200, later.text
+    files = list(world["files"].values())
+    for point in (str(serial), at):
+        channel = f"alice{label}/snapshot/{point}"
+        answered = 0
+        for doc in _channel_paths(channel, files, ["noarch", "linux-64"]):
+            for method in ("GET", "HEAD"):
+                conda = client.request(method, f"/conda/{doc}")
+                root = client.request(method, f"/{doc}")
+                _same(root, conda)
+                answered += conda.status_code == 200
+        assert answered >= 2 * (len(DOCUMENTS) - 1) * 2  # every document of both subdirs (shards are not)
+        repodata = client.get(f"/{channel}/noarch/repodata.json")
+        assert repodata.headers["X-Packyard-Serial"] == str(serial)
+        found = sorted((r["name"], r["version"]) for r in repodata.json()["packages.conda"].values())
+        assert found == [("pub", "2.0" if label == "/label/dev" else "1.0")]  # not 3.0: uploaded after N
+    assert (
+        "immutable"
+        in client.get(f"/alice{label}/snapshot/{serial}/noarch/repodata.json").headers["Cache-Control"]
+    )
+    live = client.get(f"/alice{label}/noarch/repodata.json").json()
+    assert ("pub", "3.0") in [(r["name"], r["version"]) for r in live["packages.conda"].values()]
+
+
+def test_private_snapshots_at_the_root_ask_as_the_conda_ones(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    alice, bob, hush = world["alice"], world["bob"], world["files"]["hush-0.1"].name
+    serial, _ = _pin(client)
+    paths = [f"alice/snapshot/{serial}/noarch/{hush}", f"alice/snapshot/{serial}/noarch/repodata.json"]
+    for path in paths:
+        by_path = client.get(f"/t/{alice}/{path}")
+        assert by_path.status_code == 200, by_path.text
+        _same(by_path, client.get(f"/conda/t/{alice}/{path}"))
+        _same(client.get(f"/{path}", headers=auth(alice)), client.get(f"/conda/{path}", headers=auth(alice)))
+        for headers in ({}, auth(bob)):
+            _same(client.get(f"/{path}", headers=headers), client.get(f"/conda/{path}", headers=headers))
+    assert hush in client.get(f"/t/{alice}/{paths[1]}").text
+    assert hush not in client.get(f"/{paths[1]}").text and hush not in client.get(f"/t/{bob}/{paths[1]}").text
+    assert client.get(f"/{paths[0]}").status_code == 401
+    # Bad points answer as under /conda/: a serial not reached yet (404), a time in the future (400).
+    for point in (str(serial + 1000), "2999-01-01"):
+        bad = f"alice/snapshot/{point}/noarch/repodata.json"
+        _same(client.get(f"/{bad}"), client.get(f"/conda/{bad}"))
+        assert client.get(f"/{bad}").status_code in (400, 404)
+
+
+def test_snapshot_paths_at_the_root_leave_the_pages_alone(
+    client: TestClient, world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package named `snapshot` keeps its pages; a third segment that is no point (`files`, `settings`,
+    `badges`) is a page's; and `/OWNER/label/files/snapshot/N/channeldata.json` stays the Files tab download of
+    package `label`'s version `snapshot`, file `N/channeldata.json`: the snapshot of a label named `files` is
+    served under /conda/ only."""
+    alice = world["alice"]
+    path = build_conda(tmp_path, name="snapshot", version="1.0", subdir="noarch", fmt="conda")
+    assert (
+        upload(client, alice, "alice", "snapshot", "1.0", path, f"noarch/{path.name}", "conda").status_code
+        == 200
+    )
+    plain = tmp_path / "channeldata.json"
+    plain.write_bytes(b'{"not": "a channel"}')
+    stored = upload(
+        client, alice, "alice", "label", "snapshot", plain, "12/channeldata.json", "file", ["files"]
+    )
+    assert stored.status_code == 200, stored.text
+    serial, _ = _pin(client)
+    calls = _count_routed(monkeypatch)
+    page = client.get("/alice/snapshot", headers=HTML)
+    assert page.status_code == 200 and "<h1>snapshot</h1>" in page.text
+    for tab in ("files", "badges", "settings"):
+        shown = client.get(f"/t/{alice}/alice/snapshot/{tab}", headers=HTML)
+        assert shown.status_code == 200 and "text/html" in shown.headers["content-type"], tab
+    assert client.get(f"/alice/snapshot/files/1.0/noarch/{path.name}").content == path.read_bytes()
+    download = client.get("/alice/label/files/snapshot/12/channeldata.json")
+    assert download.status_code == 200 and download.content == plain.read_bytes()
+    # Not a point: left to the pages (their 404), never to the conda route.
+    assert client.get("/alice/snapshot/latest/noarch/repodata.json").status_code == 404
+    assert calls == []
+    # The root answers the snapshot itself, and the label `files` keeps it under /conda/.
+    assert client.get(f"/alice/snapshot/{serial}/noarch/repodata.json").status_code == 200
+    assert calls == ["route"]
+    files_label = client.get(f"/conda/alice/label/files/snapshot/{serial}/channeldata.json")
+    assert files_label.status_code == 200, files_label.text

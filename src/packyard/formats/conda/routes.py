@@ -5,11 +5,12 @@ then serves the slice's document from the index cache, rebuilt only when the sli
 `/conda/OWNER[/label/LABEL]/snapshot/N/...` is the channel as at event serial (or UTC time) N (snapshot.py).
 
 The same channels answer at the site root, as on anaconda.org (`http://HOST/OWNER`, `/OWNER/label/LABEL`,
-`/t/TOKEN/OWNER`): `root_router` sends `/OWNER[/label/LABEL]/SUBDIR/DOCUMENT` (and `channeldata.json`) to the
-same handler. There `/OWNER/...` is also the web UI's, so a root path is a channel's only when its shape says so:
-a known subdir followed by a document conda fetches, a shard or a `.conda`/`.tar.bz2` file (`ROOT_CHANNEL_PATH`),
-and never under a reserved first segment (`api`, `static`, a format's prefix). `/alice/noarch` or
-`/alice/linux-64/files` stay pages (of a package named `noarch` or `linux-64`).
+`/t/TOKEN/OWNER`): `root_router` sends `/OWNER[/label/LABEL][/snapshot/N]/SUBDIR/DOCUMENT` (and
+`channeldata.json`) to the same handler. There `/OWNER/...` is also the web UI's, so a root path is a channel's
+only when its shape says so: a known subdir followed by a document conda fetches, a shard or a
+`.conda`/`.tar.bz2` file (`ROOT_CHANNEL_PATH`), and never under a reserved first segment (`api`, `static`, a
+format's prefix). `/alice/noarch` or `/alice/linux-64/files` stay pages (of a package named `noarch` or
+`linux-64`), and so do `/alice/snapshot/...` paths whose N is not a point (`ROOT_CHANNEL_PATH`'s docstring).
 """
 
 from __future__ import annotations
@@ -62,14 +63,22 @@ _MEDIA = {
 }
 
 
-ROOT_CHANNEL_PATH = re.compile(
-    r"[A-Za-z0-9][A-Za-z0-9_.-]*(?:/label/[^/]+)?/(?:channeldata\.json|"
-    rf"(?:{_SUBDIR_PATTERN})/(?:"
+_ROOT_TAIL = (
+    rf"(?:channeldata\.json|(?:{_SUBDIR_PATTERN})/(?:"
     + "|".join(re.escape(name) for name in _DOCUMENTS)
     + r"|shards/[0-9a-f]{64}\.msgpack\.zst|[^/]+\.conda|[^/]+\.tar\.bz2))"
 )
+ROOT_CHANNEL_PATH = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+    rf"(?:(?:/label/[^/]+)?|(?:/label/(?!files/)[^/]+)?/{snapshot.SEGMENT}/[0-9][^/]*)/{_ROOT_TAIL}"
+)
 """A channel path at the site root, without its leading slash: what `root_router` answers (and `public_file`
-reads) there. Anything else under `/OWNER/` is left to the pages."""
+reads) there. Anything else under `/OWNER/` is left to the pages.
+
+A snapshot, `OWNER[/label/L]/snapshot/N/...`, is one only when N starts with a digit (a serial, a date or a
+time) and L is not `files`: so its third segment is never a page's word (`files`, `settings`, `badges`), and
+`/OWNER/label/files/snapshot/N/channeldata.json` stays the Files tab's download of package `label` (version
+`snapshot`, file `N/channeldata.json`). A snapshot of a label named `files` is served under `/conda/` only."""
 
 
 class _RootChannelPath(Convertor[str]):

@@ -11,8 +11,13 @@ path under it.
         refuse are left out. PACKAGES.rds is a 404, as on the live route: R then reads PACKAGES.gz.
 /cran/NAME/src/contrib/PKG_VER.tar.gz   (and Archive/PKG/PKG_VER.tar.gz) a cached file is served as any file is;
         another is fetched from upstream when upstream's PACKAGES lists it, verified against its MD5sum (the only
-        digest a CRAN index gives), stored through `add_file` and then served. Older versions upstream keeps in
-        its Archive are not listed with a digest, so they are served only once cached.
+        digest a CRAN index gives), stored through `add_file` and then served.
+/cran/NAME/src/contrib/Archive/PKG/PKG_VER.tar.gz   a version upstream keeps only in its Archive is in no index,
+        so there is no digest to check it against: its first GET fetches upstream's
+        src/contrib/Archive/PKG/PKG_VER.tar.gz anyway and trusts it on first use (over the transport, https for
+        CRAN). Its sha256 is recorded as every stored file's is (the files row, the event, the snapshot history),
+        and from then on the cached bytes are served: a later change upstream is never picked up. The rules and
+        offline mode apply as to any file (an unreachable upstream is a 502/504, not a guess).
 
 Only the label main is proxied (CRAN repositories have no labels). Offline, the cached index is served with
 `service.STALE`; a file never cached is a 502/504.
@@ -97,6 +102,8 @@ class Proxy:
     """"packages" or "file"."""
     gz: bool = False
     filename: str = ""
+    archive: bool = False
+    """A file asked for under src/contrib/Archive/PKG/: upstream may keep it there without listing it."""
 
 
 # --- reading upstream's PACKAGES -------------------------------------------------------------------------------
@@ -226,7 +233,7 @@ def respond(proxy: Proxy, request: Request, svc: Svc, identity: Identity) -> Res
     if proxy.kind == "file":
         what = f"{owner.login}/{proxy.slice.path}/{proxy.filename}"
         service.require_use(identity, owner, mirror, what, "cran")
-        _fetch_file(svc, owner, mirror, proxy.slice, proxy.filename, what)
+        _fetch_file(svc, owner, mirror, proxy.slice, proxy.filename, what, archive=proxy.archive)
         return None
     service.require_use(identity, owner, mirror, f"the R repository of {owner.login}", "cran")
     cached, offline = fetch_packages(svc.db, mirror, proxy.slice)
@@ -267,7 +274,7 @@ def _entry(cached: CachedIndex | None, filename: str) -> Mapping[str, Any] | Non
 
 
 def _fetch_file(
-    svc: Svc, owner: Account, mirror: MirrorInfo, slice_: Slice, filename: str, what: str
+    svc: Svc, owner: Account, mirror: MirrorInfo, slice_: Slice, filename: str, what: str, *, archive: bool
 ) -> None:
     service.refuse(mirror, package_of(filename), what=filename)
     cached, offline = fetch_packages(svc.db, mirror, slice_)
@@ -278,11 +285,42 @@ def _fetch_file(
     if entry is None:
         if offline is not None:
             raise service.unreachable_error(mirror, upstream.Unreachable(offline), what)
-        raise NotFound(
-            f"{what}: upstream {upstream.redacted(mirror.upstream)}'s PACKAGES does not list it, and it is not "
-            "cached (only the versions upstream's index lists, with their MD5sum, can be fetched and verified)"
-        )
+        if archive and slice_ == SOURCE:
+            entry = archived_entry(mirror, filename)
+        else:
+            hint = (
+                f" (an older version is fetched from upstream's Archive at src/contrib/Archive/"
+                f"{package_of(filename)}/{filename})"
+                if slice_ == SOURCE
+                else ""
+            )
+            raise NotFound(
+                f"{what}: upstream {upstream.redacted(mirror.upstream)}'s PACKAGES does not list it, and it is "
+                f"not cached{hint}"
+            )
     store_file(svc.db, svc.store, mirror, owner, entry)
+
+
+@dataclass(frozen=True)
+class FirstUse(service.Expected):
+    """No digest to check the bytes against: whatever upstream sends the first time is kept (trust on first
+    use), and `service._stored` then finds the cached copy by its name alone. Used only for the versions
+    upstream keeps in its Archive and lists in no index (module docstring)."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
+def archived_entry(mirror: MirrorInfo, filename: str) -> dict[str, Any]:
+    """The entry of a source version upstream keeps only in src/contrib/Archive/PKG/ (as CRAN lays it out, and
+    as a Packyard upstream serves it), with no digest: `store_file` fetches it trusting it on first use."""
+    package = package_of(filename)
+    return {
+        "package": package,
+        "filename": filename,
+        "url": f"{mirror.upstream}{SOURCE.path}/Archive/{package}/{filename}",
+        "md5": None,
+    }
 
 
 def store_file(
@@ -297,7 +335,7 @@ def store_file(
             owner,
             str(entry["url"]),
             filename,
-            service.Expected(md5=str(entry["md5"])),
+            service.Expected(md5=str(entry["md5"])) if entry["md5"] else FirstUse(),
             "r",
         )
     except upstream.Unreachable as exc:

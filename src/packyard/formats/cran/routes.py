@@ -116,7 +116,9 @@ def _proxied(
         )
     )
     if cached is None:
-        return mirror.Proxy(channel.owner.id, proxied, slice_, "file", filename=filename)
+        return mirror.Proxy(
+            channel.owner.id, proxied, slice_, "file", filename=filename, archive=len(rest) == 3
+        )
     mirror_service.require_use(identity, channel.owner, proxied, f"/cran/{'/'.join(channel.rest)}", "cran")
     mirror_service.refuse(proxied, mirror.package_of(filename), what=filename)
     return _file(session, identity, channel, slice_.kind, slice_.r_version, filename)

@@ -14,6 +14,12 @@ fetched on first request.
 When upstream is unreachable the cached page or file is served with `Warning: 110 - "Response is Stale"` and
 `X-Packyard-Mirror: offline`; what was never cached is a 502/504 naming the upstream. The mirror's rules refuse
 excluded projects (absent from the root, a 403 on their page and files) and file types.
+
+`X-PyPI-Last-Serial` (and the pages' `_last-serial`) is what the first-party pages send: the serial of the newest
+event of what the page shows from this server, i.e. of its cached files (the owner's newest event for the root
+page, or for a project page with nothing cached yet). A CI job may pin `/pypi/NAME/snapshot/SERIAL/` to it: that
+snapshot lists the cached files the page listed. Upstream's entries not cached yet are in no snapshot: until
+fetched they are not this server's files, and upstream may change them.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from packyard.core import permissions
 from packyard.core.auth import Identity
@@ -45,7 +52,7 @@ from packyard.core.errors import BadRequest, NotFound, PackyardError
 from packyard.core.formats import SyncRequest
 from packyard.core.mirrors import service, upstream
 from packyard.core.mirrors.service import CachedIndex, MirrorInfo
-from packyard.core.models import Account, File, FileLabel, Label, Package, utcnow
+from packyard.core.models import Account, Event, File, FileLabel, Label, Package, utcnow
 from packyard.core.storage import BlobStore
 from packyard.formats.pypi import simple
 from packyard.formats.pypi.models import PypiFile
@@ -204,8 +211,10 @@ class Local:
     package: str
 
 
-def _local_rows(db: Database, identity: Identity, owner_id: int, project: str) -> list[Local]:
-    """The cached files of `project` the caller may see (label main)."""
+def _local_rows(db: Database, identity: Identity, owner: Account, project: str) -> tuple[list[Local], int]:
+    """The cached files of `project` the caller may see (label main), and the page's serial: the newest event
+    of their packages, or the owner's newest when none is cached. Read in one session, after the rows, so a
+    snapshot at that serial lists every row read here."""
     with db.read() as session:
         rows = session.execute(
             select(PypiFile, File.sha256, File.size, Package)
@@ -213,9 +222,9 @@ def _local_rows(db: Database, identity: Identity, owner_id: int, project: str) -
             .join(Package, Package.id == PypiFile.package_id)
             .join(FileLabel, FileLabel.file_id == PypiFile.file_id)
             .join(Label, Label.id == FileLabel.label_id)
-            .where(PypiFile.owner_id == owner_id, PypiFile.project == project, Label.name == "main")
+            .where(PypiFile.owner_id == owner.id, PypiFile.project == project, Label.name == "main")
         ).all()
-        return [
+        local = [
             Local(
                 simple.FileRow.of(pf, sha, size),
                 pkg.name,
@@ -223,6 +232,22 @@ def _local_rows(db: Database, identity: Identity, owner_id: int, project: str) -
             for pf, sha, size, pkg in rows
             if permissions.can(identity, permissions.Permission.READ, pkg, via="pypi")
         ]
+        names = sorted({item.package.lower() for item in local})
+        serial = (
+            session.scalar(
+                select(func.max(Event.serial)).where(
+                    Event.owner == owner.login, func.lower(Event.package).in_(names)
+                )
+            )
+            if names
+            else None
+        ) or _owner_serial(session, owner.login)
+    return local, serial
+
+
+def _owner_serial(session: Session, login: str) -> int:
+    """The owner's newest event serial: the root page's, as routes._ROOT_FACTS reads it."""
+    return session.scalar(select(func.max(Event.serial)).where(Event.owner == login)) or 0
 
 
 def _upload_time(value: object, fallback: dt.datetime) -> dt.datetime:
@@ -293,11 +318,11 @@ def respond(proxy: Proxy, request: Request, svc: Svc, identity: Identity, media:
     return None
 
 
-def _headers(mirror: MirrorInfo, offline: bool) -> dict[str, str]:
+def _headers(mirror: MirrorInfo, offline: bool, serial: int) -> dict[str, str]:
     return {
         "Vary": "Accept, Authorization",
         "Cache-Control": cache_control(mirror.public),
-        "X-PyPI-Last-Serial": "0",
+        "X-PyPI-Last-Serial": str(serial),
         **(service.STALE if offline else {}),
     }
 
@@ -306,28 +331,42 @@ def _root(
     request: Request, svc: Svc, identity: Identity, owner: Account, mirror: MirrorInfo, media: str
 ) -> Response:
     with svc.db.read() as session:
-        local = {
-            project
-            for project, pkg in session.execute(
-                select(PypiFile.project, Package)
-                .join(Package, Package.id == PypiFile.package_id)
-                .where(PypiFile.owner_id == owner.id)
+        local: dict[str, set[str]] = {}
+        for project, pkg in session.execute(
+            select(PypiFile.project, Package)
+            .join(Package, Package.id == PypiFile.package_id)
+            .where(PypiFile.owner_id == owner.id)
+        ).all():
+            if permissions.can(identity, permissions.Permission.READ, pkg, via="pypi"):
+                local.setdefault(project, set()).add(pkg.name.lower())
+        # Read after the rows, as routes._root_projects and _ROOT_FACTS read them (events carry exact names).
+        serials: dict[str, int] = dict(
+            session.execute(
+                select(func.lower(Event.package), func.max(Event.serial))
+                .where(Event.owner == owner.login)
+                .group_by(func.lower(Event.package))
             ).all()
-            if permissions.can(identity, permissions.Permission.READ, pkg, via="pypi")
-        }
+        )
+        serial = _owner_serial(session, owner.login)
     names = sorted(
-        p for p in local | set(service.cached_projects(svc.db, mirror.id)) if mirror.rules.project(p) is None
+        p
+        for p in local.keys() | set(service.cached_projects(svc.db, mirror.id))
+        if mirror.rules.project(p) is None
     )
-    projects = [(name, 0) for name in names]
-    body = simple.root_json(projects, 0) if media == simple.JSON_TYPE else simple.root_html(projects, 0)
-    return Response(body, media_type=media, headers=_headers(mirror, offline=False))
+    projects = [
+        (name, max((serials.get(pkg) or 0 for pkg in local.get(name, ())), default=0)) for name in names
+    ]
+    render = simple.root_json if media == simple.JSON_TYPE else simple.root_html
+    return Response(
+        render(projects, serial), media_type=media, headers=_headers(mirror, offline=False, serial=serial)
+    )
 
 
 def _project(
     svc: Svc, identity: Identity, owner: Account, mirror: MirrorInfo, project: str, media: str
 ) -> Response:
     index, offline = fetch_index(svc.db, mirror, project)
-    local = _local_rows(svc.db, identity, owner.id, project)
+    local, serial = _local_rows(svc.db, identity, owner, project)
     rows = merge(
         [item.row for item in local],
         index.entries if index is not None else [],
@@ -345,7 +384,9 @@ def _project(
     name = local[0].package if local else project
     render = simple.project_json if media == simple.JSON_TYPE else simple.project_html
     return Response(
-        render(name, project, rows, 0), media_type=media, headers=_headers(mirror, offline is not None)
+        render(name, project, rows, serial),
+        media_type=media,
+        headers=_headers(mirror, offline is not None, serial),
     )
 
 
