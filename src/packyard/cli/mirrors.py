@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from packyard.cli import session
@@ -143,7 +145,8 @@ def sync(
                 typer.echo(f"see how it goes: packyard mirror syncs {queued['mirror']} --id {queued['id']}")
             return
         else:
-            session.say(f"sync {queued['id']} queued; waiting for the server to fetch the packages")
+            if sys.stderr.isatty():  # a person waiting is told why; a script's output stays as it was
+                session.say(f"sync {queued['id']} queued; waiting for the server to fetch the packages")
             try:
                 done = api.wait_for_mirror_sync(name, int(queued["id"]))
             except KeyboardInterrupt:
