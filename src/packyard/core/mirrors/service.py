@@ -5,7 +5,8 @@ A mirror is organization NAME's channel for one format (a row of `mirrors`). `cr
 through `store_fetched`, as the mirror's fetcher (`fetcher`: an identity acting as the organization itself), by
 the normal `add_file` path; every other writer is refused there (core/services/packages.refuse_first_party). `delete` removes the
 mirror's configuration and upstream index rows only: the packages it cached stay in the organization as ordinary
-packages (a frozen copy an air-gapped site may still need), removable like any others.
+packages (a frozen copy an air-gapped site may still need), removable like any others. `sync` checks a pre-fetch
+request and queues it (`mirror_syncs`); core/mirrors/syncs.py runs it on whichever node claims it.
 """
 
 from __future__ import annotations
