@@ -21,6 +21,7 @@ from packyard.core.auth import PasswordCache
 from packyard.core.db import Database
 from packyard.core.indexes import IndexCache
 from packyard.core.jobs import Scheduler, housekeeping
+from packyard.core.mirrors.syncs import SyncRunner
 from packyard.formats.front import Front
 from packyard.middleware import PathTokenMiddleware
 from packyard.ui import install as install_ui
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.state.index_cache = IndexCache()
     app.state.scheduler = None  # create_served_app's: tests that build many apps run no background jobs
+    app.state.sync_runner = None  # the same: queued mirror syncs wait for a served app's runner
     for path in ("/api", "/api/"):
         for method, endpoint in ROOT_ROUTES:
             app.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
@@ -86,9 +88,14 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     scheduler: Scheduler | None = app.state.scheduler
+    runner: SyncRunner | None = app.state.sync_runner
     if scheduler is not None:
         scheduler.start()
+    if runner is not None:
+        runner.start()
     yield
+    if runner is not None:
+        runner.stop()  # a sync still running is given back to the queue for another node
     if scheduler is not None:
         scheduler.stop()
     app.state.services.downloads.close()  # write the download counts still in memory
@@ -132,8 +139,11 @@ def _public_download(
 
 def attach_scheduler(app: FastAPI) -> FastAPI:
     """Give the app the periodic jobs' scheduler (core/jobs.py), started and stopped by its lifespan: every node
-    offers every job, and each runs once per `PACKYARD_JOBS_INTERVAL_SECONDS` across the cluster."""
+    offers every job, and each runs once per `PACKYARD_JOBS_INTERVAL_SECONDS` across the cluster. And the runner
+    of queued mirror syncs (core/mirrors/syncs.py), each of which one node claims and runs."""
     svc: Services = app.state.services
+    if svc.settings.mirror_sync_poll_seconds > 0:
+        app.state.sync_runner = SyncRunner(svc.db, svc.store, svc.settings.mirror_sync_poll_seconds)
     if svc.settings.jobs_interval_seconds > 0:
         app.state.scheduler = Scheduler(
             svc.db,

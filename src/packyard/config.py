@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="How often the periodic clean-ups (expired staged uploads, expired web sessions, old failed "
         "sign-ins) run, once across all nodes (docs/operations.md); 0 turns them off on this node.",
     )
+    mirror_sync_poll_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="How often this node looks for queued mirror syncs (`packyard mirror sync`) when it is idle; "
+        "each is run by one node (docs/mirrors.md); 0: this node runs none.",
+    )
     blob_url: str | None = Field(
         default=None,
         description="Where blobs are kept: file://PATH (a folder) or s3://BUCKET/PREFIX (endpoint and credentials "

@@ -16,6 +16,7 @@ import pytest
 import zstandard
 
 from tests.clients.anaconda import Anaconda
+from tests.clients.syncs import sync_and_wait
 from tests.clients.test_conda_rattler import build, solve_and_install
 from tests.conftest import LiveServer
 
@@ -166,31 +167,23 @@ def test_first_party_upload_into_the_mirror_is_refused(
 
 @pytest.fixture(scope="module")
 def synced(mirror_server: LiveServer, mirrors: dict[str, str], alice: str) -> list[str]:
-    response = httpx.post(
-        f"{mirror_server.api}/mirrors/{mirrors['sync']}/sync",
-        auth=(alice, PASSWORD),
-        json={"packages": ["cm-app"], "subdirs": ["linux-64"]},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    return list(response.json()["fetched"])
+    body = {"packages": ["cm-app"], "subdirs": ["linux-64"]}
+    sync = sync_and_wait(mirror_server, mirrors["sync"], (alice, PASSWORD), body)
+    assert sync["state"] == "done", sync
+    return list(sync["fetched"])
 
 
 def test_sync_solves_dependencies_with_rattler_and_fetches_them(synced: list[str]) -> None:
     assert sorted(synced) == ["cm-app-1.0-0.tar.bz2", "cm-base-1.0-0.conda"]
 
 
-def test_sync_refuses_what_cannot_be_solved(
+def test_sync_that_cannot_be_solved_fails_with_the_solvers_message(
     mirror_server: LiveServer, mirrors: dict[str, str], alice: str
 ) -> None:
-    response = httpx.post(
-        f"{mirror_server.api}/mirrors/{mirrors['sync']}/sync",
-        auth=(alice, PASSWORD),
-        json={"packages": ["cm-nothing"], "subdirs": ["linux-64"]},
-        timeout=60,
-    )
-    assert response.status_code == 400
-    assert "cannot be installed" in response.json()["error"]
+    body = {"packages": ["cm-nothing"], "subdirs": ["linux-64"]}
+    sync = sync_and_wait(mirror_server, mirrors["sync"], (alice, PASSWORD), body)
+    assert sync["state"] == "failed" and sync["error_status"] == 400, sync
+    assert "cannot be installed" in sync["error"] and sync["fetched"] == []
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.builders import build_r_source
+from tests.clients.syncs import sync_and_wait
 from tests.clients.test_cran_r import curl_upload, install_and_call, rscript, token_for
 from tests.conftest import LiveServer
 
@@ -115,14 +116,9 @@ def test_first_party_upload_into_the_mirror_is_refused(
 
 @pytest.fixture(scope="module")
 def synced(mirror_server: LiveServer, mirrors: dict[str, str]) -> list[str]:
-    response = httpx.post(
-        f"{mirror_server.api}/mirrors/{mirrors['sync']}/sync",
-        auth=(mirrors["owner"], PASSWORD),
-        json={"packages": ["appR"]},
-        timeout=120,
-    )
-    assert response.status_code == 200, response.text
-    return list(response.json()["fetched"])
+    sync = sync_and_wait(mirror_server, mirrors["sync"], (mirrors["owner"], PASSWORD), {"packages": ["appR"]})
+    assert sync["state"] == "done", sync
+    return list(sync["fetched"])
 
 
 def test_sync_fetches_a_package_with_its_dependencies(synced: list[str]) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.builders import build_sdist, build_wheel
 from tests.clients.anaconda import clients_bin
+from tests.clients.syncs import sync_and_wait
 from tests.clients.test_pypi_clients import PASSWORD, run, token_for, twine
 from tests.conftest import LiveServer
 
@@ -240,14 +241,9 @@ def test_private_mirror_is_hidden_from_anonymous_and_open_to_members(
 def test_sync_prefetches_a_package_with_its_dependencies(
     mirror_server: LiveServer, mirrors: dict[str, str], alice: str
 ):
-    response = httpx.post(
-        f"{mirror_server.api}/mirrors/{mirrors['private']}/sync",
-        auth=(alice, PASSWORD),
-        json={"packages": ["pk-app"]},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    fetched = response.json()["fetched"]
+    sync = sync_and_wait(mirror_server, mirrors["private"], (alice, PASSWORD), {"packages": ["pk-app"]})
+    assert sync["state"] == "done", sync
+    fetched = sync["fetched"]
     assert "pk_app-0.5-py3-none-any.whl" in fetched
     assert {"pk_lib-1.0-py3-none-any.whl", "pk_lib-1.0.tar.gz"} <= set(fetched)
 

@@ -3,7 +3,7 @@
 The story: an owner opens "New mirror" from account menu > Organizations, is told what is wrong with a bad URL and
 a bad rule (on the form, with what was typed), creates a PyPI mirror of the upstream, sees the "Mirror of UPSTREAM
 (pypi)" banner on the organization's page with an index URL that works, edits the rules, pre-fetches a package
-with its dependency (refused for an excluded one), and deletes the mirror by typing its name (its cached packages
+with its dependency (queued; refreshing the tab shows it done, and an excluded one failed, saying why), and deletes the mirror by typing its name (its cached packages
 stay). Members read the banner but get no settings; a private mirror's banner is shown to nobody else; forged
 forms change nothing. The module's people and mirrors are prefixed `mir-`.
 """
@@ -11,6 +11,7 @@ forms change nothing. The module's people and mirrors are prefixed `mir-`.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import closing
 
@@ -66,6 +67,16 @@ def signed_in_client(site: Site, login: str) -> tuple[httpx.Client, str]:
     client = site.client()
     assert http_sign_in(client, login).status_code == 303
     return client, csrf_from(client.get("/").text)
+
+
+def settled(page, row: str, timeout: float = 60):
+    """Refresh the page (no JavaScript needed) until the sync in `row` is done or failed; that row."""
+    deadline = time.monotonic() + timeout
+    while page.locator(row).get_attribute("data-state") in ("queued", "running"):
+        assert time.monotonic() < deadline, page.locator(row).inner_text()
+        time.sleep(0.3)
+        page.reload()
+    return page.locator(row)
 
 
 def test_a_pypi_mirror_is_created_edited_filled_and_deleted_in_the_browser(
@@ -134,14 +145,23 @@ def test_a_pypi_mirror_is_created_edited_filled_and_deleted_in_the_browser(
     assert shown["exclude"] == ["mx-bad", "type:sdist"] and shown["ttl"] == 3600
 
     sync = f"form[action='/organization/{name}/settings/mirror/sync']"
+    assert "None yet" in page.locator("section[aria-labelledby='pypi-sync-h']").inner_text()
     page.fill("#pypi-packages", "mx-bad")
     page.click(f"{sync} button[type=submit]")
-    assert "excluded by mirror mir-pypi's rule 'mx-bad'" in page.locator("#pypi-sync-error").inner_text()
+    assert "Pre-fetch queued (sync " in page.locator(".flash").inner_text()
+    refused = settled(page, "#pypi-syncs tbody tr:first-child")
+    assert refused.get_attribute("data-state") == "failed"
+    assert "excluded by mirror mir-pypi's rule 'mx-bad'" in refused.locator(".sync-result").inner_text()
     page.fill("#pypi-packages", "mx-app")
     assert page.locator("#pypi-deps").is_checked()
     page.click(f"{sync} button[type=submit]")
-    flash = page.locator(".flash").inner_text()
-    assert "Pre-fetched: 2 files now cached" in flash and "mx_lib-1.0-py3-none-any.whl" in flash
+    assert "Refresh this page to see how it goes" in page.locator(".flash").inner_text()
+    filled = settled(page, "#pypi-syncs tbody tr:first-child")
+    assert filled.get_attribute("data-state") == "done", filled.inner_text()
+    result = filled.locator(".sync-result").inner_text()
+    assert "2 files cached" in result and "mx_lib-1.0-py3-none-any.whl" in result
+    assert f"by {OWNER}" in filled.inner_text() and "mx-app" in filled.inner_text()
+    assert page.locator("#pypi-syncs tbody tr").count() == 2  # the refused one stays listed below it
     with site.client() as client:  # stored through add_file: packages of the organization like any other
         assert client.get(f"/api/package/{name}/mx-lib").status_code == 200
     assert axe_problems(page) == []

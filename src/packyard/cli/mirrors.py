@@ -1,6 +1,9 @@
-"""`packyard mirror create|show|list|edit|delete|sync`: each one call of packyard.client (docs/client.md)."""
+"""`packyard mirror create|show|list|edit|delete|sync|syncs`: each one call of packyard.client (docs/client.md);
+`sync` also polls the queued sync until it ends (unless `--no-wait`)."""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
@@ -115,17 +118,74 @@ def sync(
     subdir: list[str] = typer.Option(
         [], "--subdir", help="conda: a platform to solve for (repeat; default linux-64; noarch comes along)."
     ),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="Wait for the server to finish (default), or print the queued sync's id.",
+    ),
     format: str | None = FORMAT,
     as_json: bool = JSON,
     url: str | None = URL,
     token: str | None = TOKEN,
 ) -> None:
-    """Fetch packages into the mirror now, so a site can be filled and then cut off from the upstream."""
+    """Fetch packages into the mirror, so a site can be filled and then cut off from the upstream.
+
+    The server queues the sync and one of its nodes runs it; this waits for it (Ctrl-C stops waiting, not the
+    sync) and prints the files fetched, or the error and exit status 1."""
     with session.reporting(), session.connect(url, token, need_token=True) as api:
-        done = api.sync_mirror(name, packages, deps=deps, subdirs=subdir, format=format)
+        queued = api.sync_mirror(name, packages, deps=deps, subdirs=subdir, format=format, wait=False)
+        if "id" not in queued:  # a server that syncs inside the request answered the files already
+            done = queued
+        elif not wait:
+            if as_json:
+                session.print_json(queued)
+            else:
+                where = f"{api.url}/api/mirrors/{queued['mirror']}/syncs/{queued['id']}"
+                typer.echo(f"sync {queued['id']} of mirror {queued['mirror']} is {queued['state']}: {where}")
+                typer.echo(f"see how it goes: packyard mirror syncs {queued['mirror']} --id {queued['id']}")
+            return
+        else:
+            if sys.stderr.isatty():  # a person waiting is told why; a script's output stays as it was
+                session.say(f"sync {queued['id']} queued; waiting for the server to fetch the packages")
+            try:
+                done = api.wait_for_mirror_sync(name, int(queued["id"]))
+            except KeyboardInterrupt:
+                session.say(
+                    f"stopped waiting; sync {queued['id']} goes on on the server: "
+                    f"packyard mirror syncs {queued['mirror']} --id {queued['id']}"
+                )
+                raise typer.Exit(130) from None
     if as_json:
         session.print_json(done)
         return
     for filename in done["fetched"]:
         typer.echo(filename)
     typer.echo(f"{len(done['fetched'])} files cached in mirror {done['mirror']}")
+
+
+_SYNC_COLUMNS = [
+    "id",
+    "format",
+    "state",
+    "packages",
+    "requested_by",
+    "created_at",
+    "finished_at",
+    "fetched",
+    "error",
+]
+
+
+@mirror_app.command("syncs")
+def syncs(
+    name: str,
+    sync_id: int | None = typer.Option(None, "--id", help="Only this sync."),
+    format: str | None = FORMAT,
+    as_json: bool = JSON,
+    url: str | None = URL,
+    token: str | None = TOKEN,
+) -> None:
+    """The latest syncs of a mirror (or one, with --id): queued, running, done with the files, or failed with why."""
+    with session.reporting(), session.connect(url, token) as api:
+        found = [api.mirror_sync(name, sync_id)] if sync_id is not None else api.mirror_syncs(name, format)
+    table(found, _SYNC_COLUMNS, as_json, found[0] if sync_id is not None else found)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import tarfile
 import tempfile
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -212,13 +213,66 @@ class PackyardMethods(BinstarMethods):
         deps: bool = True,
         subdirs: Sequence[str] = (),
         format: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_wait: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Pre-fetch packages (with their dependencies unless `deps` is false; conda: solved for `subdirs`); the
-        answer lists the files."""
+        """Pre-fetch packages (with their dependencies unless `deps` is false; conda: solved for `subdirs`).
+
+        The server queues the sync and a node runs it; with `wait` (the default) this polls it until it ends
+        and returns it finished (`fetched` lists the files, as the synchronous call answered), or raises what
+        the server reported (`errors.Forbidden` for a refused name, `errors.BadRequest` for a spec that cannot be
+        solved, `errors.ServerError` when the upstream is unreachable, ...). With `wait=False`: the queued sync
+        (its `id`; `mirror_sync` reads it later). `on_wait` is called with the sync each time it is polled
+        unfinished; `timeout` (seconds) raises `TimeoutError` and leaves the sync running."""
         body: dict[str, Any] = {"packages": list(packages), "deps": deps}
         if subdirs:
             body["subdirs"] = list(subdirs)
-        return dict(self._t.json("POST", f"/mirrors/{name}/sync", json=body, params=_fmt(format)))
+        answer = self._t.request(
+            "POST", f"/mirrors/{name}/sync", json=body, params=_fmt(format), allowed=(200, 202)
+        )
+        sync = dict(answer.json())
+        if answer.status_code == 200 or not wait:  # 200: a server that synced inside the request
+            return sync
+        return self.wait_for_mirror_sync(name, int(sync["id"]), timeout=timeout, on_wait=on_wait)
+
+    def mirror_sync(self, name: str, sync_id: int) -> dict[str, Any]:
+        """One sync of mirror `name`: `state` (queued, running, done, failed), `fetched`, `error`."""
+        return dict(self._t.json("GET", f"/mirrors/{name}/syncs/{sync_id}"))
+
+    def mirror_syncs(self, name: str, format: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest syncs of mirror `name`, newest first."""
+        params = {**_fmt(format), "limit": limit}
+        return list(self._t.json("GET", f"/mirrors/{name}/syncs", params=params))
+
+    def wait_for_mirror_sync(
+        self,
+        name: str,
+        sync_id: int,
+        *,
+        timeout: float | None = None,
+        on_wait: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll sync `sync_id` (every 0.5 s, slowing to 5 s) until it ends: the finished sync, or its error raised
+        as the error class of the status the server recorded."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.5
+        while True:
+            sync = self.mirror_sync(name, sync_id)
+            if sync["state"] == "done":
+                return sync
+            if sync["state"] == "failed":
+                status = int(sync.get("error_status") or 500)
+                raise errors.class_for_status(status)(str(sync.get("error") or "the sync failed"), status)
+            if on_wait is not None:
+                on_wait(sync)
+            if deadline is not None and time.monotonic() + pause > deadline:
+                raise TimeoutError(
+                    f"sync {sync_id} of mirror {name} is still {sync['state']} after {timeout} s; it goes on: "
+                    f"read it with mirror_sync({name!r}, {sync_id})"
+                )
+            time.sleep(pause)
+            pause = min(pause * 1.5, 5.0)
 
     # --- labels, owner first -------------------------------------------------------------------------------
 

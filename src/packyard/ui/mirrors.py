@@ -10,8 +10,10 @@ packages, and delete it.
 
 Thin routes: every change is core/mirrors/service.py's `create`, `update`, `delete` and `sync`, the functions
 behind `POST/PATCH/DELETE /api/mirrors/NAME` and `POST /api/mirrors/NAME/sync`, which validate the input and ask
-core/permissions.py themselves. A refusal about what was typed (a bad URL, a bad rule, a taken name, a package
-upstream does not have) shows the form again with the service's message and what was typed; never a 500.
+core/permissions.py themselves. A refusal about what was typed (a bad URL, a bad rule, a taken name) shows the form
+again with the service's message and what was typed; never a 500. Pre-fetching queues a sync (a node runs it:
+core/mirrors/syncs.py); the tab lists each mirror's latest syncs with their state, so a refresh shows how one goes
+and why one failed (a package upstream does not have, a name the rules refuse, an unreachable upstream).
 """
 
 from __future__ import annotations
@@ -28,11 +30,9 @@ from starlette.datastructures import FormData
 import packyard.ui.routes  # noqa: F401 - registers the `packyard_login` URL convertor the paths below use
 from packyard.core import permissions
 from packyard.core.errors import (
-    BadGateway,
     BadRequest,
     Conflict,
     Forbidden,
-    GatewayTimeout,
     NotFound,
     PackyardError,
 )
@@ -53,8 +53,6 @@ DEFAULT_UPSTREAMS = {"pypi": "https://pypi.org/simple/", "conda": "https://conda
 """Placeholders only: the form never fills an upstream in for the user."""
 FORM_ERRORS = (BadRequest, Conflict, Forbidden, NotFound)
 """What a service says about the input: shown on the form, with its status."""
-UPSTREAM_ERRORS = (BadGateway, GatewayTimeout)
-"""What pre-fetching says when the upstream is away or broken: shown on the form too."""
 _INTEGER = re.compile(r"-?\d{1,12}")
 
 
@@ -194,6 +192,7 @@ def _settings_view(
     """One card per mirrored format; `typed` (format, form) keeps what was typed into the form that failed."""
     with services(request).db.read() as session:
         found = mirror_reads.mirrors_of(session, org)
+        recent = {info.format: mirrors.syncs_of(session, org, info.id) for info in found}
     if not found:
         raise NotFound(f"{org.login} is not a mirror: create one at {NEW_URL}")
     errors = dict(errors or {})
@@ -214,6 +213,7 @@ def _settings_view(
         "mirror",
         status,
         cards=cards,
+        syncs=recent,
         errors=errors,
         format_names=mirror_reads.FORMAT_NAMES,
         ttl_text=mirror_reads.ttl_text,
@@ -273,15 +273,19 @@ async def prefetch(request: Request, login: str) -> Response:
     if subdirs := field(form, "subdirs").split():
         body["subdirs"] = subdirs  # the service refuses them for formats other than conda
     try:
-        _info, fetched = await run_in_threadpool(
-            mirrors.sync, svc.db, svc.store, ctx.identity, org.login, fmt, body
-        )
-    except (*FORM_ERRORS, *UPSTREAM_ERRORS) as exc:
+        queued = await run_in_threadpool(mirrors.sync, svc.db, ctx.identity, org.login, fmt, body)
+    except FORM_ERRORS as exc:
         errors = {f"{fmt}-sync": sentence(exc)}
         return await run_in_threadpool(_settings_view, request, ctx, org, exc.status, errors, (fmt, form))
-    count = f"{len(fetched)} file{'' if len(fetched) == 1 else 's'}"
+    runner = getattr(request.app.state, "sync_runner", None)
+    if runner is not None:
+        runner.wake()
     return done(
-        request, ctx, settings_url(org, "mirror"), f"Pre-fetched: {count} now cached ({', '.join(fetched)})."
+        request,
+        ctx,
+        settings_url(org, "mirror"),
+        f"Pre-fetch queued (sync {queued.id}): the server fetches the packages now. "
+        "Refresh this page to see how it goes.",
     )
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
+from fastapi.testclient import TestClient
+
+from packyard.app import attach_scheduler, create_app
 
 GOOD = {"format": "pypi", "upstream": "https://user:secret@pypi.example/simple/", "exclude": ["bad-*"]}
 
@@ -105,11 +111,77 @@ def test_excluded_project_page_says_which_rule(client, users):
 
 
 def test_sync_validates_its_body(client, users):
+    """What is wrong with the request is still the call's 4xx; nothing is queued for it."""
     assert client.post("/api/mirrors/pm", auth=_alice(), json=GOOD).status_code == 201
     assert client.post("/api/mirrors/pm/sync", json={"packages": ["x"]}).status_code == 401
     bad = client.post("/api/mirrors/pm/sync", auth=_alice(), json={"packages": []})
     assert bad.status_code == 400 and "non-empty list" in bad.json()["error"]
     bad = client.post("/api/mirrors/pm/sync", auth=_alice(), json={"packages": ["x"], "deps": "no"})
     assert bad.status_code == 400 and "deps must be true or false" in bad.json()["error"]
-    excluded = client.post("/api/mirrors/pm/sync", auth=_alice(), json={"packages": ["bad-one"]})
-    assert excluded.status_code == 403
+    bad = client.post(
+        "/api/mirrors/pm/sync", auth=_alice(), json={"packages": ["x"], "subdirs": ["linux-64"]}
+    )
+    assert bad.status_code == 400 and "subdirs are for conda mirrors" in bad.json()["error"]
+    bad = client.post("/api/mirrors/pm/sync", auth=_alice(), json={"packages": ["x"], "colour": 1})
+    assert bad.status_code == 400 and "unknown field 'colour'" in bad.json()["error"]
+    assert client.post("/api/mirrors/nobody/sync", auth=_alice(), json={"packages": ["x"]}).status_code == 404
+    assert client.get("/api/mirrors/pm/syncs").json() == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(settings, db, users):
+    """The app as `packyard serve` builds it: with the runner of queued syncs (started by the lifespan)."""
+    with TestClient(attach_scheduler(create_app(settings, db=db)), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _wait(client, location: str, auth=None) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        sync = client.get(location, auth=auth).json()
+        if sync["state"] in ("done", "failed") or time.monotonic() > deadline:
+            return sync
+        time.sleep(0.05)
+
+
+def test_sync_is_queued_202_with_a_location_and_run_in_the_background(served):
+    upstream = f"http://127.0.0.1:{_closed_port()}/simple/"
+    body = {**GOOD, "upstream": upstream, "public": False}
+    assert served.post("/api/mirrors/pm", auth=_alice(), json=body).status_code == 201
+    queued = served.post("/api/mirrors/pm/sync", auth=_alice(), json={"packages": ["bad-one", "x<2"]})
+    assert queued.status_code == 202, queued.text
+    sync = queued.json()
+    assert sync["state"] in ("queued", "running") and sync["mirror"] == "pm" and sync["format"] == "pypi"
+    assert sync["packages"] == ["bad-one", "x<2"] and sync["deps"] is True and sync["requested_by"] == "alice"
+    location = queued.headers["location"]
+    assert location == f"http://testserver/api/mirrors/pm/syncs/{sync['id']}"
+    # The format's refusal of a named package is the sync's failure, with the message and status it had.
+    failed = _wait(served, location, _alice())
+    assert failed["state"] == "failed" and failed["error_status"] == 403
+    assert failed["error"] == "bad-one is excluded by mirror pm's rule 'bad-*'"
+    assert failed["finished_at"] and failed["fetched"] == []
+    # An unreachable upstream: failed with the 502 the request answered.
+    other = served.post("/api/mirrors/pm/sync", auth=_alice(), json={"packages": ["x"], "deps": False}).json()
+    unreachable = _wait(served, f"/api/mirrors/pm/syncs/{other['id']}", _alice())
+    assert unreachable["state"] == "failed" and unreachable["error_status"] == 502
+    assert "x is not cached by mirror pm and its upstream is unreachable" in unreachable["error"]
+    listed = served.get("/api/mirrors/pm/syncs", auth=_alice()).json()
+    assert [s["id"] for s in listed] == [other["id"], sync["id"]]  # newest first
+    assert [s["id"] for s in served.get("/api/mirrors/pm/syncs?limit=1", auth=_alice()).json()] == [
+        other["id"]
+    ]
+    assert served.get("/api/mirrors/pm/syncs?limit=0", auth=_alice()).status_code == 400
+    # Reading is for whoever may use the mirror: a private mirror's syncs are unseen by others.
+    assert served.get(location, auth=_bob()).status_code == 404
+    assert served.get(location).status_code == 404  # as GET /api/mirrors/pm answers them
+    assert served.get("/api/mirrors/pm/syncs", auth=_bob()).status_code == 404
+    assert served.get("/api/mirrors/pm/syncs/99999", auth=_alice()).status_code == 404
+    assert served.get(f"/api/mirrors/bob/syncs/{sync['id']}", auth=_bob()).status_code == 404
+    # Creating is as before: bob may not sync a private mirror he cannot see.
+    assert served.post("/api/mirrors/pm/sync", auth=_bob(), json={"packages": ["x"]}).status_code == 404

@@ -1,4 +1,5 @@
-"""The tables of mirrors: one row per mirrored channel, and the upstream index rows every node reads."""
+"""The tables of mirrors: one row per mirrored channel, the upstream index rows every node reads, and the
+sync jobs (`mirror_syncs`) any node may run."""
 
 from __future__ import annotations
 
@@ -90,3 +91,37 @@ class MirrorDocument(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     variants: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Compressed forms made on first request: encoding ("zst", "bz2") -> blob sha256."""
+
+
+class MirrorSync(Base):
+    """One `POST /api/mirrors/NAME/sync`: queued by the request, run by whichever node claims it
+    (core/mirrors/syncs.py), read back by `GET /api/mirrors/NAME/syncs/ID`.
+
+    The row is the job's whole state, so a sync outlives the request that asked for it and the node that ran it:
+    `state` goes queued -> running (one node, `node`, claimed with a conditional UPDATE) -> done or failed.
+    `heartbeat_at` is moved by the running node; a running row whose heartbeat stopped is its node's death."""
+
+    __tablename__ = "mirror_syncs"
+
+    id: Mapped[intpk]
+    mirror_id: Mapped[int] = mapped_column(ForeignKey("mirrors.id", ondelete="CASCADE"), index=True)
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The validated request: packages, deps, subdirs (core/formats.SyncRequest's fields)."""
+    state: Mapped[str] = mapped_column(String(10), default="queued", index=True)
+    """queued, running, done or failed."""
+    node: Mapped[str | None] = mapped_column(String(200))
+    """The node (host:pid) running it, or that ran it last."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """How many times a node started it (a node that died mid-sync leaves it to be taken up again)."""
+    fetched: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """The files fetched, once done."""
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why it failed: the message the synchronous call would have answered."""
+    error_status: Mapped[int | None] = mapped_column(Integer)
+    """The HTTP status that message would have had (400 a bad spec or no solution, 403 a refused name, 502/504
+    an unreachable upstream), so a client raises what it raised when the sync ran inside the request."""
+    created_at: Mapped[created]
+    started_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]

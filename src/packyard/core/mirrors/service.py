@@ -5,7 +5,8 @@ A mirror is organization NAME's channel for one format (a row of `mirrors`). `cr
 through `store_fetched`, as the mirror's fetcher (`fetcher`: an identity acting as the organization itself), by
 the normal `add_file` path; every other writer is refused there (core/services/packages.refuse_first_party). `delete` removes the
 mirror's configuration and upstream index rows only: the packages it cached stay in the organization as ordinary
-packages (a frozen copy an air-gapped site may still need), removable like any others.
+packages (a frozen copy an air-gapped site may still need), removable like any others. `sync` checks a pre-fetch
+request and queues it (`mirror_syncs`); core/mirrors/syncs.py runs it on whichever node claims it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from packyard.core.db import Database
 from packyard.core.errors import BadGateway, BadRequest, Conflict, Forbidden, GatewayTimeout, NotFound
 from packyard.core.mirrors import rules as mirror_rules
 from packyard.core.mirrors import upstream as http
-from packyard.core.mirrors.models import Mirror, MirrorIndex
+from packyard.core.mirrors.models import Mirror, MirrorIndex, MirrorSync
 from packyard.core.models import Access, Account, AccountKind, File, Package, utcnow
 from packyard.core.permissions import Permission
 from packyard.core.services import labels as label_service
@@ -638,9 +639,13 @@ class Expected:
 
     sha256: str | None = None
     md5: str | None = None
+    first_use: bool = False
+    """No index gives a digest (CRAN's Archive-only versions): whatever upstream sends the first time is kept
+    (trust on first use, over the transport) and found again by its name alone. Said explicitly, so that a
+    missing digest is never taken for this by accident."""
 
     def __post_init__(self) -> None:
-        if not self.sha256 and not self.md5:
+        if not self.sha256 and not self.md5 and not self.first_use:
             raise ValueError("an upstream file needs a sha256 or an md5 to be verified against")
 
     def mismatch(self, ref: BlobRef) -> str | None:
@@ -733,19 +738,98 @@ def store_fetched(
 # --- mirroring ahead of time -----------------------------------------------------------------------------------
 
 MAX_SYNC_PACKAGES = 500
+SYNC_STATES = ("queued", "running", "done", "failed")
+MAX_LISTED_SYNCS = 100
+
+
+@dataclass(frozen=True)
+class SyncInfo:
+    """One sync request as `GET /api/mirrors/NAME/syncs/ID` shows it (a row of `mirror_syncs`, read)."""
+
+    id: int
+    mirror: str
+    format: str
+    state: str
+    packages: tuple[str, ...]
+    deps: bool
+    subdirs: tuple[str, ...]
+    requested_by: str | None
+    fetched: tuple[str, ...]
+    error: str | None
+    error_status: int | None
+    attempts: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+    def path(self) -> str:
+        """Where it is read back, below the server's root."""
+        return f"/api/mirrors/{self.mirror}/syncs/{self.id}"
+
+    def as_json(self) -> dict[str, Any]:
+        """`mirror`, `format` and `fetched` are the keys the synchronous sync answered, so a client that read
+        them reads a finished sync alike."""
+        return {
+            "id": self.id,
+            "mirror": self.mirror,
+            "format": self.format,
+            "state": self.state,
+            "packages": list(self.packages),
+            "deps": self.deps,
+            "subdirs": list(self.subdirs),
+            "requested_by": self.requested_by,
+            "fetched": list(self.fetched),
+            "error": self.error,
+            "error_status": self.error_status,
+            "attempts": self.attempts,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+
+def _sync_info(session: Session, row: MirrorSync, mirror: Mirror, owner: Account) -> SyncInfo:
+    requester = session.get(Account, row.requested_by) if row.requested_by is not None else None
+    body = row.body or {}
+    return SyncInfo(
+        row.id,
+        owner.login,
+        mirror.format,
+        row.state,
+        tuple(body.get("packages") or ()),
+        bool(body.get("deps", True)),
+        tuple(body.get("subdirs") or ()),
+        requester.login if requester is not None else None,
+        tuple(row.fetched or ()),
+        row.error,
+        row.error_status,
+        row.attempts,
+        row.created_at,
+        row.started_at,
+        row.finished_at,
+    )
 
 
 def sync(
     db: Database,
-    store: BlobStore,
     identity: Identity,
     name: str,
     fmt: str | None,
     body: Mapping[str, Any],
-) -> tuple[MirrorInfo, list[str]]:
-    """Pre-fetch packages (and, unless `deps` is false, their dependencies) into the mirror, so an air-gapped
-    site can be filled and then cut off: any signed-in member of a private mirror, anyone signed in for a public
-    one (the files are what a GET would have fetched). Returns the files fetched."""
+) -> SyncInfo:
+    """Queue a pre-fetch of packages (and, unless `deps` is false, their dependencies) into the mirror, so an
+    air-gapped site can be filled and then cut off: any signed-in member of a private mirror, anyone signed in for
+    a public one (the files are what a GET would have fetched).
+
+    Only the request is checked here (its fields, the mirror, the caller), so what is wrong with it is still a 4xx
+    of the call; the fetching is a job (`mirror_syncs`, run by core/mirrors/syncs.py on whichever node claims
+    it), because a large sync outlasts any client's timeout and must outlive a node's restart. What the format's
+    sync then refuses (a name the rules exclude, a spec that cannot be solved, an unreachable upstream) is the
+    job's `error`."""
     if identity.is_anonymous:
         permissions.require_unrestricted(identity, "syncing a mirror")
     unknown = sorted(set(body) - {"packages", "deps", "subdirs"})
@@ -768,7 +852,89 @@ def sync(
     spec = formats.spec_for(mirror.format)
     if spec.mirror_sync is None:
         raise BadRequest(f"{mirror.format} mirrors cannot be synced yet")
-    request = formats.SyncRequest(
-        tuple(n.strip() for n in names), deps, tuple(s.strip() for s in subdirs or ())
+    request = {
+        "packages": [n.strip() for n in names],
+        "deps": deps,
+        "subdirs": [s.strip() for s in subdirs or ()],
+    }
+    with db.write() as session:
+        row_mirror = session.get(Mirror, mirror.id)
+        owner = session.get(Account, mirror.owner_id)
+        if row_mirror is None or owner is None:  # deleted since `get` read it
+            raise NotFound(f"{name} has no {mirror.format} mirror")
+        row = MirrorSync(
+            mirror_id=mirror.id,
+            requested_by=identity.account.id if identity.account else None,
+            body=request,
+            state="queued",
+            attempts=0,
+            fetched=[],
+        )
+        session.add(row)
+        session.flush()
+        return _sync_info(session, row, row_mirror, owner)
+
+
+def sync_request(body: Mapping[str, Any]) -> formats.SyncRequest:
+    """A queued sync's stored body as the format's sync takes it."""
+    return formats.SyncRequest(
+        tuple(body.get("packages") or ()), bool(body.get("deps", True)), tuple(body.get("subdirs") or ())
     )
-    return mirror, spec.mirror_sync(db, store, mirror.id, request)
+
+
+def _usable_mirrors(
+    session: Session, identity: Identity, name: str, fmt: str | None
+) -> tuple[Account, list[Mirror]]:
+    """Owner NAME and the mirrors of it the caller may use (of `fmt` if given); unseen when there are none."""
+    owner = _owner_or_unseen(session, identity, name)
+    query = select(Mirror).where(Mirror.account_id == owner.id)
+    if fmt:
+        query = query.where(Mirror.format == fmt)
+    rows = list(session.scalars(query.order_by(Mirror.format)))
+    usable = [r for r in rows if permissions.can_use_mirror(identity, owner, public=r.public, via="api")]
+    if not usable:
+        if rows:
+            raise permissions.unseen(identity, f"mirror {name}")
+        raise NotFound(f"{owner.login} has no {fmt + ' ' if fmt else ''}mirror")
+    return owner, usable
+
+
+def sync_status(db: Database, identity: Identity, name: str, sync_id: int) -> SyncInfo:
+    """One sync of mirror NAME, for whoever may use that mirror (as `get`)."""
+    with db.read() as session:
+        owner, usable = _usable_mirrors(session, identity, name, None)
+        by_id = {m.id: m for m in usable}
+        row = session.get(MirrorSync, sync_id)
+        if row is None or row.mirror_id not in by_id:
+            raise NotFound(
+                f"mirror {owner.login} has no sync {sync_id}: GET /api/mirrors/{owner.login}/syncs lists them"
+            )
+        return _sync_info(session, row, by_id[row.mirror_id], owner)
+
+
+def recent_syncs(
+    db: Database, identity: Identity, name: str, fmt: str | None = None, limit: int = 20
+) -> list[SyncInfo]:
+    """The latest syncs (newest first) of NAME's mirrors the caller may use (of `fmt` if given)."""
+    if isinstance(limit, bool) or not 1 <= limit <= MAX_LISTED_SYNCS:
+        raise BadRequest(f"limit must be from 1 to {MAX_LISTED_SYNCS}")
+    with db.read() as session:
+        owner, usable = _usable_mirrors(session, identity, name, fmt)
+        return _recent(session, owner, usable, limit)
+
+
+def _recent(session: Session, owner: Account, mirrors: Sequence[Mirror], limit: int) -> list[SyncInfo]:
+    by_id = {m.id: m for m in mirrors}
+    rows = session.scalars(
+        select(MirrorSync)
+        .where(MirrorSync.mirror_id.in_(list(by_id)))
+        .order_by(MirrorSync.id.desc())
+        .limit(limit)
+    )
+    return [_sync_info(session, row, by_id[row.mirror_id], owner) for row in rows]
+
+
+def syncs_of(session: Session, owner: Account, mirror_id: int, limit: int = 10) -> list[SyncInfo]:
+    """The latest syncs of one mirror, for the settings page (which has decided who sees them)."""
+    mirror = session.get(Mirror, mirror_id)
+    return _recent(session, owner, [mirror], limit) if mirror is not None else []

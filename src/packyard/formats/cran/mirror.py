@@ -301,16 +301,6 @@ def _fetch_file(
     store_file(svc.db, svc.store, mirror, owner, entry)
 
 
-@dataclass(frozen=True)
-class FirstUse(service.Expected):
-    """No digest to check the bytes against: whatever upstream sends the first time is kept (trust on first
-    use), and `service._stored` then finds the cached copy by its name alone. Used only for the versions
-    upstream keeps in its Archive and lists in no index (module docstring)."""
-
-    def __post_init__(self) -> None:
-        pass
-
-
 def archived_entry(mirror: MirrorInfo, filename: str) -> dict[str, Any]:
     """The entry of a source version upstream keeps only in src/contrib/Archive/PKG/ (as CRAN lays it out, and
     as a Packyard upstream serves it), with no digest: `store_file` fetches it trusting it on first use."""
@@ -335,7 +325,7 @@ def store_file(
             owner,
             str(entry["url"]),
             filename,
-            service.Expected(md5=str(entry["md5"])) if entry["md5"] else FirstUse(),
+            service.Expected(md5=str(entry["md5"])) if entry["md5"] else service.Expected(first_use=True),
             "r",
         )
     except upstream.Unreachable as exc:
