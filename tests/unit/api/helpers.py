@@ -119,6 +119,7 @@ VALUES = {
     "project": "demo",
     "revision": "1",
     "badge": "version",
+    "sync_id": "1",
 }
 """Path parameter -> a value naming something that exists (a route with a new parameter name fails loudly)."""
 
