@@ -14,6 +14,7 @@ import rattler
 from tests.builders import build_conda
 from tests.clients.anaconda import Anaconda
 from tests.conftest import LiveServer
+from tests.unit.api.helpers import upload
 
 pytestmark = [pytest.mark.clients, pytest.mark.xdist_group("conda")]
 PASSWORD = "secret-pass-1"
@@ -54,6 +55,18 @@ def build(
         files=files,
         noarch=noarch,
     )
+
+
+def publish(
+    client: httpx.Client, token: str, login: str, tmp: Path, name: str, version: str, labels: list[str]
+) -> None:
+    """A noarch .conda of `name` `version` (share/NAME/VERSION.txt: "NAME VERSION noarch") uploaded through
+    stage and commit, as anaconda-client does, under `labels`."""
+    path = build(tmp, name, version, "noarch", "conda")
+    committed = upload(
+        client, token, login, name, version, path, f"noarch/{path.name}", "conda", labels=labels
+    )
+    assert committed.status_code == 200, committed.text
 
 
 def solve_and_install(

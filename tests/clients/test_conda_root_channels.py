@@ -14,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.builders import build_conda
-from tests.clients.test_conda_rattler import solve_and_install
+from tests.clients.test_conda_rattler import publish, solve_and_install
 from tests.conftest import LiveServer
-from tests.unit.api.helpers import auth, upload
+from tests.unit.api.helpers import auth
 
 pytestmark = [pytest.mark.clients, pytest.mark.xdist_group("conda")]
 PASSWORD = "secret-pass-1"
@@ -42,15 +41,7 @@ def test_rattler_installs_from_the_channels_the_package_page_shows(
         token = made.json()["token"]
 
         def put(name: str, version: str, labels: list[str]) -> None:
-            folder = tmp_path / f"{name}-{version}"
-            folder.mkdir()
-            files = {f"share/{name}/{version}.txt": f"{name} {version}\n".encode()}
-            path = build_conda(folder, name=name, version=version, subdir="noarch", fmt="conda", files=files,
-                               noarch="generic")  # fmt: skip
-            committed = upload(
-                client, token, login, name, version, path, f"noarch/{path.name}", "conda", labels=labels
-            )
-            assert committed.status_code == 200, committed.text
+            publish(client, token, login, tmp_path, name, version, labels)
 
         put("rootpkg", "1.0", ["main"])
         put("rootpkg", "2.0", ["dev"])
@@ -73,7 +64,7 @@ def test_rattler_installs_from_the_channels_the_package_page_shows(
             channel, ["rootpkg"], prefix, tmp_path / f"cache-{version}", sharded=False
         )
         assert installed == [f"rootpkg={version}"]
-        assert (prefix / f"share/rootpkg/{version}.txt").read_text() == f"rootpkg {version}\n"
+        assert (prefix / f"share/rootpkg/{version}.txt").read_text() == f"rootpkg {version} noarch\n"
     sharded = solve_and_install(main, ["rootpkg"], tmp_path / "env-sharded", tmp_path / "cache-sharded")
     assert sharded == ["rootpkg=1.0"]  # the sharded index and shards answer at the root too
 

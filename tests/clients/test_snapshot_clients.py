@@ -12,7 +12,7 @@ import pytest
 
 from tests.builders import build_r_source, build_wheel
 from tests.clients.anaconda import Anaconda, clients_bin
-from tests.clients.test_conda_rattler import build, solve_and_install
+from tests.clients.test_conda_rattler import build, publish, solve_and_install
 from tests.clients.test_pypi_clients import run, token_for, twine
 from tests.conftest import LiveServer
 
@@ -142,8 +142,7 @@ def test_rattler_resolves_the_pinned_version_at_the_site_root_channels(
 ) -> None:
     """`http://HOST/OWNER/snapshot/N`, `/OWNER/label/L/snapshot/N` and `/t/TOKEN/OWNER/snapshot/N`: the
     snapshots of the channels the package page names (docs/mirrors.md), as under /conda/."""
-    from tests.builders import build_conda
-    from tests.unit.api.helpers import auth, upload
+    from tests.unit.api.helpers import auth
 
     login = f"rsnap{uuid.uuid4().hex[:6]}"
     live_server.create_user(login, PASSWORD)
@@ -153,15 +152,7 @@ def test_rattler_resolves_the_pinned_version_at_the_site_root_channels(
         ]
 
         def put(name: str, version: str, labels: list[str]) -> None:
-            folder = tmp_path / f"{name}-{version}"
-            folder.mkdir()
-            files = {f"share/{name}/{version}.txt": f"{name} {version}\n".encode()}
-            path = build_conda(folder, name=name, version=version, subdir="noarch", fmt="conda", files=files,
-                               noarch="generic")  # fmt: skip
-            committed = upload(
-                client, token, login, name, version, path, f"noarch/{path.name}", "conda", labels=labels
-            )
-            assert committed.status_code == 200, committed.text
+            publish(client, token, login, tmp_path, name, version, labels)
 
         put("rootsnap", "1.0", ["main", "dev"])
         put("rootsnappriv", "1.0", ["main"])
@@ -179,7 +170,7 @@ def test_rattler_resolves_the_pinned_version_at_the_site_root_channels(
         prefix = tmp_path / f"snap-{n}"
         snap = solve_and_install(channel, ["rootsnap"], prefix, tmp_path / f"c-{n}")  # sharded: falls back
         assert snap == ["rootsnap=1.0"]
-        assert (prefix / "share/rootsnap/1.0.txt").read_text() == "rootsnap 1.0\n"
+        assert (prefix / "share/rootsnap/1.0.txt").read_text() == "rootsnap 1.0 noarch\n"
     with pytest.raises(Exception):  # noqa: B017 - rattler reports the 401 in its own words
         solve_and_install(f"{root}/snapshot/{serial}", ["rootsnappriv"], tmp_path / "no", tmp_path / "c-no")
     private = f"{live_server.url}/t/{token}/{login}/snapshot/{serial}"
