@@ -135,7 +135,8 @@ def f_version(f: File, pkg: Package) -> str:
     raise NotFound("the file vanished while it was committed")
 
 
-@router.api_route("/download/{owner}/{name}/{version}/{basename:path}", methods=["GET", "HEAD"])
+@router.get("/download/{owner}/{name}/{version}/{basename:path}")
+@router.head("/download/{owner}/{name}/{version}/{basename:path}", include_in_schema=False)
 def download(
     owner: str, name: str, version: str, basename: str, request: Request, ident: Caller, svc: Svc
 ) -> Response:

@@ -27,6 +27,13 @@ def test_openapi_docs(client) -> None:
     assert "/api/stage/{owner}/{name}/{version}/{basename}" in client.get("/api/openapi.json").json()["paths"]
 
 
+def test_openapi_operation_ids_are_unique(client) -> None:
+    """Code generators key operations by operationId; a route answering GET and HEAD under one id broke that."""
+    paths = client.get("/api/openapi.json").json()["paths"]
+    ids = [op["operationId"] for item in paths.values() for op in item.values() if "operationId" in op]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
 def test_wrong_password_is_401_and_creates_no_token(client, make_user, db) -> None:
     make_user("alice")
     response = client.post("/api/authentications", auth=("alice", "nope-nope"), json={"note": "x"})
