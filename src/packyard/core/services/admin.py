@@ -385,4 +385,4 @@ def event_kinds(db: Database, actor: Identity | None) -> list[str]:
     """Every kind the log holds, for the filter's choices."""
     require(actor, "reading the event log")
     with db.read() as session:
-        return sorted(session.scalars(select(distinct(Event.kind))))
+        return sorted(session.scalars(select(Event.kind).distinct()))
