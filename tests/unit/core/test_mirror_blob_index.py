@@ -1,6 +1,7 @@
 """core/mirrors/service.refresh_blob_index against a small HTTP upstream in the test process: what each kind of
-answer does to the cached index (200, 304, the same bytes again, 404, 5xx, nonsense, too large, a lost blob), and
-that concurrent requests of one process fetch once. formats/conda/mirror.py's `ingest` is the reader."""
+answer does to the cached index (200, 304, the same bytes again, 404, 5xx, nonsense, too large, a lost blob),
+that concurrent requests of one process fetch once (formats/conda/mirror.py's `ingest` reads), and that rendered
+documents (core/mirrors/documents.py) are reused until their source changes; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import zstandard
 from sqlalchemy import select
 
-from packyard.config import Settings
 from packyard.core.db import Database
-from packyard.core.mirrors import service, upstream
+from packyard.core.mirrors import documents, service, upstream
 from packyard.core.mirrors.models import Mirror, MirrorRecord
 from packyard.core.models import Account, AccountKind
 from packyard.core.storage import LocalBlobStore
 from packyard.formats.conda import mirror as conda_mirror
+from tests.unit.core.conftest import Backend
 
 KEY = "main/noarch"
 
@@ -65,8 +67,14 @@ def up() -> Iterator[tuple[Upstream, str]]:
 
 
 @pytest.fixture
-def store(settings: Settings) -> LocalBlobStore:
-    return LocalBlobStore(settings.blob_root)
+def db(backend: Backend) -> Database:
+    """SQLite and PostgreSQL: the records' upserts and deletes are dialect-specific statements."""
+    return backend.db
+
+
+@pytest.fixture
+def store(backend: Backend) -> LocalBlobStore:
+    return LocalBlobStore(backend.settings.blob_root)
 
 
 def _mirror(db: Database, url: str, ttl: int = 600) -> service.MirrorInfo:
@@ -184,3 +192,38 @@ def test_concurrent_requests_of_one_process_fetch_once(
         thread.join(10)
     assert len(state.requests) == 1
     assert len({r[0].blob for r in results}) == 1 and all(r[1] is None for r in results)
+
+
+def test_a_rendering_is_reused_until_its_source_changes_and_made_again_when_its_blob_is_lost(
+    db: Database, store: LocalBlobStore
+) -> None:
+    mirror_id = _mirror(db, "http://up.invalid/c/").id
+    calls: list[str] = []
+
+    def writer(text: str):
+        def write(out) -> None:
+            calls.append(text)
+            out(text.encode())
+
+        return write
+
+    one = documents.render(db, store, mirror_id, "main/x.json", "all", "s1", writer('{"a":1}'))
+    again = documents.render(db, store, mirror_id, "main/x.json", "all", "s1", writer('{"a":2}'))
+    assert again == one and calls == ['{"a":1}']
+    other = documents.render(db, store, mirror_id, "main/x.json", "other", "s1", writer('{"b":1}'))
+    assert other.sha256 != one.sha256  # an audience has its own rendering
+    two = documents.render(db, store, mirror_id, "main/x.json", "all", "s2", writer('{"a":2}'))
+    assert two.sha256 != one.sha256 and store.path_for(two.sha256).read_bytes() == b'{"a":2}'
+
+    zst = documents.variant(db, store, mirror_id, "main/x.json", "all", two, "zst")
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(
+        store.path_for(zst.sha256).read_bytes()
+    ) == (b'{"a":2}')
+    assert documents.variant(db, store, mirror_id, "main/x.json", "all", two, "zst") == zst  # made once
+    with pytest.raises(ValueError):
+        documents.variant(db, store, mirror_id, "main/x.json", "all", two, "gz")
+
+    store.delete(two.sha256)  # lost (a restore without it): rendered again, not a 500
+    calls.clear()
+    three = documents.render(db, store, mirror_id, "main/x.json", "all", "s2", writer('{"a":2}'))
+    assert calls == ['{"a":2}'] and three.sha256 == two.sha256 and store.exists(three.sha256)

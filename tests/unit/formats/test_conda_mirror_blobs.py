@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-import zstandard
 from sqlalchemy import select
 
 from packyard.config import Settings
@@ -107,40 +106,6 @@ def test_ingest_refuses_what_is_not_repodata(db: Database, mirror_id: int, tmp_p
     with pytest.raises(ValueError, match="does not parse"):
         conda_mirror.ingest(db, mirror_id, "main/linux-64")(tmp_path / "bad.json", URL)
     assert _rows(db, mirror_id) == {}
-
-
-def test_a_rendering_is_reused_until_its_source_changes_and_made_again_when_its_blob_is_lost(
-    db: Database, store: LocalBlobStore, mirror_id: int
-) -> None:
-    calls: list[str] = []
-
-    def writer(text: str):
-        def write(out) -> None:
-            calls.append(text)
-            out(text.encode())
-
-        return write
-
-    one = documents.render(db, store, mirror_id, "main/x.json", "all", "s1", writer('{"a":1}'))
-    again = documents.render(db, store, mirror_id, "main/x.json", "all", "s1", writer('{"a":2}'))
-    assert again == one and calls == ['{"a":1}']
-    other = documents.render(db, store, mirror_id, "main/x.json", "other", "s1", writer('{"b":1}'))
-    assert other.sha256 != one.sha256  # an audience has its own rendering
-    two = documents.render(db, store, mirror_id, "main/x.json", "all", "s2", writer('{"a":2}'))
-    assert two.sha256 != one.sha256 and store.path_for(two.sha256).read_bytes() == b'{"a":2}'
-
-    zst = documents.variant(db, store, mirror_id, "main/x.json", "all", two, "zst")
-    assert zstandard.ZstdDecompressor().decompressobj().decompress(
-        store.path_for(zst.sha256).read_bytes()
-    ) == (b'{"a":2}')
-    assert documents.variant(db, store, mirror_id, "main/x.json", "all", two, "zst") == zst  # made once
-    with pytest.raises(ValueError):
-        documents.variant(db, store, mirror_id, "main/x.json", "all", two, "gz")
-
-    store.delete(two.sha256)  # lost (a restore without it): rendered again, not a 500
-    calls.clear()
-    three = documents.render(db, store, mirror_id, "main/x.json", "all", "s2", writer('{"a":2}'))
-    assert calls == ['{"a":2}'] and three.sha256 == two.sha256 and store.exists(three.sha256)
 
 
 def test_fsck_and_backups_keep_a_mirrors_blobs_and_old_renderings_become_orphans(
