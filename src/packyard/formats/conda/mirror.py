@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,9 +165,10 @@ def ingest(db: Database, mirror_id: int, key: str) -> Callable[[Path, str], None
     """What service.refresh_blob_index calls with upstream's new repodata: bring `mirror_records` of `key` to it,
     writing only the records that changed (a refresh of an unchanged conda-forge subdir writes almost nothing).
 
-    Memory: one pair of 64-bit hashes per previous record (file name -> digests and URL; ~100 bytes, so ~100 MB
-    for a million records), never the records. A hash collision can only cause a needless write: a record whose
-    hash pair matches is one whose file name and digests match (the odds of both colliding are nil)."""
+    Memory: two sorted arrays of 64-bit hashes, 16 bytes per record (16 MB for a million), never the records: one
+    of each previous row (file name, digests and URL together: a record whose hash is there is unchanged), one of
+    each upstream file name (a previous row whose name is not there is gone). A collision could only skip the write
+    of a changed record whose hash equals another's: odds of about n^2 / 2^64, nil for any real channel."""
 
     def select_rows() -> Any:
         return (
@@ -176,14 +179,10 @@ def ingest(db: Database, mirror_id: int, key: str) -> Callable[[Path, str], None
 
     def run(path: Path, url: str) -> None:
         with db.read() as session:
-            before = {
-                hash(filename): hash((sha, md5, link))
-                for filename, sha, md5, link in session.execute(select_rows())
-            }
+            before = _hashes(hash(tuple(row)) for row in session.execute(select_rows()))
         beside = urljoin(url, ".")
-        batch: dict[
-            str, dict[str, Any]
-        ] = {}  # by file name: a name twice in one upsert is an error on PostgreSQL
+        listed = array("q")
+        batch: dict[str, dict[str, Any]] = {}  # by name: a name twice in one upsert is an error on PostgreSQL
         for rec in read_upstream(lambda: open(path, "rb"), url):  # noqa: SIM115 - read_upstream closes it
             beside_it = rec.url.startswith(beside) and len(rec.url) == len(beside) + len(rec.filename)
             row = {
@@ -193,16 +192,20 @@ def ingest(db: Database, mirror_id: int, key: str) -> Callable[[Path, str], None
                 "md5": _digest(rec.record.get("md5")),
                 "url": None if beside_it else rec.url,
             }
-            if before.pop(hash(rec.filename), None) != hash((row["sha256"], row["md5"], row["url"])):
+            listed.append(hash(rec.filename))
+            if not _has(before, hash((rec.filename, row["sha256"], row["md5"], row["url"]))):
                 batch[rec.filename] = row
                 if len(batch) >= RECORD_BATCH:
                     _upsert(db, mirror_id, key, list(batch.values()))
                     batch = {}
         _upsert(db, mirror_id, key, list(batch.values()))
         if not before:
-            return
+            return  # nothing was there before: nothing can be gone
+        del before
+        names = _hashes(listed)
+        del listed
         with db.read() as session:  # what upstream no longer lists: by name, read once more
-            gone = [f for f, *_ in session.execute(select_rows()) if hash(f) in before]
+            gone = [f for f, *_ in session.execute(select_rows()) if not _has(names, hash(f))]
         for start in range(0, len(gone), RECORD_BATCH):
             with db.write() as session:
                 session.execute(
@@ -214,6 +217,15 @@ def ingest(db: Database, mirror_id: int, key: str) -> Callable[[Path, str], None
                 )
 
     return run
+
+
+def _hashes(values: Iterable[int]) -> array[int]:
+    return array("q", sorted(values))
+
+
+def _has(hashes: array[int], value: int) -> bool:
+    at = bisect_left(hashes, value)
+    return at < len(hashes) and hashes[at] == value
 
 
 def _upsert(db: Database, mirror_id: int, key: str, batch: list[dict[str, Any]]) -> None:
