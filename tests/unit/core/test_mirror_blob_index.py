@@ -215,13 +215,16 @@ def test_a_rendering_is_reused_until_its_source_changes_and_made_again_when_its_
     two = documents.render(db, store, mirror_id, "main/x.json", "all", "s2", writer('{"a":2}'))
     assert two.sha256 != one.sha256 and store.path_for(two.sha256).read_bytes() == b'{"a":2}'
 
-    zst = documents.variant(db, store, mirror_id, "main/x.json", "all", two, "zst")
+    zst = documents.variant(db, store, two, "zst")
     assert zstandard.ZstdDecompressor().decompressobj().decompress(
         store.path_for(zst.sha256).read_bytes()
     ) == (b'{"a":2}')
-    assert documents.variant(db, store, mirror_id, "main/x.json", "all", two, "zst") == zst  # made once
+    reread = documents.render(db, store, mirror_id, "main/x.json", "all", "s2", writer("unused"))
+    assert reread.variants == {"zst": zst.sha256}  # named on the document's row: the next request reuses it
+    made = store.modified(zst.sha256)
+    assert documents.variant(db, store, reread, "zst") == zst and store.modified(zst.sha256) == made
     with pytest.raises(ValueError):
-        documents.variant(db, store, mirror_id, "main/x.json", "all", two, "gz")
+        documents.variant(db, store, two, "gz")
 
     store.delete(two.sha256)  # lost (a restore without it): rendered again, not a 500
     calls.clear()

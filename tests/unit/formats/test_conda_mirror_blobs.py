@@ -128,7 +128,7 @@ def test_fsck_and_backups_keep_a_mirrors_blobs_and_old_renderings_become_orphans
     new = documents.render(
         db, store, mirror_id, "main/linux-64/repodata.json", "all", "s2", lambda w: w(b"new")
     )
-    zst = documents.variant(db, store, mirror_id, "main/linux-64/repodata.json", "all", new, "zst")
+    zst = documents.variant(db, store, new, "zst")
     report = fsck.check(db, store, grace_seconds=0)
     assert report.orphans == [old.sha256] and report.ok
     assert {upstream_blob, new.sha256, zst.sha256} <= fsck.referenced(db)

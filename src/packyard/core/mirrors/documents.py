@@ -15,10 +15,11 @@ grace period alone, so a node still sending the old one keeps it); `referenced_b
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import hashlib
 import threading
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from typing import IO, cast
 
 import zstandard
@@ -38,11 +39,15 @@ ENCODINGS = ("zst", "bz2")
 
 @dataclass(frozen=True)
 class Rendered:
-    """A document's blob, and the source it was rendered from (its ETag: the sha256 of its bytes)."""
+    """A document's blob (its ETag: the sha256 of its bytes), where it is named (`mirror_documents`' key), and the
+    compressed forms made of it so far."""
 
     sha256: str
-    source: str
     size: int
+    mirror_id: int
+    path: str
+    audience: str
+    variants: Mapping[str, str] = field(default_factory=dict)
 
 
 def source_key(*parts: object) -> str:
@@ -102,9 +107,11 @@ def render(
                             set_={"source": source, "sha256": ref.sha256, "variants": {}},
                         )
                     )
-                return Rendered(ref.sha256, source, ref.size)
+                return Rendered(ref.sha256, ref.size, mirror_id, path, audience)
     try:
-        return Rendered(row.sha256, row.source, store.size(row.sha256))
+        return Rendered(
+            row.sha256, store.size(row.sha256), mirror_id, path, audience, dict(row.variants or {})
+        )
     except FileNotFoundError:  # lost from the store (a restore without it): rendered again
         with db.write() as session:
             session.execute(
@@ -119,16 +126,14 @@ def render(
         return render(db, store, mirror_id, path, audience, source, write_document)
 
 
-def variant(
-    db: Database, store: BlobStore, mirror_id: int, path: str, audience: str, doc: Rendered, encoding: str
-) -> Rendered:
+def variant(db: Database, store: BlobStore, doc: Rendered, encoding: str) -> Rendered:
     """`doc` compressed with `encoding` ("zst", "bz2"), made from its blob on first request, a MiB at a time."""
     if encoding not in ENCODINGS:
         raise ValueError(f"no such encoding: {encoding}")
-    row = _row(db, mirror_id, path, audience)
-    found = (row.variants or {}).get(encoding) if row is not None and row.sha256 == doc.sha256 else None
-    if isinstance(found, str) and store.exists(found):
-        return Rendered(found, doc.source, store.size(found))
+    mirror_id, path, audience = doc.mirror_id, doc.path, doc.audience
+    found = doc.variants.get(encoding)
+    if found is not None and store.exists(found):
+        return dataclasses.replace(doc, sha256=found, size=store.size(found), variants={})
     with _lock((mirror_id, path, audience, encoding)):
         with store.receive() as incoming, store.open(doc.sha256) as source:
             if encoding == "zst":
@@ -146,7 +151,7 @@ def variant(
             current = session.get(MirrorDocument, (mirror_id, path, audience))
             if current is not None and current.sha256 == doc.sha256:
                 current.variants = {**(current.variants or {}), encoding: ref.sha256}
-    return Rendered(ref.sha256, doc.source, ref.size)
+    return dataclasses.replace(doc, sha256=ref.sha256, size=ref.size, variants={})
 
 
 class _Sink:

@@ -350,11 +350,9 @@ def _flush_cached(
     return first
 
 
-def _slice_state(
-    db: Database, identity: Identity, owner_id: int, label: str, subdir: str
-) -> tuple[str, int, bool]:
-    """The audience's key, the slice's generation, and whether anything is cached in the slice: what decides
-    whether a rendered document is still right, without reading the cached records."""
+def _slice_state(db: Database, identity: Identity, owner_id: int, label: str, subdir: str) -> tuple[str, int]:
+    """The audience's key and the slice's generation: what decides whether a rendered document is still right,
+    without reading the cached records."""
     with db.read() as session:
         aud = channels.audience(session, identity, owner_id, CondaRecord, "conda")
         generation = session.scalar(
@@ -365,14 +363,22 @@ def _slice_state(
                 IndexGeneration.key == subdir,
             )
         )
-        cached = session.scalar(
-            select(
-                exists().where(
-                    CondaMember.owner_id == owner_id, CondaMember.label == label, CondaMember.subdir == subdir
+        return aud.key, generation or 0
+
+
+def _any_cached(db: Database, owner_id: int, label: str, subdir: str) -> bool:
+    with db.read() as session:
+        return bool(
+            session.scalar(
+                select(
+                    exists().where(
+                        CondaMember.owner_id == owner_id,
+                        CondaMember.label == label,
+                        CondaMember.subdir == subdir,
+                    )
                 )
             )
         )
-        return aud.key, generation or 0, bool(cached)
 
 
 def _local_rows(db: Database, identity: Identity, owner_id: int, label: str, subdir: str) -> list[index.Row]:
@@ -401,7 +407,7 @@ def render(
 ) -> documents.Rendered:
     """The merged repodata.json (or run_exports.json) of label/subdir for the caller, rendered into a blob unless
     a rendering from the same inputs exists (core/mirrors/documents.py)."""
-    audience, generation, _ = _slice_state(db, identity, mirror.owner_id, label, subdir)
+    audience, generation = _slice_state(db, identity, mirror.owner_id, label, subdir)
     blob = cached.blob if cached is not None else None
     source = documents.source_key(kind, subdir, blob, generation, audience, mirror.include, mirror.exclude)
     url = f"{channel_url(mirror, label)}{subdir}/repodata.json"
@@ -459,16 +465,15 @@ def _document(
     request: Request, svc: Svc, identity: Identity, mirror: MirrorInfo, proxy: Proxy, where: str
 ) -> Response:
     cached, offline = fetch_repodata(svc.db, svc.store, mirror, proxy.label, proxy.subdir)
-    if (cached is None or cached.blob is None) and offline is not None:
-        _, _, any_cached = _slice_state(svc.db, identity, mirror.owner_id, proxy.label, proxy.subdir)
-        if not any_cached:
-            raise service.unreachable_error(mirror, upstream.Unreachable(offline), f"{where}/{proxy.subdir}")
+    if (
+        (cached is None or cached.blob is None)
+        and offline is not None
+        and not _any_cached(svc.db, mirror.owner_id, proxy.label, proxy.subdir)
+    ):
+        raise service.unreachable_error(mirror, upstream.Unreachable(offline), f"{where}/{proxy.subdir}")
     doc = render(svc.db, svc.store, identity, mirror, proxy.label, proxy.subdir, proxy.kind, cached)
     if proxy.encoding != "json":
-        audience, _, _ = _slice_state(svc.db, identity, mirror.owner_id, proxy.label, proxy.subdir)
-        name = "run_exports.json" if proxy.kind == "run_exports" else "repodata.json"
-        path = f"{proxy.label}/{proxy.subdir}/{name}"
-        doc = documents.variant(svc.db, svc.store, mirror.id, path, audience, doc, proxy.encoding)
+        doc = documents.variant(svc.db, svc.store, doc, proxy.encoding)
     return _serve(request, svc, mirror, doc, proxy.encoding, offline is not None)
 
 
@@ -488,7 +493,7 @@ def _channeldata(request: Request, svc: Svc, identity: Identity, mirror: MirrorI
     inputs = []
     for subdir in sorted(subdirs):
         cached = service.cached_index(svc.db, mirror.id, f"{prefix}{subdir}")
-        audience, generation, _ = _slice_state(svc.db, identity, mirror.owner_id, label, subdir)
+        audience, generation = _slice_state(svc.db, identity, mirror.owner_id, label, subdir)
         inputs.append((subdir, cached, cached.blob if cached is not None else None, generation, audience))
     audience = inputs[0][4] if inputs else "all"
     source = documents.source_key(
