@@ -2,7 +2,7 @@
 
 The story: an owner opens "New mirror" from account menu > Organizations, is told what is wrong with a bad URL and
 a bad rule (on the form, with what was typed), creates a PyPI mirror of the upstream, sees the "Mirror of UPSTREAM
-(pypi)" banner on the organization's page with an index URL that works, edits the rules, pre-fetches a package
+(PyPI)" banner on the organization's page with an index URL that works, edits the rules, pre-fetches a package
 with its dependency (queued; refreshing the tab shows it done, and an excluded one failed, saying why), and deletes the mirror by typing its name (its cached packages
 stay). Members read the banner but get no settings; a private mirror's banner is shown to nobody else; forged
 forms change nothing. The module's people and mirrors are prefixed `mir-`.
@@ -114,7 +114,7 @@ def test_a_pypi_mirror_is_created_edited_filled_and_deleted_in_the_browser(
     page.wait_for_url(f"{site.url}/{name}")
     assert f"Mirror {name} created" in page.locator(".flash").inner_text()
     banner = page.locator("section.mirror-banner")
-    assert banner.locator("h2").inner_text() == f"Mirror of {upstream} (pypi)"
+    assert banner.locator("h2").inner_text() == f"Mirror of {upstream} (PyPI)"
     assert "mx-bad" in banner.locator("dl").inner_text()
     assert page.locator("a:has-text('Upload to')").count() == 0  # a mirror refuses first-party uploads
     pip_line = banner.locator("code[data-install=pip]").inner_text()

@@ -166,7 +166,8 @@ async def create_mirror(request: Request) -> Response:
         request,
         ctx,
         f"/{quote(info.name)}",
-        f"Mirror {info.name} created: its {info.format} index proxies {info.upstream}.",
+        f"Mirror {info.name} created: its {mirror_reads.FORMAT_NAMES.get(info.format, info.format)} index proxies "
+        f"{info.upstream}.",
     )
 
 
